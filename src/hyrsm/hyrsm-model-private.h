@@ -1,0 +1,97 @@
+/* hyrsm-model-private.h: the validated weights of a model, as the backends
+ * and the relation code consume them (private to libhyrsm).
+ *
+ * Every array below is a separately allocated, naturally aligned float32
+ * copy owned by the model; BatchNorm is already folded into the
+ * convolutions (model.md section 3), so a convolution is w * x + bias.
+ */
+#pragma once
+
+#include "hyrsm-model.h"
+
+G_BEGIN_DECLS
+
+typedef enum
+{
+  HYRSM_BACKBONE_NONE,
+  HYRSM_BACKBONE_RESNET18,
+  HYRSM_BACKBONE_RESNET34,
+  HYRSM_BACKBONE_RESNET50,
+} HyrsmBackboneKind;
+
+typedef enum
+{
+  HYRSM_HEAD_NONE,
+  HYRSM_HEAD_AUTO,              /* relation tensors present, head not named */
+  HYRSM_HEAD_1SHOT,
+  HYRSM_HEAD_5SHOT,
+} HyrsmHeadKind;
+
+/* One convolution with its BatchNorm folded in. */
+typedef struct
+{
+  int in_channels;
+  int out_channels;
+  int kernel;                   /* square: kernel x kernel */
+  int stride;
+  int padding;
+  float *weight;                /* out x in x kernel x kernel (OIHW) */
+  float *bias;                  /* out */
+} HyrsmConv;
+
+/* A BasicBlock (ResNet-18/34: conv1 3x3, conv2 3x3) or a Bottleneck
+ * (ResNet-50: conv1 1x1, conv2 3x3 with the stride, conv3 1x1). The output
+ * is ReLU (last conv + shortcut), the shortcut being the input or the
+ * downsample convolution of it. */
+typedef struct
+{
+  HyrsmConv conv1;
+  HyrsmConv conv2;
+  HyrsmConv conv3;              /* Bottleneck only */
+  HyrsmConv downsample;         /* when has_downsample */
+  gboolean bottleneck;
+  gboolean has_downsample;
+} HyrsmBlock;
+
+typedef struct
+{
+  HyrsmBackboneKind kind;
+  HyrsmConv stem;               /* conv1 7x7/2 + bn1, then ReLU, maxpool 3x3/2 */
+  int n_blocks;                 /* layer1..layer4 in order */
+  HyrsmBlock *blocks;
+  int blocks_per_layer[4];
+  int feature_dim;              /* D: channels after layer4 */
+} HyrsmBackboneWeights;
+
+/* The HyRSM++ relation head (model.md sections 4 and 5), D = dim. */
+typedef struct
+{
+  int dim;
+  int n_heads;                  /* 8 */
+  float *pe;                    /* pe_rows x dim, the stored `pe.pe`, or computed */
+  int pe_rows;
+  /* intra-relation (temporal_atte_before) */
+  float *pre_norm_weight, *pre_norm_bias;       /* dim */
+  float *qkv_weight;            /* 3 dim x dim */
+  float *out_weight, *out_bias; /* dim x dim, dim */
+  /* inter-relation (temporal_atte) */
+  float *wq, *wk, *wv;          /* dim x dim each */
+  float *fc_weight, *fc_bias;   /* dim x dim, dim */
+  float *ln_weight, *ln_bias;   /* dim */
+  /* fuse (layer2.0) */
+  float *fuse_weight;           /* dim x 2 dim: [W2a | W2b] */
+  float *fuse_bias;             /* dim */
+} HyrsmHeadWeights;
+
+typedef struct _HyrsmBackend HyrsmBackend;
+
+HyrsmBackboneKind hyrsm_model_get_backbone_kind (HyrsmModel *self);
+HyrsmHeadKind hyrsm_model_get_head_kind (HyrsmModel *self);
+const HyrsmBackboneWeights *hyrsm_model_get_backbone_weights (HyrsmModel *self);
+const HyrsmHeadWeights *hyrsm_model_get_head_weights (HyrsmModel *self);
+/* The backend holding this model's weights (never NULL once loaded). */
+HyrsmBackend *hyrsm_model_get_backend (HyrsmModel *self);
+const float *hyrsm_model_get_mean_array (HyrsmModel *self);     /* 3 */
+const float *hyrsm_model_get_std_array (HyrsmModel *self);      /* 3 */
+
+G_END_DECLS
