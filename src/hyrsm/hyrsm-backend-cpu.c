@@ -1,29 +1,816 @@
-/* hyrsm-backend-cpu.c: the CPU backend, on oneDNN (2.x C API). */
+/* hyrsm-backend-cpu.c: the CPU backend, on oneDNN (2.x C API).
+ *
+ * The backbone (model.md section 3) runs as a "plan": a list of oneDNN
+ * primitives with their arguments, built once per batch size and reused.
+ * Every convolution is created with format_tag_any for its source, weights
+ * and destination, so oneDNN picks its own blocked layouts (nChw16c with
+ * AVX-512) and the activations stay in them from the stem to the global
+ * average pool; a reorder is inserted only where two neighbours disagree
+ * (in practice: the NCHW input, if the stem wants another layout, and the
+ * pooled output, which goes back to plain n x D).
+ *
+ * Fusions: the folded BatchNorm is the convolution's bias, ReLU is an
+ * eltwise post-op, and the residual add of each block is a sum post-op of
+ * the block's last convolution, which accumulates into the buffer holding
+ * the shortcut (the block input itself when there is no downsample).
+ *
+ * Weights are reordered once into the layout a convolution asks for and
+ * shared by every plan that asks for the same layout. Activations live in a
+ * few scratch buffers owned by the backend and shared by all plans (embed
+ * is serialized), grown when a larger batch needs more.
+ */
 #include "hyrsm-backend.h"
 #include "hyrsm-error.h"
 
 #include <dnnl.h>
+#include <dnnl_debug.h>
+#include <stdarg.h>
+#include <string.h>
+
+/* Larger batches are split: bounds the activation memory (ResNet-50 at
+ * 224 x 224 needs ~13 MB per frame and buffer). */
+#define MAX_BATCH 16
+#define MAX_BUFFERS 8
+#define SCRATCH_BUFFER 0        /* shared oneDNN scratchpad */
+#define INPUT_BUFFER (-1)       /* the caller's frames (plan->input) */
+#define OUTPUT_BUFFER (-2)      /* the caller's features (plan->output) */
+#define BUFFER_ALIGN 64
+
+typedef struct
+{
+  char *name;                   /* torchvision name, for messages */
+  int ic, oc, kernel, stride, padding;
+  const float *plain;           /* OIHW source, only while create() runs */
+  dnnl_memory_t bias;           /* x, owned */
+  GPtrArray *weights;           /* dnnl_memory_t per layout in use; [0] first */
+} CpuConv;
+
+typedef struct
+{
+  CpuConv conv1, conv2, conv3, downsample;
+  gboolean bottleneck;
+  gboolean has_downsample;
+} CpuBlock;
+
+typedef struct
+{
+  dnnl_primitive_t prim;
+  char *what;
+  int n_args;
+  dnnl_exec_arg_t args[6];
+} Step;
+
+typedef struct
+{
+  dnnl_memory_t mem;
+  int buffer;
+} Binding;
+
+typedef struct
+{
+  int n;
+  GArray *steps;                /* Step */
+  GArray *bindings;             /* Binding: memories over shared buffers */
+  GPtrArray *memories;          /* every dnnl_memory_t the plan made */
+  dnnl_memory_t input;          /* n x 3 x crop x crop, plain NCHW */
+  dnnl_memory_t output;         /* n x D, plain */
+  gsize need[MAX_BUFFERS];      /* bytes this plan needs in each buffer */
+} Plan;
 
 typedef struct
 {
   HyrsmBackend parent;
+
+  GMutex lock;                  /* serializes embed: plans, buffers, stream */
+  dnnl_engine_t engine;
+  dnnl_stream_t stream;
+
+  gboolean has_backbone;
+  int crop;
+  int feature_dim;
+  CpuConv stem;
+  int n_blocks;
+  CpuBlock *blocks;
+
+  Plan *plans[MAX_BATCH + 1];   /* by batch size */
+  void *buffers[MAX_BUFFERS];
+  gsize buffer_sizes[MAX_BUFFERS];
 } HyrsmBackendCpu;
+
+/* ---- errors ---- */
+
+static gboolean G_GNUC_PRINTF (3, 4)
+check (dnnl_status_t status, GError **error, const char *format, ...)
+{
+  if (status == dnnl_success)
+    return TRUE;
+  va_list ap;
+  va_start (ap, format);
+  g_autofree char *what = g_strdup_vprintf (format, ap);
+  va_end (ap);
+  g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_BACKEND,
+      "cpu backend: oneDNN %s failed: %s", what, dnnl_status2str (status));
+  return FALSE;
+}
+
+/* ---- weights ---- */
+
+static void
+cpu_conv_clear (CpuConv *c)
+{
+  if (c->bias)
+    dnnl_memory_destroy (c->bias);
+  if (c->weights) {
+    for (guint i = 0; i < c->weights->len; i++)
+      dnnl_memory_destroy (g_ptr_array_index (c->weights, i));
+    g_ptr_array_unref (c->weights);
+  }
+  g_free (c->name);
+  memset (c, 0, sizeof *c);
+}
+
+static gboolean
+cpu_conv_init (HyrsmBackendCpu *self, CpuConv *c, const HyrsmConv *w,
+    char *name, GError **error)
+{
+  c->name = name;
+  c->ic = w->in_channels;
+  c->oc = w->out_channels;
+  c->kernel = w->kernel;
+  c->stride = w->stride;
+  c->padding = w->padding;
+  c->plain = w->weight;
+  c->weights = g_ptr_array_new ();
+
+  dnnl_memory_desc_t md;
+  dnnl_dims_t dims = { c->oc };
+  void *data;
+  if (!check (dnnl_memory_desc_init_by_tag (&md, 1, dims, dnnl_f32, dnnl_x),
+          error, "bias descriptor of %s", name)
+      || !check (dnnl_memory_create (&c->bias, &md, self->engine,
+              DNNL_MEMORY_ALLOCATE), error, "bias allocation of %s", name)
+      || !check (dnnl_memory_get_data_handle (c->bias, &data), error,
+          "bias of %s", name))
+    return FALSE;
+  memcpy (data, w->bias, sizeof (float) * c->oc);
+  return TRUE;
+}
+
+/* Runs a one-off reorder between two memories (weights at build time). */
+static gboolean
+reorder_now (HyrsmBackendCpu *self, dnnl_memory_t from, dnnl_memory_t to,
+    const char *what, GError **error)
+{
+  const dnnl_memory_desc_t *from_md, *to_md;
+  dnnl_primitive_desc_t pd = NULL;
+  dnnl_primitive_t prim = NULL;
+  gboolean ok = check (dnnl_memory_get_memory_desc (from, &from_md), error,
+      "%s reorder", what)
+      && check (dnnl_memory_get_memory_desc (to, &to_md), error,
+      "%s reorder", what)
+      && check (dnnl_reorder_primitive_desc_create (&pd, from_md, self->engine,
+          to_md, self->engine, NULL), error, "%s reorder descriptor", what)
+      && check (dnnl_primitive_create (&prim, pd), error,
+      "%s reorder creation", what);
+  if (ok) {
+    dnnl_exec_arg_t args[2] = { {DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to} };
+    ok = check (dnnl_primitive_execute (prim, self->stream, 2, args), error,
+        "%s reorder", what)
+        && check (dnnl_stream_wait (self->stream), error, "%s reorder", what);
+  }
+  if (prim)
+    dnnl_primitive_destroy (prim);
+  if (pd)
+    dnnl_primitive_desc_destroy (pd);
+  return ok;
+}
+
+/* The convolution's weights in layout @md: reordered once, then shared by
+ * every plan wanting that layout. The first layout is made from the plain
+ * OIHW weights (create() time), later ones from the first. */
+static dnnl_memory_t
+conv_weights (HyrsmBackendCpu *self, CpuConv *c, const dnnl_memory_desc_t *md,
+    GError **error)
+{
+  for (guint i = 0; i < c->weights->len; i++) {
+    dnnl_memory_t m = g_ptr_array_index (c->weights, i);
+    const dnnl_memory_desc_t *have;
+    if (dnnl_memory_get_memory_desc (m, &have) == dnnl_success
+        && dnnl_memory_desc_equal (have, md))
+      return m;
+  }
+
+  dnnl_memory_t from = NULL, to = NULL;
+  gboolean from_owned = FALSE;
+  if (c->weights->len > 0) {
+    from = g_ptr_array_index (c->weights, 0);
+  } else {
+    dnnl_memory_desc_t plain_md;
+    dnnl_dims_t dims = { c->oc, c->ic, c->kernel, c->kernel };
+    g_return_val_if_fail (c->plain != NULL, NULL);
+    if (!check (dnnl_memory_desc_init_by_tag (&plain_md, 4, dims, dnnl_f32,
+                dnnl_oihw), error, "weights descriptor of %s", c->name)
+        || !check (dnnl_memory_create (&from, &plain_md, self->engine,
+                (void *) c->plain), error, "weights of %s", c->name))
+      return NULL;
+    from_owned = TRUE;
+  }
+  gboolean ok = check (dnnl_memory_create (&to, md, self->engine,
+          DNNL_MEMORY_ALLOCATE), error, "weights allocation of %s", c->name)
+      && reorder_now (self, from, to, c->name, error);
+  if (from_owned)
+    dnnl_memory_destroy (from);
+  if (!ok) {
+    if (to)
+      dnnl_memory_destroy (to);
+    return NULL;
+  }
+  g_ptr_array_add (c->weights, to);
+  return to;
+}
+
+/* ---- plans ---- */
+
+typedef struct
+{
+  dnnl_memory_desc_t md;
+  int buffer;
+} Tensor;
+
+typedef struct
+{
+  HyrsmBackendCpu *self;
+  Plan *plan;
+  GError **error;
+} Builder;
+
+static void
+plan_free (Plan *plan)
+{
+  if (plan == NULL)
+    return;
+  for (guint i = 0; i < plan->steps->len; i++) {
+    Step *s = &g_array_index (plan->steps, Step, i);
+    dnnl_primitive_destroy (s->prim);
+    g_free (s->what);
+  }
+  for (guint i = 0; i < plan->memories->len; i++)
+    dnnl_memory_destroy (g_ptr_array_index (plan->memories, i));
+  g_array_unref (plan->steps);
+  g_array_unref (plan->bindings);
+  g_ptr_array_unref (plan->memories);
+  g_free (plan);
+}
+
+/* A memory of layout @md over @buffer (a shared buffer, or the caller's
+ * input/output, whose pointers are set at each call). */
+static dnnl_memory_t
+plan_memory (Builder *b, const dnnl_memory_desc_t *md, int buffer,
+    const char *what)
+{
+  dnnl_memory_t mem;
+  if (!check (dnnl_memory_create (&mem, md, b->self->engine,
+              DNNL_MEMORY_NONE), b->error, "memory for %s", what))
+    return NULL;
+  g_ptr_array_add (b->plan->memories, mem);
+  if (buffer == INPUT_BUFFER)
+    b->plan->input = mem;
+  else if (buffer == OUTPUT_BUFFER)
+    b->plan->output = mem;
+  else {
+    Binding bind = { mem, buffer };
+    g_array_append_val (b->plan->bindings, bind);
+    b->plan->need[buffer] = MAX (b->plan->need[buffer],
+        dnnl_memory_desc_get_size (md));
+  }
+  return mem;
+}
+
+/* The lowest-numbered activation buffer not in @busy (-1 terminated). */
+static int
+free_buffer (const int *busy)
+{
+  for (int i = SCRATCH_BUFFER + 1; i < MAX_BUFFERS; i++) {
+    gboolean used = FALSE;
+    for (const int *p = busy; *p != -1 && !used; p++)
+      used = *p == i;
+    if (!used)
+      return i;
+  }
+  g_assert_not_reached ();      /* the network's structure needs at most 5 */
+}
+
+static const char *
+impl_name (const_dnnl_primitive_desc_t pd)
+{
+  const char *name = NULL;
+  if (dnnl_primitive_desc_query (pd, dnnl_query_impl_info_str, 0, &name)
+      != dnnl_success || name == NULL)
+    return "?";
+  return name;
+}
+
+/* Creates the primitive of @pd and appends it with @args (plus the
+ * scratchpad, when it needs one). Takes @pd. */
+static gboolean
+plan_add (Builder *b, dnnl_primitive_desc_t pd, const char *what, int n_args,
+    const dnnl_exec_arg_t *args)
+{
+  Step step = {.what = g_strdup (what),.n_args = n_args };
+  memcpy (step.args, args, n_args * sizeof *args);
+  const dnnl_memory_desc_t *scratch_md =
+      dnnl_primitive_desc_query_md (pd, dnnl_query_scratchpad_md, 0);
+  if (scratch_md && dnnl_memory_desc_get_size (scratch_md) > 0) {
+    dnnl_memory_t scratch = plan_memory (b, scratch_md, SCRATCH_BUFFER, what);
+    if (scratch == NULL)
+      goto fail;
+    step.args[step.n_args++] = (dnnl_exec_arg_t) {
+    DNNL_ARG_SCRATCHPAD, scratch};
+  }
+  g_debug ("cpu backend, batch %d: %s: %s", b->plan->n, what, impl_name (pd));
+  if (!check (dnnl_primitive_create (&step.prim, pd), b->error,
+          "%s creation", what))
+    goto fail;
+  dnnl_primitive_desc_destroy (pd);
+  g_array_append_val (b->plan->steps, step);
+  return TRUE;
+
+fail:
+  dnnl_primitive_desc_destroy (pd);
+  g_free (step.what);
+  return FALSE;
+}
+
+static dnnl_primitive_attr_t
+new_attr (Builder *b, const char *what)
+{
+  dnnl_primitive_attr_t attr;
+  if (!check (dnnl_primitive_attr_create (&attr), b->error, "%s attributes",
+          what))
+    return NULL;
+  if (!check (dnnl_primitive_attr_set_scratchpad_mode (attr,
+              dnnl_scratchpad_mode_user), b->error, "%s attributes", what)) {
+    dnnl_primitive_attr_destroy (attr);
+    return NULL;
+  }
+  return attr;
+}
+
+/* Appends a reorder of @src into @buffer in layout @md; @out describes the
+ * result. */
+static gboolean
+plan_reorder (Builder *b, const Tensor *src, const dnnl_memory_desc_t *md,
+    int buffer, Tensor *out, const char *what)
+{
+  g_autofree char *name = g_strdup_printf ("%s reorder", what);
+  dnnl_primitive_attr_t attr = new_attr (b, name);
+  dnnl_primitive_desc_t pd = NULL;
+  if (attr == NULL)
+    return FALSE;
+  gboolean ok = check (dnnl_reorder_primitive_desc_create (&pd, &src->md,
+          b->self->engine, md, b->self->engine, attr), b->error,
+      "%s descriptor", name);
+  dnnl_primitive_attr_destroy (attr);
+  if (!ok)
+    return FALSE;
+  dnnl_memory_t from = plan_memory (b, &src->md, src->buffer, name);
+  dnnl_memory_t to = from ? plan_memory (b, md, buffer, name) : NULL;
+  if (to == NULL) {
+    dnnl_primitive_desc_destroy (pd);
+    return FALSE;
+  }
+  dnnl_exec_arg_t args[2] = { {DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to} };
+  out->md = *md;
+  out->buffer = buffer;
+  return plan_add (b, pd, name, 2, args);
+}
+
+static int
+out_size (int in, int kernel, int stride, int padding)
+{
+  return (in + 2 * padding - kernel) / stride + 1;
+}
+
+/* Right/bottom padding that gives PyTorch's (floor) output size. */
+static int
+pad_right (int in, int out, int kernel, int stride, int padding)
+{
+  return (out - 1) * stride + kernel - in - padding;
+}
+
+/* Appends convolution @c of @src (+ bias, + @sum when given, then ReLU
+ * when @relu), writing into a buffer outside @busy (or into @sum's).
+ * @busy: -1 terminated buffers still needed after this step. */
+static gboolean
+plan_conv (Builder *b, CpuConv *c, const Tensor *src, gboolean relu,
+    const Tensor *sum, const int *busy, Tensor *out)
+{
+  const char *what = c->name;
+  int n = b->plan->n;
+  int ih = src->md.dims[2], iw = src->md.dims[3];
+  int oh = out_size (ih, c->kernel, c->stride, c->padding);
+  int ow = out_size (iw, c->kernel, c->stride, c->padding);
+  dnnl_memory_desc_t src_md, weights_md, bias_md, dst_md;
+  dnnl_dims_t src_dims = { n, c->ic, ih, iw };
+  dnnl_dims_t weights_dims = { c->oc, c->ic, c->kernel, c->kernel };
+  dnnl_dims_t bias_dims = { c->oc };
+  dnnl_dims_t dst_dims = { n, c->oc, oh, ow };
+  dnnl_dims_t strides = { c->stride, c->stride };
+  dnnl_dims_t padding_l = { c->padding, c->padding };
+  dnnl_dims_t padding_r = {
+    pad_right (ih, oh, c->kernel, c->stride, c->padding),
+    pad_right (iw, ow, c->kernel, c->stride, c->padding)
+  };
+  dnnl_convolution_desc_t desc;
+  dnnl_primitive_desc_t pd = NULL;
+  dnnl_primitive_attr_t attr = NULL;
+  dnnl_post_ops_t post_ops = NULL;
+  gboolean ok;
+
+  ok = check (dnnl_memory_desc_init_by_tag (&src_md, 4, src_dims, dnnl_f32,
+          dnnl_format_tag_any), b->error, "%s descriptors", what)
+      && check (dnnl_memory_desc_init_by_tag (&weights_md, 4, weights_dims,
+          dnnl_f32, dnnl_format_tag_any), b->error, "%s descriptors", what)
+      && check (dnnl_memory_desc_init_by_tag (&bias_md, 1, bias_dims,
+          dnnl_f32, dnnl_x), b->error, "%s descriptors", what)
+      && check (dnnl_memory_desc_init_by_tag (&dst_md, 4, dst_dims, dnnl_f32,
+          dnnl_format_tag_any), b->error, "%s descriptors", what)
+      && check (dnnl_convolution_forward_desc_init (&desc,
+          dnnl_forward_inference, dnnl_convolution_direct, &src_md,
+          &weights_md, &bias_md, &dst_md, strides, padding_l, padding_r),
+      b->error, "%s convolution descriptor", what)
+      && (attr = new_attr (b, what)) != NULL
+      && check (dnnl_post_ops_create (&post_ops), b->error, "%s post-ops",
+      what)
+      && (sum == NULL || check (dnnl_post_ops_append_sum (post_ops, 1.0f),
+          b->error, "%s sum post-op", what))
+      && (!relu || check (dnnl_post_ops_append_eltwise (post_ops, 1.0f,
+              dnnl_eltwise_relu, 0.0f, 0.0f), b->error, "%s ReLU post-op",
+          what))
+      && check (dnnl_primitive_attr_set_post_ops (attr, post_ops), b->error,
+      "%s post-ops", what)
+      && check (dnnl_primitive_desc_create (&pd, &desc, attr, b->self->engine,
+          NULL), b->error, "%s convolution (%d -> %d channels, %dx%d/%d, "
+      "input %dx%d, batch %d)", what, c->ic, c->oc, c->kernel, c->kernel,
+      c->stride, ih, iw, n);
+  if (post_ops)
+    dnnl_post_ops_destroy (post_ops);
+  if (attr)
+    dnnl_primitive_attr_destroy (attr);
+  if (!ok)
+    return FALSE;
+
+  const dnnl_memory_desc_t *want_src =
+      dnnl_primitive_desc_query_md (pd, dnnl_query_src_md, 0);
+  const dnnl_memory_desc_t *want_weights =
+      dnnl_primitive_desc_query_md (pd, dnnl_query_weights_md, 0);
+  const dnnl_memory_desc_t *want_dst =
+      dnnl_primitive_desc_query_md (pd, dnnl_query_dst_md, 0);
+
+  /* Buffers not to write: the caller's, the source's and the shortcut's. */
+  int avoid[MAX_BUFFERS + 4], n_avoid = 0;
+  for (const int *p = busy; *p != -1; p++)
+    avoid[n_avoid++] = *p;
+  avoid[n_avoid++] = src->buffer;
+  if (sum)
+    avoid[n_avoid++] = sum->buffer;
+  avoid[n_avoid] = -1;
+
+  Tensor in = *src;
+  if (!dnnl_memory_desc_equal (want_src, &src->md)) {
+    int buffer = free_buffer (avoid);
+    if (!plan_reorder (b, src, want_src, buffer, &in, what))
+      goto fail;
+    avoid[n_avoid++] = buffer;
+    avoid[n_avoid] = -1;
+  }
+
+  int dst_buffer;
+  if (sum == NULL)
+    dst_buffer = free_buffer (avoid);
+  else if (dnnl_memory_desc_equal (want_dst, &sum->md))
+    dst_buffer = sum->buffer;   /* accumulate in place */
+  else {
+    Tensor moved;
+    dst_buffer = free_buffer (avoid);
+    if (!plan_reorder (b, sum, want_dst, dst_buffer, &moved, what))
+      goto fail;
+  }
+
+  dnnl_memory_t weights = conv_weights (b->self, c, want_weights, b->error);
+  dnnl_memory_t src_mem = weights ? plan_memory (b, want_src, in.buffer,
+      what) : NULL;
+  dnnl_memory_t dst_mem = src_mem ? plan_memory (b, want_dst, dst_buffer,
+      what) : NULL;
+  if (dst_mem == NULL)
+    goto fail;
+  out->md = *want_dst;
+  out->buffer = dst_buffer;
+  dnnl_exec_arg_t args[4] = {
+    {DNNL_ARG_SRC, src_mem}, {DNNL_ARG_WEIGHTS, weights},
+    {DNNL_ARG_BIAS, c->bias}, {DNNL_ARG_DST, dst_mem},
+  };
+  return plan_add (b, pd, what, 4, args);
+
+fail:
+  dnnl_primitive_desc_destroy (pd);
+  return FALSE;
+}
+
+/* Appends a pooling of @src (@alg, square @kernel) into a free buffer. */
+static gboolean
+plan_pool (Builder *b, const Tensor *src, dnnl_alg_kind_t alg, int kernel_h,
+    int kernel_w, int stride, int padding, Tensor *out, const char *what)
+{
+  int n = src->md.dims[0], ch = src->md.dims[1];
+  int ih = src->md.dims[2], iw = src->md.dims[3];
+  int oh = out_size (ih, kernel_h, stride, padding);
+  int ow = out_size (iw, kernel_w, stride, padding);
+  dnnl_dims_t dst_dims = { n, ch, oh, ow };
+  dnnl_dims_t strides = { stride, stride };
+  dnnl_dims_t kernel = { kernel_h, kernel_w };
+  dnnl_dims_t padding_l = { padding, padding };
+  dnnl_dims_t padding_r = {
+    pad_right (ih, oh, kernel_h, stride, padding),
+    pad_right (iw, ow, kernel_w, stride, padding)
+  };
+  dnnl_memory_desc_t dst_md;
+  dnnl_pooling_desc_t desc;
+  dnnl_primitive_desc_t pd = NULL;
+  dnnl_primitive_attr_t attr = NULL;
+
+  gboolean ok = check (dnnl_memory_desc_init_by_tag (&dst_md, 4, dst_dims,
+          dnnl_f32, dnnl_format_tag_any), b->error, "%s descriptors", what)
+      && check (dnnl_pooling_forward_desc_init (&desc, dnnl_forward_inference,
+          alg, &src->md, &dst_md, strides, kernel, padding_l, padding_r),
+      b->error, "%s descriptor", what)
+      && (attr = new_attr (b, what)) != NULL
+      && check (dnnl_primitive_desc_create (&pd, &desc, attr, b->self->engine,
+          NULL), b->error, "%s (%d channels, input %dx%d, batch %d)", what, ch,
+      ih, iw, n);
+  if (attr)
+    dnnl_primitive_attr_destroy (attr);
+  if (!ok)
+    return FALSE;
+
+  const dnnl_memory_desc_t *want_dst =
+      dnnl_primitive_desc_query_md (pd, dnnl_query_dst_md, 0);
+  int avoid[2] = { src->buffer, -1 };
+  int buffer = free_buffer (avoid);
+  dnnl_memory_t src_mem = plan_memory (b, &src->md, src->buffer, what);
+  dnnl_memory_t dst_mem = src_mem ? plan_memory (b, want_dst, buffer, what) :
+      NULL;
+  if (dst_mem == NULL) {
+    dnnl_primitive_desc_destroy (pd);
+    return FALSE;
+  }
+  out->md = *want_dst;
+  out->buffer = buffer;
+  dnnl_exec_arg_t args[2] = { {DNNL_ARG_SRC, src_mem}, {DNNL_ARG_DST,
+          dst_mem}
+  };
+  return plan_add (b, pd, what, 2, args);
+}
+
+/* One residual block: the output lands in the shortcut's buffer. */
+static gboolean
+plan_block (Builder *b, CpuBlock *blk, const Tensor *x, Tensor *out)
+{
+  Tensor shortcut = *x, h1, h2;
+  int none[1] = { -1 };
+  int keep_x[2] = { x->buffer, -1 };
+
+  if (blk->has_downsample
+      && !plan_conv (b, &blk->downsample, x, FALSE, NULL, keep_x, &shortcut))
+    return FALSE;
+  int keep_shortcut[2] = { shortcut.buffer, -1 };
+  if (!plan_conv (b, &blk->conv1, x, TRUE, NULL, keep_shortcut, &h1))
+    return FALSE;
+  if (!blk->bottleneck)
+    return plan_conv (b, &blk->conv2, &h1, TRUE, &shortcut, none, out);
+  return plan_conv (b, &blk->conv2, &h1, TRUE, NULL, keep_shortcut, &h2)
+      && plan_conv (b, &blk->conv3, &h2, TRUE, &shortcut, none, out);
+}
+
+static gboolean
+plan_build (Builder *b)
+{
+  HyrsmBackendCpu *self = b->self;
+  int n = b->plan->n;
+  dnnl_dims_t in_dims = { n, 3, self->crop, self->crop };
+  dnnl_dims_t out_dims = { n, self->feature_dim, 1, 1 };
+  Tensor x = {.buffer = INPUT_BUFFER }, y;
+  dnnl_memory_desc_t out_md;
+  int none[1] = { -1 };
+
+  if (!check (dnnl_memory_desc_init_by_tag (&x.md, 4, in_dims, dnnl_f32,
+              dnnl_nchw), b->error, "input descriptor")
+      || !check (dnnl_memory_desc_init_by_tag (&out_md, 4, out_dims,
+              dnnl_f32, dnnl_nchw), b->error, "output descriptor"))
+    return FALSE;
+  /* The input memory exists even when the stem reads it directly. */
+  if (plan_memory (b, &x.md, INPUT_BUFFER, "input") == NULL)
+    return FALSE;
+  if (!plan_conv (b, &self->stem, &x, TRUE, NULL, none, &y)
+      || !plan_pool (b, &y, dnnl_pooling_max, 3, 3, 2, 1, &x, "maxpool"))
+    return FALSE;
+  for (int i = 0; i < self->n_blocks; i++) {
+    if (!plan_block (b, &self->blocks[i], &x, &y))
+      return FALSE;
+    x = y;
+  }
+  if (!plan_pool (b, &x, dnnl_pooling_avg_exclude_padding, x.md.dims[2],
+          x.md.dims[3], 1, 0, &y, "avgpool"))
+    return FALSE;
+  Tensor pooled;
+  if (plan_memory (b, &out_md, OUTPUT_BUFFER, "output") == NULL)
+    return FALSE;
+  /* plan_reorder makes its own output memory: drop the one above. */
+  g_ptr_array_remove (b->plan->memories, b->plan->output);
+  dnnl_memory_destroy (b->plan->output);
+  return plan_reorder (b, &y, &out_md, OUTPUT_BUFFER, &pooled, "output");
+}
+
+/* Points every plan's memories at the current buffers. */
+static gboolean
+bind_buffers (HyrsmBackendCpu *self, GError **error)
+{
+  for (int n = 1; n <= MAX_BATCH; n++) {
+    Plan *plan = self->plans[n];
+    for (guint i = 0; plan && i < plan->bindings->len; i++) {
+      Binding *bind = &g_array_index (plan->bindings, Binding, i);
+      if (!check (dnnl_memory_set_data_handle (bind->mem,
+                  self->buffers[bind->buffer]), error, "buffer binding"))
+        return FALSE;
+    }
+  }
+  return TRUE;
+}
+
+/* Grows the shared buffers to what @plan needs. */
+static gboolean
+ensure_buffers (HyrsmBackendCpu *self, const Plan *plan, GError **error)
+{
+  for (int i = 0; i < MAX_BUFFERS; i++) {
+    if (plan->need[i] <= self->buffer_sizes[i])
+      continue;
+    g_aligned_free (self->buffers[i]);
+    self->buffers[i] = g_aligned_alloc (plan->need[i], 1, BUFFER_ALIGN);
+    self->buffer_sizes[i] = plan->need[i];
+  }
+  return TRUE;
+}
+
+/* The plan for batch @n, built on first use. Called with the lock held. */
+static Plan *
+get_plan (HyrsmBackendCpu *self, int n, GError **error)
+{
+  if (self->plans[n])
+    return self->plans[n];
+  Plan *plan = g_new0 (Plan, 1);
+  plan->n = n;
+  plan->steps = g_array_new (FALSE, FALSE, sizeof (Step));
+  plan->bindings = g_array_new (FALSE, FALSE, sizeof (Binding));
+  plan->memories = g_ptr_array_new ();
+  Builder b = { self, plan, error };
+  if (!plan_build (&b) || !ensure_buffers (self, plan, error)) {
+    plan_free (plan);
+    return NULL;
+  }
+  self->plans[n] = plan;
+  if (!bind_buffers (self, error)) {
+    self->plans[n] = NULL;
+    plan_free (plan);
+    return NULL;
+  }
+  return plan;
+}
+
+static gboolean
+plan_run (HyrsmBackendCpu *self, Plan *plan, const float *frames,
+    float *features, GError **error)
+{
+  if (!check (dnnl_memory_set_data_handle (plan->input, (void *) frames),
+          error, "input binding")
+      || !check (dnnl_memory_set_data_handle (plan->output, features), error,
+          "output binding"))
+    return FALSE;
+  for (guint i = 0; i < plan->steps->len; i++) {
+    Step *s = &g_array_index (plan->steps, Step, i);
+    if (!check (dnnl_primitive_execute (s->prim, self->stream, s->n_args,
+                s->args), error, "%s (batch %d)", s->what, plan->n))
+      return FALSE;
+  }
+  return check (dnnl_stream_wait (self->stream), error, "stream wait");
+}
+
+/* ---- vtable ---- */
+
+static void cpu_destroy (HyrsmBackend *backend);
+
+static gboolean
+load_backbone (HyrsmBackendCpu *self, const HyrsmBackboneWeights *w,
+    GError **error)
+{
+  self->has_backbone = TRUE;
+  self->feature_dim = w->feature_dim;
+  self->n_blocks = w->n_blocks;
+  self->blocks = g_new0 (CpuBlock, w->n_blocks);
+  if (!cpu_conv_init (self, &self->stem, &w->stem, g_strdup ("conv1"), error))
+    return FALSE;
+  int k = 0;
+  for (int layer = 0; layer < 4; layer++) {
+    for (int i = 0; i < w->blocks_per_layer[layer]; i++, k++) {
+      const HyrsmBlock *src = &w->blocks[k];
+      CpuBlock *dst = &self->blocks[k];
+      g_autofree char *p = g_strdup_printf ("layer%d.%d", layer + 1, i);
+      dst->bottleneck = src->bottleneck;
+      dst->has_downsample = src->has_downsample;
+      if (!cpu_conv_init (self, &dst->conv1, &src->conv1,
+              g_strconcat (p, ".conv1", NULL), error)
+          || !cpu_conv_init (self, &dst->conv2, &src->conv2,
+              g_strconcat (p, ".conv2", NULL), error)
+          || (src->bottleneck && !cpu_conv_init (self, &dst->conv3,
+                  &src->conv3, g_strconcat (p, ".conv3", NULL), error))
+          || (src->has_downsample && !cpu_conv_init (self, &dst->downsample,
+                  &src->downsample, g_strconcat (p, ".downsample", NULL),
+                  error)))
+        return FALSE;
+    }
+  }
+  g_return_val_if_fail (k == w->n_blocks, FALSE);
+  return TRUE;
+}
+
+static void
+forget_plain_weights (HyrsmBackendCpu *self)
+{
+  self->stem.plain = NULL;
+  for (int i = 0; i < self->n_blocks; i++) {
+    self->blocks[i].conv1.plain = NULL;
+    self->blocks[i].conv2.plain = NULL;
+    self->blocks[i].conv3.plain = NULL;
+    self->blocks[i].downsample.plain = NULL;
+  }
+}
 
 static HyrsmBackend *
 cpu_create (const HyrsmBackboneWeights *backbone, int crop, GError **error)
 {
   HyrsmBackendCpu *self = g_new0 (HyrsmBackendCpu, 1);
   self->parent.ops = &hyrsm_backend_cpu_ops;
+  g_mutex_init (&self->lock);
+  self->crop = crop;
+
+  if (!check (dnnl_engine_create (&self->engine, dnnl_cpu, 0), error,
+          "CPU engine creation")
+      || !check (dnnl_stream_create (&self->stream, self->engine,
+              dnnl_stream_default_flags), error, "stream creation"))
+    goto fail;
+  if (backbone) {
+    /* The batch-1 plan is built now: it reorders every weight tensor once
+     * (later plans reorder from those copies, not from @backbone, which
+     * need not outlive this call) and reports unusable shapes at load. */
+    gboolean ok = load_backbone (self, backbone, error)
+        && get_plan (self, 1, error) != NULL;
+    forget_plain_weights (self);
+    if (!ok)
+      goto fail;
+  }
   return &self->parent;
+
+fail:
+  cpu_destroy (&self->parent);
+  return NULL;
 }
 
 static gboolean
 cpu_embed (HyrsmBackend *backend, const float *frames, int n, float *features,
     GError **error)
 {
-  g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_BACKEND,
-      "cpu backend: the backbone is not implemented yet");
-  return FALSE;
+  HyrsmBackendCpu *self = (HyrsmBackendCpu *) backend;
+  if (!self->has_backbone) {
+    g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_NO_HEAD,
+        "cpu backend: the model has no backbone to embed frames with");
+    return FALSE;
+  }
+  if (n <= 0) {
+    g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_INVALID_ARGUMENT,
+        "cpu backend: embed needs at least one frame, got %d", n);
+    return FALSE;
+  }
+  gsize frame_size = (gsize) 3 * self->crop * self->crop;
+  gboolean ok = TRUE;
+  g_mutex_lock (&self->lock);
+  for (int done = 0; ok && done < n;) {
+    int chunk = MIN (n - done, MAX_BATCH);
+    Plan *plan = get_plan (self, chunk, error);
+    ok = plan != NULL && plan_run (self, plan, frames + done * frame_size,
+        features + (gsize) done * self->feature_dim, error);
+    done += chunk;
+  }
+  g_mutex_unlock (&self->lock);
+  return ok;
 }
 
 static gboolean
@@ -45,7 +832,25 @@ cpu_gemm_nt (HyrsmBackend *backend, int m, int n, int k, const float *a,
 static void
 cpu_destroy (HyrsmBackend *backend)
 {
-  g_free (backend);
+  HyrsmBackendCpu *self = (HyrsmBackendCpu *) backend;
+  for (int n = 0; n <= MAX_BATCH; n++)
+    plan_free (self->plans[n]);
+  cpu_conv_clear (&self->stem);
+  for (int i = 0; i < self->n_blocks && self->blocks; i++) {
+    cpu_conv_clear (&self->blocks[i].conv1);
+    cpu_conv_clear (&self->blocks[i].conv2);
+    cpu_conv_clear (&self->blocks[i].conv3);
+    cpu_conv_clear (&self->blocks[i].downsample);
+  }
+  g_free (self->blocks);
+  for (int i = 0; i < MAX_BUFFERS; i++)
+    g_aligned_free (self->buffers[i]);
+  if (self->stream)
+    dnnl_stream_destroy (self->stream);
+  if (self->engine)
+    dnnl_engine_destroy (self->engine);
+  g_mutex_clear (&self->lock);
+  g_free (self);
 }
 
 const HyrsmBackendOps hyrsm_backend_cpu_ops = {
