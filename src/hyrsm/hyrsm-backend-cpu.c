@@ -1,7 +1,8 @@
 /* hyrsm-backend-cpu.c: the CPU backend, on oneDNN (2.x C API).
  *
  * The backbone (model.md section 3) runs as a "plan": a list of oneDNN
- * primitives with their arguments, built once per batch size and reused.
+ * primitives with their arguments, built once per batch size (batches run
+ * as chunks of 1, 2, 4 or 8 frames) and reused.
  * Every convolution is created with format_tag_any for its source, weights
  * and destination, so oneDNN picks its own blocked layouts (nChw16c with
  * AVX-512) and the activations stay in them from the stem to the global
@@ -25,15 +26,19 @@
 #include <dnnl.h>
 #include <dnnl_debug.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
-/* Larger batches are split: bounds the activation memory (ResNet-50 at
- * 224 x 224 needs ~13 MB per frame and buffer). */
-#define MAX_BATCH 16
+/* A batch of n frames runs as chunks of powers of two up to MAX_BATCH
+ * (7 = 4 + 2 + 1): at most four plans ever exist, each costing ~0.5 s of
+ * primitive creation for ResNet-50, and the activation buffers stay
+ * bounded (ResNet-50 at 224 x 224: ~6.4 MB per frame, ~51 MB at 8).
+ * Throughput at 8 is within noise of 16 on 2 cores. */
+#define MAX_BATCH 8
 #define MAX_BUFFERS 8
 #define SCRATCH_BUFFER 0        /* shared oneDNN scratchpad */
-#define INPUT_BUFFER (-1)       /* the caller's frames (plan->input) */
-#define OUTPUT_BUFFER (-2)      /* the caller's features (plan->output) */
+#define INPUT_BUFFER 100        /* the caller's frames (plan->input) */
+#define OUTPUT_BUFFER 101       /* the caller's features (plan->output) */
 #define BUFFER_ALIGN 64
 
 typedef struct
@@ -242,6 +247,7 @@ typedef struct
   HyrsmBackendCpu *self;
   Plan *plan;
   GError **error;
+  GHashTable *impls;            /* oneDNN implementation name -> count */
 } Builder;
 
 static void
@@ -298,6 +304,7 @@ free_buffer (const int *busy)
       return i;
   }
   g_assert_not_reached ();      /* the network's structure needs at most 5 */
+  return MAX_BUFFERS - 1;
 }
 
 static const char *
@@ -327,7 +334,10 @@ plan_add (Builder *b, dnnl_primitive_desc_t pd, const char *what, int n_args,
     step.args[step.n_args++] = (dnnl_exec_arg_t) {
     DNNL_ARG_SCRATCHPAD, scratch};
   }
-  g_debug ("cpu backend, batch %d: %s: %s", b->plan->n, what, impl_name (pd));
+  const char *impl = impl_name (pd);
+  g_hash_table_insert (b->impls, g_strdup (impl),
+      GINT_TO_POINTER (GPOINTER_TO_INT (g_hash_table_lookup (b->impls,
+                  impl)) + 1));
   if (!check (dnnl_primitive_create (&step.prim, pd), b->error,
           "%s creation", what))
     goto fail;
@@ -608,9 +618,6 @@ plan_build (Builder *b)
       || !check (dnnl_memory_desc_init_by_tag (&out_md, 4, out_dims,
               dnnl_f32, dnnl_nchw), b->error, "output descriptor"))
     return FALSE;
-  /* The input memory exists even when the stem reads it directly. */
-  if (plan_memory (b, &x.md, INPUT_BUFFER, "input") == NULL)
-    return FALSE;
   if (!plan_conv (b, &self->stem, &x, TRUE, NULL, none, &y)
       || !plan_pool (b, &y, dnnl_pooling_max, 3, 3, 2, 1, &x, "maxpool"))
     return FALSE;
@@ -622,43 +629,67 @@ plan_build (Builder *b)
   if (!plan_pool (b, &x, dnnl_pooling_avg_exclude_padding, x.md.dims[2],
           x.md.dims[3], 1, 0, &y, "avgpool"))
     return FALSE;
+  /* The stem (or a reorder before it) reads the caller's frames through
+   * plan->input; this last reorder writes the caller's features. */
   Tensor pooled;
-  if (plan_memory (b, &out_md, OUTPUT_BUFFER, "output") == NULL)
-    return FALSE;
-  /* plan_reorder makes its own output memory: drop the one above. */
-  g_ptr_array_remove (b->plan->memories, b->plan->output);
-  dnnl_memory_destroy (b->plan->output);
   return plan_reorder (b, &y, &out_md, OUTPUT_BUFFER, &pooled, "output");
 }
 
-/* Points every plan's memories at the current buffers. */
+/* Grows the shared buffers to what @plan needs, then points every plan's
+ * memories (@plan's included) at the current buffers. A failed allocation
+ * leaves the old buffer, and the plans bound to it, as they were. */
 static gboolean
-bind_buffers (HyrsmBackendCpu *self, GError **error)
+ensure_buffers (HyrsmBackendCpu *self, Plan *plan, GError **error)
 {
-  for (int n = 1; n <= MAX_BATCH; n++) {
-    Plan *plan = self->plans[n];
-    for (guint i = 0; plan && i < plan->bindings->len; i++) {
-      Binding *bind = &g_array_index (plan->bindings, Binding, i);
-      if (!check (dnnl_memory_set_data_handle (bind->mem,
-                  self->buffers[bind->buffer]), error, "buffer binding"))
-        return FALSE;
-    }
-  }
-  return TRUE;
-}
-
-/* Grows the shared buffers to what @plan needs. */
-static gboolean
-ensure_buffers (HyrsmBackendCpu *self, const Plan *plan, GError **error)
-{
-  for (int i = 0; i < MAX_BUFFERS; i++) {
+  gboolean ok = TRUE;
+  for (int i = 0; ok && i < MAX_BUFFERS; i++) {
+    void *grown;
     if (plan->need[i] <= self->buffer_sizes[i])
       continue;
-    g_aligned_free (self->buffers[i]);
-    self->buffers[i] = g_aligned_alloc (plan->need[i], 1, BUFFER_ALIGN);
+    if (posix_memalign (&grown, BUFFER_ALIGN, plan->need[i]) != 0) {
+      g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_BACKEND,
+          "cpu backend: out of memory allocating %" G_GSIZE_FORMAT
+          " bytes of activations for a batch of %d frames", plan->need[i],
+          plan->n);
+      ok = FALSE;
+      break;
+    }
+    free (self->buffers[i]);
+    self->buffers[i] = grown;
     self->buffer_sizes[i] = plan->need[i];
   }
-  return TRUE;
+  for (int n = 1; n <= MAX_BATCH; n++) {
+    Plan *p = self->plans[n] ? self->plans[n] : (n == plan->n && ok ? plan :
+        NULL);
+    for (guint i = 0; p && i < p->bindings->len; i++) {
+      Binding *bind = &g_array_index (p->bindings, Binding, i);
+      dnnl_status_t status = dnnl_memory_set_data_handle (bind->mem,
+          self->buffers[bind->buffer]);
+      if (ok)
+        ok = check (status, error, "buffer binding (batch %d)", p->n);
+    }
+  }
+  return ok;
+}
+
+/* Says which oneDNN implementations the plan uses: with AVX-512 they
+ * should all be jit / brgconv ones, never "ref" or "gemm". */
+static void
+log_plan (Builder *b)
+{
+  GString *s = g_string_new (NULL);
+  GHashTableIter it;
+  gpointer name, count;
+  gsize bytes = 0;
+  g_hash_table_iter_init (&it, b->impls);
+  while (g_hash_table_iter_next (&it, &name, &count))
+    g_string_append_printf (s, "%s%s x%d", s->len ? ", " : "",
+        (const char *) name, GPOINTER_TO_INT (count));
+  for (int i = 0; i < MAX_BUFFERS; i++)
+    bytes += b->plan->need[i];
+  g_debug ("cpu backend: batch %d: %u primitives (%s), %.1f MB of buffers",
+      b->plan->n, b->plan->steps->len, s->str, bytes / 1e6);
+  g_string_free (s, TRUE);
 }
 
 /* The plan for batch @n, built on first use. Called with the lock held. */
@@ -672,17 +703,18 @@ get_plan (HyrsmBackendCpu *self, int n, GError **error)
   plan->steps = g_array_new (FALSE, FALSE, sizeof (Step));
   plan->bindings = g_array_new (FALSE, FALSE, sizeof (Binding));
   plan->memories = g_ptr_array_new ();
-  Builder b = { self, plan, error };
-  if (!plan_build (&b) || !ensure_buffers (self, plan, error)) {
+  Builder b = { self, plan, error,
+    g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL)
+  };
+  gboolean ok = plan_build (&b) && ensure_buffers (self, plan, error);
+  if (ok)
+    log_plan (&b);
+  g_hash_table_unref (b.impls);
+  if (!ok) {
     plan_free (plan);
     return NULL;
   }
   self->plans[n] = plan;
-  if (!bind_buffers (self, error)) {
-    self->plans[n] = NULL;
-    plan_free (plan);
-    return NULL;
-  }
   return plan;
 }
 
@@ -803,7 +835,9 @@ cpu_embed (HyrsmBackend *backend, const float *frames, int n, float *features,
   gboolean ok = TRUE;
   g_mutex_lock (&self->lock);
   for (int done = 0; ok && done < n;) {
-    int chunk = MIN (n - done, MAX_BATCH);
+    int chunk = MAX_BATCH;
+    while (chunk > n - done)
+      chunk /= 2;
     Plan *plan = get_plan (self, chunk, error);
     ok = plan != NULL && plan_run (self, plan, frames + done * frame_size,
         features + (gsize) done * self->feature_dim, error);
@@ -844,7 +878,7 @@ cpu_destroy (HyrsmBackend *backend)
   }
   g_free (self->blocks);
   for (int i = 0; i < MAX_BUFFERS; i++)
-    g_aligned_free (self->buffers[i]);
+    free (self->buffers[i]);
   if (self->stream)
     dnnl_stream_destroy (self->stream);
   if (self->engine)

@@ -14,6 +14,35 @@ G_BEGIN_DECLS
 
 typedef struct _HyrsmBackendOps HyrsmBackendOps;
 
+/* Pixel formats a backend may pre-process itself (embed_frames). The order
+ * is the kernels' HyrsmKernelPixelFormat (kernels/preprocess.h). */
+typedef enum
+{
+  HYRSM_PIXEL_RGB,
+  HYRSM_PIXEL_BGR,
+  HYRSM_PIXEL_RGBX,
+  HYRSM_PIXEL_BGRX,
+  HYRSM_PIXEL_RGBA,
+  HYRSM_PIXEL_BGRA,
+  HYRSM_PIXEL_I420,             /* planes Y, U, V; chroma halved both ways */
+  HYRSM_PIXEL_NV12,             /* planes Y, UV interleaved */
+} HyrsmPixelFormat;
+
+/* YUV -> RGB matrix for I420 / NV12 (limited range). */
+typedef enum
+{
+  HYRSM_YUV_BT601,
+  HYRSM_YUV_BT709,
+} HyrsmYuvMatrix;
+
+/* One frame in host memory: plane pointers and bytes per row. Packed RGB
+ * formats use plane 0 only. */
+typedef struct
+{
+  const guint8 *plane[3];
+  int stride[3];
+} HyrsmFramePlanes;
+
 /* Every backend instance starts with this header; backends extend it. */
 struct _HyrsmBackend
 {
@@ -45,6 +74,26 @@ struct _HyrsmBackendOps
 
   /* Releases everything create() made. */
   void (*destroy) (HyrsmBackend *self);
+
+  /* Optional members: NULL where a backend does not have them; callers
+   * then use the required members above. */
+
+  /* Optional (NULL: pre-process on the CPU with hyrsm_preprocess_rgb and
+   * call embed). Pre-processing (model.md section 2: @resize x @resize,
+   * centre crop, (v / 255 - @mean) / @std) fused with the backbone, for @n
+   * frames of @format, @width x @height, in host memory; writes @n x D
+   * float32 features. @matrix is used for I420 / NV12 only. Thread-safe. */
+  gboolean (*embed_frames) (HyrsmBackend *self, HyrsmPixelFormat format,
+      HyrsmYuvMatrix matrix, const HyrsmFramePlanes *frames, int n,
+      int width, int height, int resize, const float mean[3],
+      const float std[3], float *features, GError **error);
+
+  /* Optional (NULL: use gemm_nt). gemm_nt where @b is a model weight that
+   * stays allocated and unchanged while the backend lives, so a device
+   * backend may keep its own copy, keyed by the pointer, instead of
+   * uploading it at every call. Thread-safe. */
+  gboolean (*gemm_nt_weight) (HyrsmBackend *self, int m, int n, int k,
+      const float *a, const float *b, float *c, GError **error);
 };
 
 extern const HyrsmBackendOps hyrsm_backend_cpu_ops;
@@ -53,3 +102,7 @@ extern const HyrsmBackendOps hyrsm_backend_cuda_ops;
 #endif
 
 G_END_DECLS
+
+#ifdef HYRSM_HAVE_CUDA
+#include "hyrsm-backend-cuda.h"        /* device selection, precision */
+#endif

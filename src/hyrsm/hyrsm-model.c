@@ -12,6 +12,7 @@
 #include "hyrsm-model-private.h"
 #include "hyrsm-backend.h"
 #include "hyrsm-error.h"
+#include "hyrsm-preprocess.h"
 #include "hyrsm-safetensors.h"
 
 #include <math.h>
@@ -730,30 +731,69 @@ compute_fingerprint (const char *path, GError **error)
   return g_strndup (g_checksum_get_string (sum), 16);
 }
 
-/* Picks the backend for self->device and hands it the weights once. */
+/* Picks the backend for self->device and hands it the weights once:
+ * "cpu"; "cuda" / "cuda:N" (HYRSM_ERROR_NO_DEVICE without such a device);
+ * "auto": CUDA device 0 when it can be used, else the CPU, with one log
+ * line saying which (a message when CUDA exists but failed, info else). */
 static gboolean
 create_backend (HyrsmModel *self, GError **error)
 {
-  const HyrsmBackendOps *ops = NULL;
-  if (g_str_equal (self->device, "auto") || g_str_equal (self->device, "cpu"))
-    ops = &hyrsm_backend_cpu_ops;
-  else if (g_str_equal (self->device, "cuda")
-      || g_str_has_prefix (self->device, "cuda:")) {
-    g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_NO_DEVICE,
-        "%s: device \"%s\" is not available: this build has no CUDA backend",
-        self->path, self->device);
-    return FALSE;
-  } else {
+  const HyrsmBackboneWeights *w = hyrsm_model_get_backbone_weights (self);
+  const char *device = self->device;
+  gboolean is_auto = g_str_equal (device, "auto");
+  gboolean is_cuda = g_str_equal (device, "cuda")
+      || g_str_has_prefix (device, "cuda:");
+  guint64 index = 0;
+
+  if ((!is_auto && !is_cuda && !g_str_equal (device, "cpu"))
+      || (g_str_has_prefix (device, "cuda:")
+          && !g_ascii_string_to_unsigned (device + 5, 10, 0, G_MAXINT,
+              &index, NULL))) {
     g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_INVALID_ARGUMENT,
-        "device \"%s\" is not one of auto, cpu, cuda, cuda:N", self->device);
+        "device \"%s\" is not one of auto, cpu, cuda, cuda:N", device);
     return FALSE;
   }
-  self->backend = ops->create (hyrsm_model_get_backbone_weights (self),
-      self->crop, error);
+#ifdef HYRSM_HAVE_CUDA
+  if (is_auto || is_cuda) {
+    g_autoptr (GError) cuda_error = NULL;
+    self->backend = hyrsm_backend_cuda_new (w, self->crop, (int) index,
+        hyrsm_cuda_default_precision (), &cuda_error);
+    if (self->backend) {
+      g_info ("%s: device %s: using %s", self->path, device,
+          hyrsm_backend_cuda_describe (self->backend));
+      g_free (self->device);
+      self->device = g_strdup_printf ("cuda:%d", (int) index);
+      return TRUE;
+    }
+    if (is_cuda) {
+      g_set_error (error, cuda_error->domain, cuda_error->code,
+          "%s: device \"%s\" is not available: %s", self->path, device,
+          cuda_error->message);
+      return FALSE;
+    }
+    if (g_error_matches (cuda_error, HYRSM_ERROR, HYRSM_ERROR_NO_DEVICE))
+      g_info ("%s: device auto: using the CPU (%s)", self->path,
+          cuda_error->message);
+    else
+      g_message ("%s: device auto: using the CPU, as the CUDA backend "
+          "failed: %s", self->path, cuda_error->message);
+  }
+#else
+  if (is_cuda) {
+    g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_NO_DEVICE,
+        "%s: device \"%s\" is not available: this build has no CUDA backend",
+        self->path, device);
+    return FALSE;
+  }
+  if (is_auto)
+    g_info ("%s: device auto: using the CPU (built without CUDA)",
+        self->path);
+#endif
+  self->backend = hyrsm_backend_cpu_ops.create (w, self->crop, error);
   if (self->backend == NULL)
     return FALSE;
   g_free (self->device);
-  self->device = g_strdup (ops->name);
+  self->device = g_strdup (hyrsm_backend_cpu_ops.name);
   return TRUE;
 }
 
@@ -1158,4 +1198,246 @@ const float *
 hyrsm_model_get_std_array (HyrsmModel *self)
 {
   return self->std;
+}
+
+/* ---- embedding ---- */
+
+/* Frames pre-processed and embedded at once by hyrsm_model_embed_rgb_raw():
+ * bounds its float buffer (8 x 3 x 224 x 224 floats = 4.8 MB) and is the
+ * batch the CPU backend runs fastest. */
+#define EMBED_CHUNK 8
+
+/* Frames larger than this per side are refused rather than risking size
+ * overflows (the largest video frames are 16K). */
+#define MAX_FRAME_SIDE 65536
+
+static gboolean
+check_can_embed (HyrsmModel *self, guint n, GError **error)
+{
+  if (self->backbone_kind == HYRSM_BACKBONE_NONE) {
+    g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_NO_HEAD,
+        "model %s has no backbone: it cannot embed frames, only match "
+        "precomputed features", self->path);
+    return FALSE;
+  }
+  if (n == 0) {
+    g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_INVALID_ARGUMENT,
+        "embedding needs at least one frame (n = 0)");
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean
+check_frame_size (guint width, guint height, GError **error)
+{
+  if (width == 0 || height == 0 || width > MAX_FRAME_SIDE
+      || height > MAX_FRAME_SIDE) {
+    g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_INVALID_ARGUMENT,
+        "frame size %ux%u is out of range (1x1 to %dx%d)", width, height,
+        MAX_FRAME_SIDE, MAX_FRAME_SIDE);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/**
+ * hyrsm_model_embed_rgb_raw: (skip)
+ * @self: a #HyrsmModel with a backbone
+ * @frames: (array length=n): @n pointers to packed RGB8 frames
+ * @strides: (array length=n) (nullable): bytes per row of each frame, at
+ *   least @width * 3; %NULL for rows of exactly @width * 3 bytes
+ * @n: number of frames
+ * @width: frame width in pixels
+ * @height: frame height in pixels
+ * @features: (out caller-allocates): room for @n x #HyrsmModel:feature-dim
+ *   floats
+ * @error: return location for a #GError
+ *
+ * The C variant of hyrsm_model_embed_frames() for frames that already sit
+ * in memory (video frames mapped by the caller): pre-processes each frame
+ * (model.md section 2) and runs the backbone, a few frames at a time.
+ * Thread-safe.
+ *
+ * Returns: %TRUE on success, %FALSE with @error set
+ */
+gboolean
+hyrsm_model_embed_rgb_raw (HyrsmModel *self, const guint8 *const *frames,
+    const int *strides, guint n, guint width, guint height, float *features,
+    GError **error)
+{
+  g_return_val_if_fail (HYRSM_IS_MODEL (self), FALSE);
+  g_return_val_if_fail (n == 0 || (frames != NULL && features != NULL),
+      FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+  if (!check_can_embed (self, n, error)
+      || !check_frame_size (width, height, error))
+    return FALSE;
+  for (guint i = 0; i < n; i++) {
+    if (strides && strides[i] < (int) width * 3) {
+      g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_INVALID_ARGUMENT,
+          "frame %u: stride %d is smaller than %u (width %u x 3 bytes)", i,
+          strides[i], width * 3, width);
+      return FALSE;
+    }
+  }
+
+  guint D = self->backbone.feature_dim;
+  gsize frame_floats = (gsize) 3 * self->crop * self->crop;
+  guint chunk_max = MIN (n, EMBED_CHUNK);
+  float *normalized = g_try_malloc (chunk_max * frame_floats * sizeof (float));
+  if (normalized == NULL) {
+    g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_BACKEND,
+        "out of memory for %u pre-processed %ux%u frames", chunk_max,
+        self->crop, self->crop);
+    return FALSE;
+  }
+  gboolean ok = TRUE;
+  for (guint done = 0; ok && done < n;) {
+    guint chunk = MIN (n - done, EMBED_CHUNK);
+    for (guint i = 0; i < chunk; i++)
+      hyrsm_preprocess_rgb (frames[done + i], width, height,
+          strides ? strides[done + i] : (int) width * 3, self->resize,
+          self->crop, self->mean, self->std, normalized + i * frame_floats);
+    ok = self->backend->ops->embed (self->backend, normalized, chunk,
+        features + (gsize) done * D, error);
+    done += chunk;
+  }
+  g_free (normalized);
+  return ok;
+}
+
+/**
+ * hyrsm_model_embed_frames:
+ * @self: a #HyrsmModel with a backbone
+ * @rgb: @n frames of packed RGB8 (3 bytes per pixel, rows of exactly
+ *   @width * 3 bytes, no padding), one after the other
+ * @n: number of frames
+ * @width: frame width in pixels (any size; frames are resized)
+ * @height: frame height in pixels
+ * @error: return location for a #GError
+ *
+ * Computes the backbone features of @n frames: each is resized, centre
+ * cropped and normalized as the model's metadata says (model.md section 2),
+ * then run through the backbone. Thread-safe.
+ *
+ * Returns: (transfer full): @n x #HyrsmModel:feature-dim float32 values in
+ *   native byte order, row by row, or %NULL with @error set
+ */
+GBytes *
+hyrsm_model_embed_frames (HyrsmModel *self, GBytes *rgb, guint n,
+    guint width, guint height, GError **error)
+{
+  g_return_val_if_fail (HYRSM_IS_MODEL (self), NULL);
+  g_return_val_if_fail (rgb != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+  if (!check_can_embed (self, n, error)
+      || !check_frame_size (width, height, error))
+    return NULL;
+
+  gsize size;
+  const guint8 *data = g_bytes_get_data (rgb, &size);
+  guint64 frame_bytes = (guint64) width * height * 3;
+  guint64 expected = frame_bytes * n;
+  if (size != expected) {
+    g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_SHAPE_MISMATCH,
+        "expected %" G_GUINT64_FORMAT " bytes for n=%u frames of %ux%u RGB, "
+        "got %" G_GSIZE_FORMAT, expected, n, width, height, size);
+    return NULL;
+  }
+
+  guint D = self->backbone.feature_dim;
+  gsize out_size = (gsize) n * D * sizeof (float);
+  float *features = g_try_malloc (out_size);
+  const guint8 **frames = g_try_new (const guint8 *, n);
+  if (features == NULL || frames == NULL) {
+    g_free (features);
+    g_free (frames);
+    g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_BACKEND,
+        "out of memory for the features of %u frames", n);
+    return NULL;
+  }
+  for (guint i = 0; i < n; i++)
+    frames[i] = data + i * frame_bytes;
+  gboolean ok = hyrsm_model_embed_rgb_raw (self, frames, NULL, n, width,
+      height, features, error);
+  g_free (frames);
+  if (!ok) {
+    g_free (features);
+    return NULL;
+  }
+  return g_bytes_new_take (features, out_size);
+}
+
+/**
+ * hyrsm_model_embed_normalized:
+ * @self: a #HyrsmModel with a backbone
+ * @frames: @n pre-processed frames, each 3 x crop x crop float32 in native
+ *   byte order (planar RGB, rows of #HyrsmModel:crop values), one after the
+ *   other
+ * @n: number of frames
+ * @error: return location for a #GError
+ *
+ * Runs the backbone on frames that are already resized, cropped and
+ * normalized (model.md section 2), e.g. by the caller's own pipeline.
+ * Thread-safe.
+ *
+ * Returns: (transfer full): @n x #HyrsmModel:feature-dim float32 values in
+ *   native byte order, row by row, or %NULL with @error set
+ */
+GBytes *
+hyrsm_model_embed_normalized (HyrsmModel *self, GBytes *frames, guint n,
+    GError **error)
+{
+  g_return_val_if_fail (HYRSM_IS_MODEL (self), NULL);
+  g_return_val_if_fail (frames != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+  if (!check_can_embed (self, n, error))
+    return NULL;
+
+  gsize size;
+  const guint8 *data = g_bytes_get_data (frames, &size);
+  guint64 expected = (guint64) n * 3 * self->crop * self->crop * sizeof (float);
+  if (size != expected) {
+    g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_SHAPE_MISMATCH,
+        "expected %" G_GUINT64_FORMAT " bytes for n=%u frames of 3 x %u x %u "
+        "float32, got %" G_GSIZE_FORMAT, expected, n, self->crop, self->crop,
+        size);
+    return NULL;
+  }
+  if (n > G_MAXINT) {
+    g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_INVALID_ARGUMENT,
+        "too many frames at once (%u)", n);
+    return NULL;
+  }
+
+  /* GBytes made by bindings need not be float-aligned. */
+  float *aligned = NULL;
+  const float *input = (const float *) data;
+  if ((guintptr) data % G_ALIGNOF (float) != 0) {
+    aligned = g_try_malloc (size);
+    if (aligned == NULL) {
+      g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_BACKEND,
+          "out of memory copying %u frames", n);
+      return NULL;
+    }
+    memcpy (aligned, data, size);
+    input = aligned;
+  }
+  guint D = self->backbone.feature_dim;
+  gsize out_size = (gsize) n * D * sizeof (float);
+  float *features = g_try_malloc (out_size);
+  gboolean ok = features != NULL;
+  if (!ok)
+    g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_BACKEND,
+        "out of memory for the features of %u frames", n);
+  else
+    ok = self->backend->ops->embed (self->backend, input, (int) n, features,
+        error);
+  g_free (aligned);
+  if (!ok) {
+    g_free (features);
+    return NULL;
+  }
+  return g_bytes_new_take (features, out_size);
 }

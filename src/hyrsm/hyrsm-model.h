@@ -21,6 +21,10 @@ HyrsmModel *hyrsm_model_new_from_file_full (const char *path,
     const char *device, GError **error);
 
 HYRSM_API
+HyrsmModel *hyrsm_model_new_shared (const char *path, const char *device,
+    GError **error);
+
+HYRSM_API
 const char *hyrsm_model_get_path (HyrsmModel *self);
 HYRSM_API
 const char *hyrsm_model_get_backbone (HyrsmModel *self);
@@ -54,5 +58,17 @@ HYRSM_API
 char **hyrsm_model_list_metadata (HyrsmModel *self);
 HYRSM_API
 const char *hyrsm_model_get_metadata (HyrsmModel *self, const char *key);
+
+/* Embedding (backbone features): see hyrsm-model.c. */
+HYRSM_API
+GBytes *hyrsm_model_embed_frames (HyrsmModel *self, GBytes *rgb, guint n,
+    guint width, guint height, GError **error);
+HYRSM_API
+GBytes *hyrsm_model_embed_normalized (HyrsmModel *self, GBytes *frames,
+    guint n, GError **error);
+HYRSM_API
+gboolean hyrsm_model_embed_rgb_raw (HyrsmModel *self,
+    const guint8 *const *frames, const int *strides, guint n, guint width,
+    guint height, float *features, GError **error);
 
 G_END_DECLS

@@ -95,11 +95,17 @@ hyrsm_relation_get_dim (const HyrsmRelation *rel)
   return rel->dim;
 }
 
+/* C = A W^T where W is a model weight (or our copy of one, owned by the
+ * model, so it outlives the backend's use of it): the backend may keep W
+ * on its device (gemm_nt_weight). */
 static gboolean
 gemm (const HyrsmRelation *rel, int m, int n, int k, const float *a,
-    const float *b, float *c, GError **error)
+    const float *w, float *c, GError **error)
 {
-  return rel->backend->ops->gemm_nt (rel->backend, m, n, k, a, b, c, error);
+  const HyrsmBackendOps *ops = rel->backend->ops;
+  if (ops->gemm_nt_weight)
+    return ops->gemm_nt_weight (rel->backend, m, n, k, a, w, c, error);
+  return ops->gemm_nt (rel->backend, m, n, k, a, w, c, error);
 }
 
 /* ---- building blocks ---- */

@@ -4,3 +4,6 @@
 
 #include "hyrsm-error.h"
 #include "hyrsm-model.h"
+#include "hyrsm-match-result.h"
+#include "hyrsm-support-set.h"
+#include "hyrsm-features.h"

@@ -1,0 +1,13 @@
+# Sourced by the scripts: makes the build tree usable without installing
+# (the plugin, the GI typelibs, the libraries) and picks Debian's python3.
+# GI needs the libraries on LD_LIBRARY_PATH: the typelib names only the soname.
+# Source it from the repository root.
+HYRSM_ROOT=${HYRSM_ROOT:-$(pwd)}
+HYRSM_BUILDDIR=${HYRSM_BUILDDIR:-$HYRSM_ROOT/build}
+export HYRSM_BUILDDIR
+export GST_PLUGIN_PATH="$HYRSM_BUILDDIR/src/gst${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
+export GST_REGISTRY_1_0="$HYRSM_BUILDDIR/registry.bin"
+export GI_TYPELIB_PATH="$HYRSM_BUILDDIR/src/hyrsm:$HYRSM_BUILDDIR/src/gst${GI_TYPELIB_PATH:+:$GI_TYPELIB_PATH}"
+export LD_LIBRARY_PATH="$HYRSM_BUILDDIR/src/hyrsm:$HYRSM_BUILDDIR/src/gst${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export PATH="$HYRSM_BUILDDIR/gst-hyrsm:$PATH"
+PYTHON=/usr/bin/python3

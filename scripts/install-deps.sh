@@ -1,0 +1,30 @@
+#!/bin/sh
+# Installs the Debian 12 packages gst-hyrsm needs to build, test and run the
+# demo. Idempotent; uses sudo when not run as root.
+set -eu
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+PACKAGES="
+  build-essential meson ninja-build pkg-config
+  libglib2.0-dev libjson-glib-dev gobject-introspection libgirepository1.0-dev
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
+  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+  gstreamer1.0-libav gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
+  libdnnl-dev
+  python3 python3-gi python3-gst-1.0 python3-pytest python3-numpy
+  python3-torch python3-torchvision
+  opencv-doc python3-imageio
+"
+
+missing=""
+for p in $PACKAGES; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
+    || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  echo "== installing:$missing"
+  $SUDO apt-get -o DPkg::Lock::Timeout=900 update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=900 \
+    install -y -q --no-install-recommends $missing
+fi

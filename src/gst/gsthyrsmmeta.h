@@ -1,0 +1,34 @@
+/* gsthyrsmmeta.h: the HyrsmMeta custom meta carrying one decision. */
+#pragma once
+
+#include <gst/gst.h>
+
+G_BEGIN_DECLS
+
+#ifdef GST_HYRSM_COMPILATION
+#define GST_HYRSM_API __attribute__ ((visibility ("default"))) extern
+#else
+#define GST_HYRSM_API extern
+#endif
+
+/**
+ * GST_HYRSM_META_NAME:
+ *
+ * Name of the #GstCustomMeta that hyrsmfilter attaches to buffers. Its
+ * structure (named `hyrsm`) holds the fields of the `hyrsm` bus message:
+ * `label`, `confidence`, `distance`, `labels`, `distances`, `window-start`,
+ * `window-end`, `running-time`, `latency`.
+ */
+#define GST_HYRSM_META_NAME "HyrsmMeta"
+
+GST_HYRSM_API
+void gst_hyrsm_meta_register (void);
+
+GST_HYRSM_API
+GstStructure *gst_buffer_add_hyrsm_meta (GstBuffer *buffer,
+    const GstStructure *decision);
+
+GST_HYRSM_API
+const GstStructure *gst_buffer_get_hyrsm_meta (GstBuffer *buffer);
+
+G_END_DECLS

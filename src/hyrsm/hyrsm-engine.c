@@ -1,0 +1,225 @@
+/* hyrsm-engine.c: one worker thread per model, batching frames across
+ * streams (see hyrsm-engine.h). */
+#include "hyrsm-engine.h"
+#include "hyrsm-backend.h"
+#include "hyrsm-error.h"
+#include "hyrsm-model-private.h"
+#include "hyrsm-preprocess.h"
+
+#include <string.h>
+
+/* Frames embedded per backbone call at most: bounds the batch's memory and
+ * the latency added to the first frame of a batch. */
+#define MAX_BATCH 16
+
+typedef struct
+{
+  guint8 *rgb;                  /* NULL for a call job */
+  int width, height, stride;
+  float *features;
+  HyrsmEngineEmbedDone done;
+  HyrsmEngineFunc func;
+  gpointer user_data;
+} Job;
+
+struct _HyrsmEngine
+{
+  HyrsmModel *model;            /* not a reference: the model owns us */
+  GThread *thread;
+  GMutex lock;
+  GCond cond;
+  GQueue jobs;
+  guint running;                /* jobs taken off the queue, not finished */
+  gboolean quit;
+  guint64 frames;
+  guint64 batches;
+  guint delay_ms;               /* HYRSM_ENGINE_DELAY_MS: test knob */
+  float *batch_input;           /* MAX_BATCH x 3 x crop x crop */
+  float *batch_output;          /* MAX_BATCH x D */
+};
+
+static GQuark engine_quark;
+
+static void
+run_embed_batch (HyrsmEngine *self, Job **jobs, guint n)
+{
+  HyrsmModel *model = self->model;
+  guint crop = hyrsm_model_get_crop (model);
+  guint dim = hyrsm_model_get_feature_dim (model);
+  gsize per_frame = (gsize) 3 * crop * crop;
+  GError *error = NULL;
+
+  if (hyrsm_model_get_backbone_weights (model) == NULL) {
+    g_set_error (&error, HYRSM_ERROR, HYRSM_ERROR_INVALID_ARGUMENT,
+        "%s: model has no backbone to embed frames with",
+        hyrsm_model_get_path (model));
+  } else {
+    for (guint i = 0; i < n; i++)
+      hyrsm_preprocess_rgb (jobs[i]->rgb, jobs[i]->width, jobs[i]->height,
+          jobs[i]->stride, hyrsm_model_get_resize (model), crop,
+          hyrsm_model_get_mean_array (model),
+          hyrsm_model_get_std_array (model),
+          self->batch_input + i * per_frame);
+    HyrsmBackend *backend = hyrsm_model_get_backend (model);
+    if (self->delay_ms)
+      g_usleep (self->delay_ms * 1000);
+    if (backend->ops->embed (backend, self->batch_input, n,
+            self->batch_output, &error)) {
+      for (guint i = 0; i < n; i++)
+        memcpy (jobs[i]->features, self->batch_output + (gsize) i * dim,
+            dim * sizeof (float));
+    }
+  }
+  g_mutex_lock (&self->lock);
+  self->frames += n;
+  self->batches++;
+  g_mutex_unlock (&self->lock);
+  for (guint i = 0; i < n; i++)
+    jobs[i]->done (jobs[i]->user_data, error);
+  g_clear_error (&error);
+}
+
+static gpointer
+engine_thread (gpointer data)
+{
+  HyrsmEngine *self = data;
+  Job *batch[MAX_BATCH];
+
+  g_mutex_lock (&self->lock);
+  for (;;) {
+    while (g_queue_is_empty (&self->jobs) && !self->quit)
+      g_cond_wait (&self->cond, &self->lock);
+    if (g_queue_is_empty (&self->jobs) && self->quit)
+      break;
+    /* Take a call job alone, or every frame job at the head (up to a batch). */
+    guint n = 0;
+    Job *head = g_queue_peek_head (&self->jobs);
+    if (head->rgb == NULL) {
+      batch[n++] = g_queue_pop_head (&self->jobs);
+    } else {
+      while (n < MAX_BATCH && !g_queue_is_empty (&self->jobs)
+          && ((Job *) g_queue_peek_head (&self->jobs))->rgb != NULL)
+        batch[n++] = g_queue_pop_head (&self->jobs);
+    }
+    self->running = n;
+    g_mutex_unlock (&self->lock);
+
+    if (batch[0]->rgb == NULL)
+      batch[0]->func (batch[0]->user_data);
+    else
+      run_embed_batch (self, batch, n);
+    for (guint i = 0; i < n; i++) {
+      g_free (batch[i]->rgb);
+      g_free (batch[i]);
+    }
+
+    g_mutex_lock (&self->lock);
+    self->running = 0;
+    g_cond_broadcast (&self->cond);
+  }
+  g_mutex_unlock (&self->lock);
+  return NULL;
+}
+
+static void
+engine_free (gpointer data)
+{
+  HyrsmEngine *self = data;
+  g_mutex_lock (&self->lock);
+  self->quit = TRUE;
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+  g_thread_join (self->thread);
+  g_free (self->batch_input);
+  g_free (self->batch_output);
+  g_mutex_clear (&self->lock);
+  g_cond_clear (&self->cond);
+  g_free (self);
+}
+
+HyrsmEngine *
+hyrsm_engine_get (HyrsmModel *model)
+{
+  static GMutex create_lock;
+  g_return_val_if_fail (HYRSM_IS_MODEL (model), NULL);
+  g_mutex_lock (&create_lock);
+  if (engine_quark == 0)
+    engine_quark = g_quark_from_static_string ("hyrsm-engine");
+  HyrsmEngine *self = g_object_get_qdata (G_OBJECT (model), engine_quark);
+  if (self == NULL) {
+    self = g_new0 (HyrsmEngine, 1);
+    self->model = model;
+    g_mutex_init (&self->lock);
+    g_cond_init (&self->cond);
+    g_queue_init (&self->jobs);
+    guint crop = hyrsm_model_get_crop (model);
+    self->batch_input = g_new (float, (gsize) MAX_BATCH * 3 * crop * crop);
+    self->batch_output = g_new (float,
+        (gsize) MAX_BATCH * MAX (hyrsm_model_get_feature_dim (model), 1));
+    const char *delay = g_getenv ("HYRSM_ENGINE_DELAY_MS");
+    self->delay_ms = delay ? (guint) g_ascii_strtoull (delay, NULL, 10) : 0;
+    self->thread = g_thread_new ("hyrsm-engine", engine_thread, self);
+    g_object_set_qdata_full (G_OBJECT (model), engine_quark, self,
+        engine_free);
+  }
+  g_mutex_unlock (&create_lock);
+  return self;
+}
+
+static void
+queue_job (HyrsmEngine *self, Job *job)
+{
+  g_mutex_lock (&self->lock);
+  g_queue_push_tail (&self->jobs, job);
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+}
+
+void
+hyrsm_engine_queue_embed (HyrsmEngine *self, guint8 *rgb, int width,
+    int height, int stride, float *features, HyrsmEngineEmbedDone done,
+    gpointer user_data)
+{
+  g_return_if_fail (rgb != NULL && done != NULL);
+  Job *job = g_new0 (Job, 1);
+  job->rgb = rgb;
+  job->width = width;
+  job->height = height;
+  job->stride = stride;
+  job->features = features;
+  job->done = done;
+  job->user_data = user_data;
+  queue_job (self, job);
+}
+
+void
+hyrsm_engine_queue_call (HyrsmEngine *self, HyrsmEngineFunc func,
+    gpointer user_data)
+{
+  g_return_if_fail (func != NULL);
+  Job *job = g_new0 (Job, 1);
+  job->func = func;
+  job->user_data = user_data;
+  queue_job (self, job);
+}
+
+guint
+hyrsm_engine_get_pending (HyrsmEngine *self)
+{
+  g_mutex_lock (&self->lock);
+  guint n = g_queue_get_length (&self->jobs) + self->running;
+  g_mutex_unlock (&self->lock);
+  return n;
+}
+
+void
+hyrsm_engine_get_counts (HyrsmEngine *self, guint64 *frames,
+    guint64 *batches)
+{
+  g_mutex_lock (&self->lock);
+  if (frames)
+    *frames = self->frames;
+  if (batches)
+    *batches = self->batches;
+  g_mutex_unlock (&self->lock);
+}

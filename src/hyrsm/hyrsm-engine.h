@@ -1,0 +1,49 @@
+/* hyrsm-engine.h: the per-model worker that runs inference off the
+ * callers' threads and batches frames from every stream into one backbone
+ * call (C only; not part of the introspected API).
+ *
+ * One engine exists per HyrsmModel (so per file and device: models are
+ * shared, see hyrsm_model_new_shared()). Jobs run in the order they were
+ * queued; consecutive frame jobs, from any caller, are embedded together.
+ * Callbacks run on the engine's thread and must not block on the engine.
+ */
+#pragma once
+
+#include "hyrsm-model.h"
+
+G_BEGIN_DECLS
+
+typedef struct _HyrsmEngine HyrsmEngine;
+
+/* Called when a frame's features are written, or with @error set when
+ * embedding failed (then the features are undefined). */
+typedef void (*HyrsmEngineEmbedDone) (gpointer user_data, const GError *error);
+/* A job of the caller's, run in queue order on the engine's thread. */
+typedef void (*HyrsmEngineFunc) (gpointer user_data);
+
+/* The engine of @model, created on first use; lives as long as the model. */
+HYRSM_API
+HyrsmEngine *hyrsm_engine_get (HyrsmModel *model);
+
+/* Queues one packed RGB8 frame (@rgb is taken and freed by the engine);
+ * @features (D floats) is written before @done is called. */
+HYRSM_API
+void hyrsm_engine_queue_embed (HyrsmEngine *engine, guint8 *rgb, int width,
+    int height, int stride, float *features, HyrsmEngineEmbedDone done,
+    gpointer user_data);
+
+/* Queues @func to run after everything queued before it. */
+HYRSM_API
+void hyrsm_engine_queue_call (HyrsmEngine *engine, HyrsmEngineFunc func,
+    gpointer user_data);
+
+/* Jobs queued and not yet finished (for live callers deciding to drop). */
+HYRSM_API
+guint hyrsm_engine_get_pending (HyrsmEngine *engine);
+
+/* Frames embedded and backbone calls made so far (for stats and tests). */
+HYRSM_API
+void hyrsm_engine_get_counts (HyrsmEngine *engine, guint64 *frames,
+    guint64 *batches);
+
+G_END_DECLS

@@ -1,0 +1,893 @@
+/* hyrsm-support-set.c: HyrsmSupportSet, the labelled examples a query is
+ * matched against (design.md "Support set" and "Matching").
+ *
+ * What does not depend on the query is computed once, when an example is
+ * added: its intra-relation output S, the mean u of S and W2a S (model.md
+ * sections 4 and 5), and for the 5-shot rule the same three for each
+ * class prototype. A query then costs its own intra-relation, the
+ * inter-relation over the M + 1 token means, W2b g for every token, the
+ * fuse additions and the metric.
+ *
+ * Locking: `lock` (read-write) guards the examples, classes and threshold:
+ * matches hold it for reading. Changes are serialized by `write_mutex` and
+ * computed while holding only that mutex (matches go on meanwhile); the
+ * write lock is taken only to swap the result in.
+ */
+#include "hyrsm-support-set-private.h"
+#include "hyrsm-error.h"
+#include "hyrsm-model-private.h"
+#include "hyrsm-relation.h"
+
+#include <math.h>
+#include <string.h>
+
+/* Query-independent data of one token (an example, or a class prototype). */
+typedef struct
+{
+  float *s;                     /* T x D intra-relation output */
+  float *u;                     /* D: mean of s over frames */
+  float *w2a_s;                 /* T x D: s W2a^T */
+} Derived;
+
+typedef struct _Class Class;
+
+typedef struct
+{
+  Class *cls;                   /* not owned */
+  float *features;              /* T x D backbone features */
+  Derived d;                    /* empty for a backbone-only model */
+} Example;
+
+struct _Class
+{
+  char *label;
+  guint n_examples;
+  Derived proto;                /* when the set keeps prototypes */
+};
+
+struct _HyrsmSupportSet
+{
+  GObject parent_instance;
+
+  HyrsmModel *model;
+  const HyrsmRelation *rel;     /* NULL for a backbone-only model */
+  HyrsmHeadKind head_kind;
+  int frames;                   /* T */
+  int dim;                      /* D */
+  gboolean keep_prototypes;     /* the 5-shot rule may apply */
+
+  GRWLock lock;
+  GMutex write_mutex;
+  GPtrArray *examples;          /* Example*, insertion order */
+  GPtrArray *classes;           /* Class*, first-insertion order */
+  double threshold;
+};
+
+enum
+{
+  PROP_0,
+  PROP_MODEL,
+  PROP_THRESHOLD,
+  PROP_N_EXAMPLES,
+  PROP_N_CLASSES,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
+
+G_DEFINE_FINAL_TYPE (HyrsmSupportSet, hyrsm_support_set, G_TYPE_OBJECT)
+
+/* ---- tokens ---- */
+
+static void
+derived_clear (Derived *d)
+{
+  g_clear_pointer (&d->s, g_free);
+  g_clear_pointer (&d->u, g_free);
+  g_clear_pointer (&d->w2a_s, g_free);
+}
+
+static void
+example_free (gpointer data)
+{
+  Example *ex = data;
+  g_free (ex->features);
+  derived_clear (&ex->d);
+  g_free (ex);
+}
+
+static void
+class_free (gpointer data)
+{
+  Class *cls = data;
+  g_free (cls->label);
+  derived_clear (&cls->proto);
+  g_free (cls);
+}
+
+/* Fills d->u and d->w2a_s from d->s (already set). */
+static gboolean
+derive_from_intra (HyrsmSupportSet *self, Derived *d, GError **error)
+{
+  d->u = g_new (float, self->dim);
+  d->w2a_s = g_new (float, (gsize) self->frames * self->dim);
+  hyrsm_relation_token_mean (self->rel, d->s, d->u);
+  return hyrsm_relation_fuse_frames (self->rel, d->s, self->frames, d->w2a_s,
+      error);
+}
+
+static gboolean
+derive (HyrsmSupportSet *self, const float *features, Derived *d,
+    GError **error)
+{
+  d->s = g_new (float, (gsize) self->frames * self->dim);
+  return hyrsm_relation_intra (self->rel, features, d->s, error)
+      && derive_from_intra (self, d, error);
+}
+
+/* The prototype of @cls (NULL: a new class) with @extra added: the
+ * frame-wise mean of S over its examples (model.md section 5). Called with
+ * write_mutex held, so the examples cannot change underneath. */
+static gboolean
+compute_prototype (HyrsmSupportSet *self, Class *cls, const Example *extra,
+    Derived *proto, GError **error)
+{
+  gsize n = (gsize) self->frames * self->dim;
+  if (cls == NULL) {
+    proto->s = g_memdup2 (extra->d.s, n * sizeof (float));
+    proto->u = g_memdup2 (extra->d.u, self->dim * sizeof (float));
+    proto->w2a_s = g_memdup2 (extra->d.w2a_s, n * sizeof (float));
+    return TRUE;
+  }
+  double *sum = g_new0 (double, n);
+  guint count = 0;
+  for (guint e = 0; e <= self->examples->len; e++) {
+    const Example *ex = e < self->examples->len ?
+        g_ptr_array_index (self->examples, e) : extra;
+    if (ex->cls != cls && ex != extra)
+      continue;
+    for (gsize i = 0; i < n; i++)
+      sum[i] += ex->d.s[i];
+    count++;
+  }
+  proto->s = g_new (float, n);
+  for (gsize i = 0; i < n; i++)
+    proto->s[i] = (float) (sum[i] / count);
+  g_free (sum);
+  return derive_from_intra (self, proto, error);
+}
+
+static Class *
+find_class (HyrsmSupportSet *self, const char *label)
+{
+  for (guint c = 0; c < self->classes->len; c++) {
+    Class *cls = g_ptr_array_index (self->classes, c);
+    if (strcmp (cls->label, label) == 0)
+      return cls;
+  }
+  return NULL;
+}
+
+/* ---- argument checks ---- */
+
+static gboolean
+check_size (HyrsmSupportSet *self, const char *what, gsize n_bytes,
+    GError **error)
+{
+  gsize want = (gsize) self->frames * self->dim * sizeof (float);
+  if (n_bytes != want) {
+    g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_SHAPE_MISMATCH,
+        "%s: expected T x D = %d x %d float32 (%" G_GSIZE_FORMAT " bytes), "
+        "got %" G_GSIZE_FORMAT " bytes", what, self->frames, self->dim, want,
+        n_bytes);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean
+check_finite (HyrsmSupportSet *self, const char *what, const float *x,
+    GError **error)
+{
+  gsize n = (gsize) self->frames * self->dim;
+  for (gsize i = 0; i < n; i++)
+    if (!isfinite (x[i])) {
+      g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_INVALID_ARGUMENT,
+          "%s: value at frame %d, channel %d is not finite", what,
+          (int) (i / self->dim), (int) (i % self->dim));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+check_label (const char *label, GError **error)
+{
+  if (label == NULL || *label == '\0') {
+    g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_INVALID_ARGUMENT,
+        "a support example needs a non-empty label");
+    return FALSE;
+  }
+  if (!g_utf8_validate (label, -1, NULL)) {
+    g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_INVALID_ARGUMENT,
+        "label is not valid UTF-8");
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* The float data of @bytes, copied into @copy when misaligned. */
+static const float *
+bytes_as_floats (GBytes *bytes, float **copy)
+{
+  gsize size;
+  const void *data = g_bytes_get_data (bytes, &size);
+  *copy = NULL;
+  if (((guintptr) data) % G_ALIGNOF (float) == 0)
+    return data;
+  *copy = g_malloc (size);
+  memcpy (*copy, data, size);
+  return *copy;
+}
+
+/* ---- public API ---- */
+
+/**
+ * HyrsmSupportSet:
+ *
+ * A support set: labelled example videos, each given as T x D float32
+ * backbone features (see #HyrsmModel:frames and #HyrsmModel:feature-dim),
+ * and matching of query videos against them with the model's relation
+ * head and the Bi-MHM metric.
+ *
+ * Classes keep the order in which their label was first added. With a
+ * 1-shot head every example is a token of the relation; with a 5-shot head
+ * (or a head of unnamed kind when some class has more than one example)
+ * each class is one token, the mean of its examples. A model without a
+ * relation head matches the raw features. What does not depend on the
+ * query is computed once, when the example is added.
+ *
+ * match() may run in any number of threads at once, also while another
+ * thread adds or removes examples.
+ */
+
+/**
+ * hyrsm_support_set_new:
+ * @model: the model whose features the examples are and whose relation
+ *   head matches them
+ *
+ * Returns: (transfer full): a new, empty support set
+ */
+HyrsmSupportSet *
+hyrsm_support_set_new (HyrsmModel *model)
+{
+  g_return_val_if_fail (HYRSM_IS_MODEL (model), NULL);
+  return g_object_new (HYRSM_TYPE_SUPPORT_SET, "model", model, NULL);
+}
+
+/**
+ * hyrsm_support_set_get_model:
+ * @self: a #HyrsmSupportSet
+ *
+ * Returns: (transfer none): the model
+ */
+HyrsmModel *
+hyrsm_support_set_get_model (HyrsmSupportSet *self)
+{
+  g_return_val_if_fail (HYRSM_IS_SUPPORT_SET (self), NULL);
+  return self->model;
+}
+
+/**
+ * hyrsm_support_set_add_raw: (skip)
+ * @self: a #HyrsmSupportSet
+ * @label: the example's action label (non-empty UTF-8)
+ * @features: (array): T x D float32 backbone features of one video
+ * @error: return location for a #GError
+ *
+ * Like hyrsm_support_set_add(), with the features as a float array of
+ * exactly T x D values.
+ *
+ * Returns: %TRUE on success, %FALSE with @error set
+ */
+gboolean
+hyrsm_support_set_add_raw (HyrsmSupportSet *self, const char *label,
+    const float *features, GError **error)
+{
+  g_return_val_if_fail (HYRSM_IS_SUPPORT_SET (self), FALSE);
+  g_return_val_if_fail (features != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+  if (!check_label (label, error))
+    return FALSE;
+  g_autofree char *what = g_strdup_printf ("features of \"%s\"", label);
+  if (!check_finite (self, what, features, error))
+    return FALSE;
+
+  gsize n = (gsize) self->frames * self->dim;
+  Example *ex = g_new0 (Example, 1);
+  ex->features = g_memdup2 (features, n * sizeof (float));
+  if (self->rel && !derive (self, features, &ex->d, error)) {
+    example_free (ex);
+    return FALSE;
+  }
+
+  g_mutex_lock (&self->write_mutex);
+  Class *cls = find_class (self, label);
+  Derived proto = { 0 };
+  if (self->keep_prototypes
+      && !compute_prototype (self, cls, ex, &proto, error)) {
+    g_mutex_unlock (&self->write_mutex);
+    derived_clear (&proto);
+    example_free (ex);
+    return FALSE;
+  }
+  g_rw_lock_writer_lock (&self->lock);
+  if (cls == NULL) {
+    cls = g_new0 (Class, 1);
+    cls->label = g_strdup (label);
+    g_ptr_array_add (self->classes, cls);
+  }
+  cls->n_examples++;
+  derived_clear (&cls->proto);
+  cls->proto = proto;
+  ex->cls = cls;
+  g_ptr_array_add (self->examples, ex);
+  g_rw_lock_writer_unlock (&self->lock);
+  g_mutex_unlock (&self->write_mutex);
+
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_N_EXAMPLES]);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_N_CLASSES]);
+  return TRUE;
+}
+
+/**
+ * hyrsm_support_set_add:
+ * @self: a #HyrsmSupportSet
+ * @label: the example's action label (non-empty UTF-8)
+ * @features: T x D float32 backbone features of one video (native byte
+ *   order, frame-major), as hyrsm_model_embed_frames() gives them
+ * @error: return location for a #GError
+ *
+ * Adds one example of @label. Its intra-relation output and what else does
+ * not depend on the query are computed now; with the 5-shot rule the
+ * class's prototype is updated too.
+ *
+ * Returns: %TRUE on success, %FALSE with @error set (%HYRSM_ERROR_SHAPE_MISMATCH
+ *   when @features is not T x D x 4 bytes, %HYRSM_ERROR_INVALID_ARGUMENT for
+ *   an empty label or a non-finite value)
+ */
+gboolean
+hyrsm_support_set_add (HyrsmSupportSet *self, const char *label,
+    GBytes *features, GError **error)
+{
+  g_return_val_if_fail (HYRSM_IS_SUPPORT_SET (self), FALSE);
+  g_return_val_if_fail (features != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+  if (!check_label (label, error))
+    return FALSE;
+  g_autofree char *what = g_strdup_printf ("features of \"%s\"", label);
+  if (!check_size (self, what, g_bytes_get_size (features), error))
+    return FALSE;
+  g_autofree float *copy = NULL;
+  return hyrsm_support_set_add_raw (self, label, bytes_as_floats (features,
+          &copy), error);
+}
+
+/**
+ * hyrsm_support_set_remove_label:
+ * @self: a #HyrsmSupportSet
+ * @label: a label of the set
+ * @error: return location for a #GError
+ *
+ * Removes every example of @label (and so the class).
+ *
+ * Returns: %TRUE on success, %FALSE with @error set
+ *   (%HYRSM_ERROR_UNKNOWN_LABEL when no example has @label)
+ */
+gboolean
+hyrsm_support_set_remove_label (HyrsmSupportSet *self, const char *label,
+    GError **error)
+{
+  g_return_val_if_fail (HYRSM_IS_SUPPORT_SET (self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+  if (!check_label (label, error))
+    return FALSE;
+
+  g_mutex_lock (&self->write_mutex);
+  Class *cls = find_class (self, label);
+  if (cls == NULL) {
+    g_mutex_unlock (&self->write_mutex);
+    g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_UNKNOWN_LABEL,
+        "the support set has no examples of \"%s\"", label);
+    return FALSE;
+  }
+  g_rw_lock_writer_lock (&self->lock);
+  for (guint e = self->examples->len; e-- > 0;) {
+    Example *ex = g_ptr_array_index (self->examples, e);
+    if (ex->cls == cls)
+      g_ptr_array_remove_index (self->examples, e);     /* keeps the order */
+  }
+  g_ptr_array_remove (self->classes, cls);
+  g_rw_lock_writer_unlock (&self->lock);
+  g_mutex_unlock (&self->write_mutex);
+
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_N_EXAMPLES]);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_N_CLASSES]);
+  return TRUE;
+}
+
+/**
+ * hyrsm_support_set_get_n_examples:
+ * @self: a #HyrsmSupportSet
+ *
+ * Returns: the number of examples, over all labels
+ */
+guint
+hyrsm_support_set_get_n_examples (HyrsmSupportSet *self)
+{
+  g_return_val_if_fail (HYRSM_IS_SUPPORT_SET (self), 0);
+  g_rw_lock_reader_lock (&self->lock);
+  guint n = self->examples->len;
+  g_rw_lock_reader_unlock (&self->lock);
+  return n;
+}
+
+/**
+ * hyrsm_support_set_get_n_classes:
+ * @self: a #HyrsmSupportSet
+ *
+ * Returns: the number of distinct labels
+ */
+guint
+hyrsm_support_set_get_n_classes (HyrsmSupportSet *self)
+{
+  g_return_val_if_fail (HYRSM_IS_SUPPORT_SET (self), 0);
+  g_rw_lock_reader_lock (&self->lock);
+  guint n = self->classes->len;
+  g_rw_lock_reader_unlock (&self->lock);
+  return n;
+}
+
+static char **
+labels_locked (HyrsmSupportSet *self)
+{
+  char **labels = g_new0 (char *, self->classes->len + 1);
+  for (guint c = 0; c < self->classes->len; c++)
+    labels[c] = g_strdup (((Class *) g_ptr_array_index (self->classes,
+                c))->label);
+  return labels;
+}
+
+/**
+ * hyrsm_support_set_get_labels:
+ * @self: a #HyrsmSupportSet
+ *
+ * Returns: (transfer full) (array zero-terminated=1): the distinct labels in
+ *   the order they were first added; free with g_strfreev()
+ */
+char **
+hyrsm_support_set_get_labels (HyrsmSupportSet *self)
+{
+  g_return_val_if_fail (HYRSM_IS_SUPPORT_SET (self), NULL);
+  g_rw_lock_reader_lock (&self->lock);
+  char **labels = labels_locked (self);
+  g_rw_lock_reader_unlock (&self->lock);
+  return labels;
+}
+
+/**
+ * hyrsm_support_set_set_threshold:
+ * @self: a #HyrsmSupportSet
+ * @threshold: the class distance above which a match is "unknown"; <= 0
+ *   disables
+ *
+ * Sets #HyrsmSupportSet:threshold for the matches that start afterwards.
+ */
+void
+hyrsm_support_set_set_threshold (HyrsmSupportSet *self, double threshold)
+{
+  g_return_if_fail (HYRSM_IS_SUPPORT_SET (self));
+  g_rw_lock_writer_lock (&self->lock);
+  gboolean changed = self->threshold != threshold;
+  self->threshold = threshold;
+  g_rw_lock_writer_unlock (&self->lock);
+  if (changed)
+    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_THRESHOLD]);
+}
+
+/**
+ * hyrsm_support_set_get_threshold:
+ * @self: a #HyrsmSupportSet
+ *
+ * Returns: the threshold (<= 0: disabled)
+ */
+double
+hyrsm_support_set_get_threshold (HyrsmSupportSet *self)
+{
+  g_return_val_if_fail (HYRSM_IS_SUPPORT_SET (self), 0);
+  g_rw_lock_reader_lock (&self->lock);
+  double threshold = self->threshold;
+  g_rw_lock_reader_unlock (&self->lock);
+  return threshold;
+}
+
+/* ---- matching ---- */
+
+/* Whether the 5-shot rule applies now (lock held). */
+static gboolean
+use_prototypes_locked (HyrsmSupportSet *self)
+{
+  if (self->head_kind == HYRSM_HEAD_5SHOT)
+    return TRUE;
+  if (self->head_kind != HYRSM_HEAD_AUTO)
+    return FALSE;
+  for (guint c = 0; c < self->classes->len; c++)
+    if (((Class *) g_ptr_array_index (self->classes, c))->n_examples > 1)
+      return TRUE;
+  return FALSE;
+}
+
+/* The query's fused rows E_q and every token's Bi-MHM distance to them
+ * (model.md sections 5 and 6), with @trace filled when not NULL. Lock
+ * held; @tokens are the M support tokens. */
+static gboolean
+relation_distances_locked (HyrsmSupportSet *self, const float *query,
+    const Derived *const *tokens, int M, double *token_dist,
+    HyrsmMatchTrace *trace, GError **error)
+{
+  int T = self->frames, D = self->dim;
+  gsize td = (gsize) T * D;
+  Derived q = { 0 };
+  float *U = g_new (float, (gsize) (M + 1) * D);
+  float *g = g_new (float, (gsize) (M + 1) * D);
+  float *tok = g_new (float, (gsize) (M + 1) * D);
+  float *e = g_new (float, td * (trace ? M + 1 : 1));
+  float *e_q = g_new (float, td);
+  double *norms = g_new (double, 2 * T);
+  gboolean ok = FALSE;
+
+  if (!derive (self, query, &q, error))
+    goto out;
+  for (int m = 0; m < M; m++)
+    memcpy (U + (gsize) m * D, tokens[m]->u, D * sizeof (float));
+  memcpy (U + (gsize) M * D, q.u, D * sizeof (float));
+  if (!hyrsm_relation_inter (self->rel, U, M + 1, g, error)
+      || !hyrsm_relation_fuse_tokens (self->rel, g, M + 1, tok, error))
+    goto out;
+
+  hyrsm_relation_fuse_add (self->rel, q.w2a_s, tok + (gsize) M * D, e_q);
+  hyrsm_row_norms (e_q, T, D, norms + T);
+  for (int m = 0; m < M; m++) {
+    float *e_m = trace ? e + m * td : e;
+    hyrsm_relation_fuse_add (self->rel, tokens[m]->w2a_s,
+        tok + (gsize) m * D, e_m);
+    hyrsm_row_norms (e_m, T, D, norms);
+    token_dist[m] = hyrsm_bimhm (e_m, norms, e_q, norms + T, T, D);
+  }
+  if (trace) {
+    memcpy (e + M * td, e_q, td * sizeof (float));
+    trace->g = g_steal_pointer (&g);
+    trace->e = g_steal_pointer (&e);
+  }
+  ok = TRUE;
+
+out:
+  derived_clear (&q);
+  g_free (U);
+  g_free (g);
+  g_free (tok);
+  g_free (e);
+  g_free (e_q);
+  g_free (norms);
+  return ok;
+}
+
+/* Backbone-only model: Bi-MHM on the raw features of every example. */
+static void
+raw_distances_locked (HyrsmSupportSet *self, const float *query,
+    double *token_dist, HyrsmMatchTrace *trace)
+{
+  int T = self->frames, D = self->dim;
+  gsize td = (gsize) T * D;
+  guint M = self->examples->len;
+  double *norms = g_new (double, 2 * T);
+  hyrsm_row_norms (query, T, D, norms + T);
+  for (guint m = 0; m < M; m++) {
+    const Example *ex = g_ptr_array_index (self->examples, m);
+    hyrsm_row_norms (ex->features, T, D, norms);
+    token_dist[m] = hyrsm_bimhm (ex->features, norms, query, norms + T, T, D);
+  }
+  if (trace) {
+    trace->e = g_new (float, td * (M + 1));
+    for (guint m = 0; m < M; m++)
+      memcpy (trace->e + m * td, ((Example *) g_ptr_array_index
+              (self->examples, m))->features, td * sizeof (float));
+    memcpy (trace->e + M * td, query, td * sizeof (float));
+  }
+  g_free (norms);
+}
+
+static guint
+class_index_locked (HyrsmSupportSet *self, const Class *cls)
+{
+  guint index = 0;
+  g_ptr_array_find (self->classes, cls, &index);
+  return index;
+}
+
+static HyrsmMatchResult *
+match_locked (HyrsmSupportSet *self, const float *query,
+    HyrsmMatchTrace *trace, GError **error)
+{
+  guint n_classes = self->classes->len;
+  if (n_classes == 0) {
+    g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_EMPTY_SUPPORT_SET,
+        "cannot match a query: the support set has no examples");
+    return NULL;
+  }
+  gboolean prototypes = self->rel && use_prototypes_locked (self);
+  guint M = prototypes ? n_classes : self->examples->len;
+  const Derived **tokens = g_new (const Derived *, M);
+  guint *token_class = g_new (guint, M);
+  double *token_dist = g_new (double, M);
+  for (guint m = 0; m < M; m++) {
+    if (prototypes) {
+      tokens[m] = &((Class *) g_ptr_array_index (self->classes, m))->proto;
+      token_class[m] = m;
+    } else {
+      const Example *ex = g_ptr_array_index (self->examples, m);
+      tokens[m] = &ex->d;
+      token_class[m] = class_index_locked (self, ex->cls);
+    }
+  }
+
+  HyrsmMatchResult *result = NULL;
+  if (self->rel) {
+    if (!relation_distances_locked (self, query, tokens, M, token_dist,
+            trace, error))
+      goto out;
+  } else {
+    raw_distances_locked (self, query, token_dist, trace);
+  }
+
+  /* class distance: the mean over the class's tokens */
+  double *distances = g_new0 (double, n_classes);
+  guint *counts = g_new0 (guint, n_classes);
+  for (guint m = 0; m < M; m++) {
+    distances[token_class[m]] += token_dist[m];
+    counts[token_class[m]]++;
+  }
+  for (guint c = 0; c < n_classes; c++)
+    distances[c] /= counts[c];
+  g_free (counts);
+  result = hyrsm_match_result_new_take (labels_locked (self), distances,
+      n_classes, self->threshold);
+  if (trace) {
+    trace->n_tokens = M;
+    trace->prototypes = prototypes;
+    trace->token_distances = g_steal_pointer (&token_dist);
+  }
+
+out:
+  g_free (tokens);
+  g_free (token_class);
+  g_free (token_dist);
+  return result;
+}
+
+HyrsmMatchResult *
+hyrsm_support_set_match_traced (HyrsmSupportSet *self, const float *query,
+    HyrsmMatchTrace **trace, GError **error)
+{
+  g_return_val_if_fail (HYRSM_IS_SUPPORT_SET (self), NULL);
+  g_return_val_if_fail (query != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+  if (!check_finite (self, "query", query, error))
+    return NULL;
+  HyrsmMatchTrace *t = trace ? g_new0 (HyrsmMatchTrace, 1) : NULL;
+  g_rw_lock_reader_lock (&self->lock);
+  HyrsmMatchResult *result = match_locked (self, query, t, error);
+  g_rw_lock_reader_unlock (&self->lock);
+  if (trace) {
+    if (result)
+      *trace = t;
+    else
+      hyrsm_match_trace_free (t);
+  }
+  return result;
+}
+
+/**
+ * hyrsm_support_set_match_raw: (skip)
+ * @self: a #HyrsmSupportSet
+ * @query: (array): T x D float32 backbone features of the query video
+ * @error: return location for a #GError
+ *
+ * Like hyrsm_support_set_match(), with the query as a float array of
+ * exactly T x D values.
+ *
+ * Returns: (transfer full): the result, or %NULL with @error set
+ */
+HyrsmMatchResult *
+hyrsm_support_set_match_raw (HyrsmSupportSet *self, const float *query,
+    GError **error)
+{
+  return hyrsm_support_set_match_traced (self, query, NULL, error);
+}
+
+/**
+ * hyrsm_support_set_match:
+ * @self: a #HyrsmSupportSet
+ * @query: T x D float32 backbone features of the query video
+ * @error: return location for a #GError
+ *
+ * Matches @query against every class: intra-relation of the query,
+ * inter-relation with all support tokens, fuse, and the Bi-MHM distance to
+ * each token, averaged per class (model.md sections 4 to 6).
+ *
+ * Returns: (transfer full): the result, or %NULL with @error set
+ *   (%HYRSM_ERROR_EMPTY_SUPPORT_SET when the set has no examples,
+ *   %HYRSM_ERROR_SHAPE_MISMATCH when @query is not T x D x 4 bytes)
+ */
+HyrsmMatchResult *
+hyrsm_support_set_match (HyrsmSupportSet *self, GBytes *query,
+    GError **error)
+{
+  g_return_val_if_fail (HYRSM_IS_SUPPORT_SET (self), NULL);
+  g_return_val_if_fail (query != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+  if (!check_size (self, "query", g_bytes_get_size (query), error))
+    return NULL;
+  g_autofree float *copy = NULL;
+  return hyrsm_support_set_match_traced (self, bytes_as_floats (query,
+          &copy), NULL, error);
+}
+
+const float *
+hyrsm_support_set_peek_intra (HyrsmSupportSet *self, guint index)
+{
+  g_return_val_if_fail (HYRSM_IS_SUPPORT_SET (self), NULL);
+  g_rw_lock_reader_lock (&self->lock);
+  const float *s = index < self->examples->len ?
+      ((Example *) g_ptr_array_index (self->examples, index))->d.s : NULL;
+  g_rw_lock_reader_unlock (&self->lock);
+  return s;
+}
+
+void
+hyrsm_match_trace_free (HyrsmMatchTrace *trace)
+{
+  if (trace == NULL)
+    return;
+  g_free (trace->g);
+  g_free (trace->e);
+  g_free (trace->token_distances);
+  g_free (trace);
+}
+
+/* ---- GObject ---- */
+
+static void
+hyrsm_support_set_constructed (GObject *object)
+{
+  HyrsmSupportSet *self = HYRSM_SUPPORT_SET (object);
+  G_OBJECT_CLASS (hyrsm_support_set_parent_class)->constructed (object);
+  if (self->model == NULL) {
+    g_critical ("HyrsmSupportSet needs a model");
+    return;
+  }
+  self->rel = hyrsm_relation_get (self->model);
+  self->head_kind = hyrsm_model_get_head_kind (self->model);
+  self->frames = hyrsm_model_get_frames (self->model);
+  self->dim = hyrsm_model_get_feature_dim (self->model);
+  self->keep_prototypes = self->rel && (self->head_kind == HYRSM_HEAD_5SHOT
+      || self->head_kind == HYRSM_HEAD_AUTO);
+}
+
+static void
+hyrsm_support_set_finalize (GObject *object)
+{
+  HyrsmSupportSet *self = HYRSM_SUPPORT_SET (object);
+  g_ptr_array_unref (self->examples);
+  g_ptr_array_unref (self->classes);
+  g_clear_object (&self->model);
+  g_rw_lock_clear (&self->lock);
+  g_mutex_clear (&self->write_mutex);
+  G_OBJECT_CLASS (hyrsm_support_set_parent_class)->finalize (object);
+}
+
+static void
+hyrsm_support_set_set_property (GObject *object, guint prop_id,
+    const GValue *value, GParamSpec *pspec)
+{
+  HyrsmSupportSet *self = HYRSM_SUPPORT_SET (object);
+  switch (prop_id) {
+    case PROP_MODEL:
+      self->model = g_value_dup_object (value);
+      break;
+    case PROP_THRESHOLD:
+      hyrsm_support_set_set_threshold (self, g_value_get_double (value));
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+  }
+}
+
+static void
+hyrsm_support_set_get_property (GObject *object, guint prop_id,
+    GValue *value, GParamSpec *pspec)
+{
+  HyrsmSupportSet *self = HYRSM_SUPPORT_SET (object);
+  switch (prop_id) {
+    case PROP_MODEL:
+      g_value_set_object (value, self->model);
+      break;
+    case PROP_THRESHOLD:
+      g_value_set_double (value, hyrsm_support_set_get_threshold (self));
+      break;
+    case PROP_N_EXAMPLES:
+      g_value_set_uint (value, hyrsm_support_set_get_n_examples (self));
+      break;
+    case PROP_N_CLASSES:
+      g_value_set_uint (value, hyrsm_support_set_get_n_classes (self));
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+  }
+}
+
+static void
+hyrsm_support_set_class_init (HyrsmSupportSetClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  object_class->constructed = hyrsm_support_set_constructed;
+  object_class->finalize = hyrsm_support_set_finalize;
+  object_class->set_property = hyrsm_support_set_set_property;
+  object_class->get_property = hyrsm_support_set_get_property;
+
+  /**
+   * HyrsmSupportSet:model:
+   *
+   * The model the examples' features come from and whose relation head
+   * matches them.
+   */
+  properties[PROP_MODEL] = g_param_spec_object ("model", "Model",
+      "The model", HYRSM_TYPE_MODEL,
+      G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+  /**
+   * HyrsmSupportSet:threshold:
+   *
+   * Class distance above which a match's label is "unknown"; <= 0
+   * disables.
+   */
+  properties[PROP_THRESHOLD] = g_param_spec_double ("threshold", "Threshold",
+      "Distance above which a match is \"unknown\" (<= 0: disabled)",
+      -G_MAXDOUBLE, G_MAXDOUBLE, 0,
+      G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  /**
+   * HyrsmSupportSet:n-examples:
+   *
+   * The number of examples.
+   */
+  properties[PROP_N_EXAMPLES] = g_param_spec_uint ("n-examples", "Examples",
+      "The number of examples", 0, G_MAXUINT, 0,
+      G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  /**
+   * HyrsmSupportSet:n-classes:
+   *
+   * The number of distinct labels.
+   */
+  properties[PROP_N_CLASSES] = g_param_spec_uint ("n-classes", "Classes",
+      "The number of distinct labels", 0, G_MAXUINT, 0,
+      G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+}
+
+static void
+hyrsm_support_set_init (HyrsmSupportSet *self)
+{
+  g_rw_lock_init (&self->lock);
+  g_mutex_init (&self->write_mutex);
+  self->examples = g_ptr_array_new_with_free_func (example_free);
+  self->classes = g_ptr_array_new_with_free_func (class_free);
+}

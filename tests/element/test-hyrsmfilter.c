@@ -1,0 +1,662 @@
+/* test-hyrsmfilter.c: hyrsmfilter through GstHarness. */
+#include <gst/check/gstcheck.h>
+#include <gst/check/gstharness.h>
+#include <gst/video/video.h>
+#include <glib/gstdio.h>
+#include <hyrsm.h>
+#include <gsthyrsm.h>
+
+static char *tmpdir;
+static char *model_path;        /* ResNet-18 at crop 32, T = 8 */
+static char *support_dir;       /* labels "left" and "right", .hyrsm files */
+static char *other_support_dir; /* labels "up", "down", "still" */
+
+#define T 8
+#define D 512
+
+#define CAPS "video/x-raw,format=RGB,width=64,height=48,framerate=30/1"
+
+static GstElement *
+make_filter (const char *model, const char *device)
+{
+  GstElement *e = gst_element_factory_make ("hyrsmfilter", NULL);
+  fail_unless (e != NULL, "hyrsmfilter not found: check GST_PLUGIN_PATH");
+  g_object_set (e, "model", model, "support", support_dir, NULL);
+  if (device)
+    g_object_set (e, "device", device, NULL);
+  return e;
+}
+
+/* Starts hyrsmfilter with @model and returns the error posted when it
+ * refuses to go to PLAYING. (GstHarness asserts that its element starts,
+ * so this one is driven by hand.) */
+static GError *
+start_error (const char *model, const char *device, char **debug)
+{
+  GstElement *element = make_filter (model, device);
+  GstBus *bus = gst_bus_new ();
+  gst_element_set_bus (element, bus);
+  GstStateChangeReturn ret = gst_element_set_state (element,
+      GST_STATE_PLAYING);
+  fail_unless_equals_int (ret, GST_STATE_CHANGE_FAILURE);
+  GstMessage *msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL, "no error message posted");
+  GError *error = NULL;
+  gst_message_parse_error (msg, &error, debug);
+  gst_message_unref (msg);
+  gst_element_set_state (element, GST_STATE_NULL);
+  gst_element_set_bus (element, NULL);
+  gst_object_unref (bus);
+  gst_object_unref (element);
+  return error;
+}
+
+GST_START_TEST (test_no_model)
+{
+  GstElement *e = gst_element_factory_make ("hyrsmfilter", NULL);
+  GstBus *bus = gst_bus_new ();
+  gst_element_set_bus (e, bus);
+  fail_unless_equals_int (gst_element_set_state (e, GST_STATE_PLAYING),
+      GST_STATE_CHANGE_FAILURE);
+  GstMessage *msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  GError *error = NULL;
+  gst_message_parse_error (msg, &error, NULL);
+  gst_message_unref (msg);
+  gst_element_set_state (e, GST_STATE_NULL);
+  gst_element_set_bus (e, NULL);
+  gst_object_unref (bus);
+  gst_object_unref (e);
+  fail_unless (g_error_matches (error, GST_RESOURCE_ERROR,
+          GST_RESOURCE_ERROR_NOT_FOUND), "%s", error->message);
+  fail_unless (strstr (error->message, "model") != NULL, "%s",
+      error->message);
+  g_error_free (error);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_missing_model)
+{
+  g_autofree char *path = g_build_filename (tmpdir, "absent.safetensors",
+      NULL);
+  g_autofree char *debug = NULL;
+  GError *error = start_error (path, NULL, &debug);
+  fail_unless (g_error_matches (error, GST_RESOURCE_ERROR,
+          GST_RESOURCE_ERROR_NOT_FOUND), "%s", error->message);
+  fail_unless (strstr (error->message, path) != NULL, "%s", error->message);
+  g_error_free (error);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_corrupt_model)
+{
+  g_autofree char *path = g_build_filename (tmpdir, "corrupt.safetensors",
+      NULL);
+  fail_unless (g_file_set_contents (path, "\x20\0\0\0\0\0\0\0{not json", 17,
+          NULL));
+  g_autofree char *debug = NULL;
+  GError *error = start_error (path, NULL, &debug);
+  fail_unless (g_error_matches (error, GST_RESOURCE_ERROR,
+          GST_RESOURCE_ERROR_READ), "%s", error->message);
+  fail_unless (strstr (error->message, path) != NULL, "%s", error->message);
+  /* The debug string carries the parser's reason. */
+  fail_unless (debug && strstr (debug, "past the end"), "%s", debug);
+  g_error_free (error);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_bad_device)
+{
+  GError *error = start_error (model_path, "cuda:3", NULL);
+  fail_unless (error->domain == GST_RESOURCE_ERROR, "%s", error->message);
+  fail_unless (strstr (error->message, "cuda:3") != NULL, "%s",
+      error->message);
+  g_error_free (error);
+}
+GST_END_TEST;
+
+/* ---- streaming ---- */
+
+typedef struct
+{
+  GstHarness *h;
+  GstBus *bus;
+} Fixture;
+
+/* A harness around hyrsmfilter; 30 fps RGB 64x48 by default. */
+static Fixture
+start_filter (const char *model, const char *props, gboolean live)
+{
+  Fixture f;
+  GstElement *e = make_filter (model, NULL);
+  if (props) {
+    g_auto (GStrv) kv = g_strsplit_set (props, " =", -1);
+    for (int i = 0; kv[i] && kv[i + 1]; i += 2)
+      gst_util_set_object_arg (G_OBJECT (e), kv[i], kv[i + 1]);
+  }
+  f.bus = gst_bus_new ();
+  gst_element_set_bus (e, f.bus);
+  f.h = gst_harness_new_with_element (e, "sink", "src");
+  gst_object_unref (e);
+  gst_harness_set_live (f.h, live);
+  gst_harness_set_src_caps_str (f.h, CAPS);
+  return f;
+}
+
+static void
+stop_filter (Fixture *f)
+{
+  gst_element_set_bus (f->h->element, NULL);
+  gst_harness_teardown (f->h);
+  gst_object_unref (f->bus);
+}
+
+static GstBuffer *
+make_frame (GstHarness *h, int i, gsize size)
+{
+  GstBuffer *buf = gst_harness_create_buffer (h, size);
+  GstMapInfo map;
+  gst_buffer_map (buf, &map, GST_MAP_WRITE);
+  for (gsize j = 0; j < map.size; j++)
+    map.data[j] = (guint8) ((i % 24) * 7 + j * 13);     /* repeats every 24 */
+  gst_buffer_unmap (buf, &map);
+  GST_BUFFER_PTS (buf) = gst_util_uint64_scale (i, GST_SECOND, 30);
+  GST_BUFFER_DURATION (buf) = GST_SECOND / 30;
+  return buf;
+}
+
+/* Pushes frames [@from, @to) and pulls each back, checking it passed
+ * through unchanged; returns how many carried HyrsmMeta. */
+static guint
+push_frames (GstHarness *h, int from, int to, gsize size)
+{
+  guint metas = 0;
+  for (int i = from; i < to; i++) {
+    GstBuffer *in = make_frame (h, i, size);
+    GstBuffer *expect = gst_buffer_copy_deep (in);
+    GstBuffer *out = gst_harness_push_and_pull (h, in);
+    fail_unless (out != NULL);
+    fail_unless_equals_uint64 (GST_BUFFER_PTS (out), GST_BUFFER_PTS (expect));
+    fail_unless_equals_uint64 (GST_BUFFER_DURATION (out),
+        GST_BUFFER_DURATION (expect));
+    GstMapInfo a, b;
+    gst_buffer_map (out, &a, GST_MAP_READ);
+    gst_buffer_map (expect, &b, GST_MAP_READ);
+    fail_unless (a.size == b.size && memcmp (a.data, b.data, a.size) == 0,
+        "frame %d was modified", i);
+    gst_buffer_unmap (out, &a);
+    gst_buffer_unmap (expect, &b);
+    if (gst_buffer_get_hyrsm_meta (out))
+      metas++;
+    gst_buffer_unref (out);
+    gst_buffer_unref (expect);
+  }
+  return metas;
+}
+
+static guint
+count_decisions (GstBus *bus, GstStructure **last)
+{
+  guint n = 0;
+  GstMessage *msg;
+  while ((msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ELEMENT))) {
+    const GstStructure *s = gst_message_get_structure (msg);
+    if (gst_structure_has_name (s, "hyrsm")) {
+      n++;
+      if (last) {
+        gst_clear_structure (last);
+        *last = gst_structure_copy (s);
+      }
+    }
+    gst_message_unref (msg);
+  }
+  return n;
+}
+
+static guint64
+get_stat (GstElement *e, const char *field)
+{
+  GstStructure *s = NULL;
+  guint64 v = 0;
+  g_object_get (e, "stats", &s, NULL);
+  fail_unless (gst_structure_get_uint64 (s, field, &v), "no %s", field);
+  gst_structure_free (s);
+  return v;
+}
+
+#define RGB_SIZE (64 * 48 * 3)
+
+/* window 800 ms, T = 8: a sample every 100 ms (3 frames); stride 200 ms:
+ * a decision every 2 samples, from the 8th sample on. 90 frames = 30
+ * samples: decisions at samples 7, 9, ..., 29 = 12. */
+GST_START_TEST (test_decision_per_stride)
+{
+  Fixture f = start_filter (model_path,
+      "window 800000000 stride 200000000 sync true", FALSE);
+  guint metas = push_frames (f.h, 0, 90, RGB_SIZE);
+  GstStructure *last = NULL;
+  guint decisions = count_decisions (f.bus, &last);
+  fail_unless_equals_int (decisions, 12);
+  fail_unless_equals_int (metas, 12);
+  fail_unless_equals_uint64 (get_stat (f.h->element, "frames-in"), 90);
+  fail_unless_equals_uint64 (get_stat (f.h->element, "frames-embedded"), 30);
+  fail_unless_equals_uint64 (get_stat (f.h->element, "windows-classified"), 12);
+  fail_unless_equals_uint64 (get_stat (f.h->element, "windows-dropped"), 0);
+
+  /* The last window: samples 22..29, i.e. 2.2 s to 3.0 s. */
+  guint64 start, end;
+  fail_unless (gst_structure_get_uint64 (last, "window-start", &start));
+  fail_unless (gst_structure_get_uint64 (last, "window-end", &end));
+  fail_unless_equals_uint64 (start, 2200 * GST_MSECOND);
+  fail_unless_equals_uint64 (end, 3000 * GST_MSECOND);
+  const char *label = gst_structure_get_string (last, "label");
+  fail_unless (g_strcmp0 (label, "left") == 0
+      || g_strcmp0 (label, "right") == 0, "label %s", label);
+  const GValue *labels = gst_structure_get_value (last, "labels");
+  fail_unless_equals_int (gst_value_array_get_size (labels), 2);
+  const GValue *distances = gst_structure_get_value (last, "distances");
+  fail_unless_equals_int (gst_value_array_get_size (distances), 2);
+  gdouble confidence;
+  fail_unless (gst_structure_get_double (last, "confidence", &confidence));
+  fail_unless (confidence >= 0.5 && confidence <= 1.0);
+  gst_structure_free (last);
+  stop_filter (&f);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_threshold_unknown)
+{
+  Fixture f = start_filter (model_path,
+      "window 800000000 stride 800000000 sync true threshold 0.0000001",
+      FALSE);
+  push_frames (f.h, 0, 30, RGB_SIZE);
+  GstStructure *last = NULL;
+  fail_unless_equals_int (count_decisions (f.bus, &last), 1);
+  fail_unless_equals_string (gst_structure_get_string (last, "label"),
+      "unknown");
+  gst_structure_free (last);
+  stop_filter (&f);
+}
+GST_END_TEST;
+
+/* Live, with an engine slowed to 300 ms per batch: frames never wait and
+ * none is lost; windows that cannot be served are dropped and counted. */
+GST_START_TEST (test_live_drops_windows)
+{
+  /* Each test runs in its own process, so this engine is this test's. */
+  g_setenv ("HYRSM_ENGINE_DELAY_MS", "300", TRUE);
+  Fixture f = start_filter (model_path,
+      "window 800000000 stride 100000000", TRUE);
+  push_frames (f.h, 0, 120, RGB_SIZE);
+  GstElement *e = f.h->element;
+  fail_unless_equals_uint64 (get_stat (e, "frames-in"), 120);
+  /* 40 samples, windows due at samples 7..39: 33. */
+  guint64 classified, dropped;
+  for (int i = 0; i < 100; i++) {
+    classified = get_stat (e, "windows-classified");
+    dropped = get_stat (e, "windows-dropped");
+    if (classified + dropped == 33)
+      break;
+    g_usleep (100000);
+  }
+  fail_unless_equals_uint64 (classified + dropped, 33);
+  fail_unless (dropped > 0, "no window dropped by a slow live engine");
+  stop_filter (&f);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_sync_processes_every_window)
+{
+  g_setenv ("HYRSM_ENGINE_DELAY_MS", "100", TRUE);
+  Fixture f = start_filter (model_path,
+      "window 800000000 stride 200000000", FALSE);
+  push_frames (f.h, 0, 45, RGB_SIZE);
+  /* 15 samples: decisions at 7, 9, 11, 13. */
+  fail_unless_equals_uint64 (get_stat (f.h->element, "windows-classified"), 4);
+  fail_unless_equals_uint64 (get_stat (f.h->element, "windows-dropped"), 0);
+  fail_unless_equals_int (count_decisions (f.bus, NULL), 4);
+  stop_filter (&f);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_flush_mid_window)
+{
+  Fixture f = start_filter (model_path,
+      "window 800000000 stride 800000000 sync true", FALSE);
+  push_frames (f.h, 0, 15, RGB_SIZE);   /* half a window */
+  fail_unless (gst_harness_push_event (f.h, gst_event_new_flush_start ()));
+  fail_unless (gst_harness_push_event (f.h, gst_event_new_flush_stop (TRUE)));
+  GstSegment seg;
+  gst_segment_init (&seg, GST_FORMAT_TIME);
+  fail_unless (gst_harness_push_event (f.h, gst_event_new_segment (&seg)));
+  /* After the flush the grid restarts: the window's 8th sample (750 ms)
+   * falls in frame 22. */
+  push_frames (f.h, 0, 22, RGB_SIZE);
+  fail_unless_equals_int (count_decisions (f.bus, NULL), 0);
+  push_frames (f.h, 22, 23, RGB_SIZE);
+  fail_unless_equals_int (count_decisions (f.bus, NULL), 1);
+  stop_filter (&f);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_eos_mid_window)
+{
+  Fixture f = start_filter (model_path,
+      "window 800000000 stride 800000000 sync true", FALSE);
+  push_frames (f.h, 0, 20, RGB_SIZE);
+  fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
+  fail_unless_equals_int (count_decisions (f.bus, NULL), 0);
+  fail_unless_equals_uint64 (get_stat (f.h->element, "windows-dropped"), 0);
+  stop_filter (&f);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_caps_change)
+{
+  Fixture f = start_filter (model_path,
+      "window 800000000 stride 400000000 sync true", FALSE);
+  push_frames (f.h, 0, 30, RGB_SIZE);
+  fail_unless_equals_int (count_decisions (f.bus, NULL), 1);
+  /* Size and format change mid-stream: I420 at an odd size. */
+  gst_harness_set_src_caps_str (f.h,
+      "video/x-raw,format=I420,width=97,height=71,framerate=30/1");
+  GstVideoInfo info;
+  gst_video_info_set_format (&info, GST_VIDEO_FORMAT_I420, 97, 71);
+  /* Samples 10..19 (1.05 s .. 1.95 s): windows end at samples 11, 15, 19. */
+  guint metas = push_frames (f.h, 30, 60, GST_VIDEO_INFO_SIZE (&info));
+  fail_unless_equals_int (metas, 3);
+  fail_unless_equals_int (count_decisions (f.bus, NULL), 3);
+  stop_filter (&f);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_properties_while_streaming)
+{
+  Fixture f = start_filter (model_path,
+      "window 800000000 stride 100000000", TRUE);
+  GValue threshold = G_VALUE_INIT, stride = G_VALUE_INIT,
+      message = G_VALUE_INIT;
+  g_value_init (&threshold, G_TYPE_DOUBLE);
+  g_value_set_double (&threshold, 0.5);
+  g_value_init (&stride, G_TYPE_UINT64);
+  g_value_set_uint64 (&stride, 300 * GST_MSECOND);
+  g_value_init (&message, G_TYPE_BOOLEAN);
+  g_value_set_boolean (&message, FALSE);
+  GstHarnessThread *t1 = gst_harness_stress_property_start_full (f.h,
+      "threshold", &threshold, 100);
+  GstHarnessThread *t2 = gst_harness_stress_property_start_full (f.h,
+      "stride", &stride, 100);
+  GstHarnessThread *t3 = gst_harness_stress_property_start_full (f.h,
+      "message", &message, 100);
+  push_frames (f.h, 0, 90, RGB_SIZE);
+  gst_harness_stress_thread_stop (t1);
+  gst_harness_stress_thread_stop (t2);
+  gst_harness_stress_thread_stop (t3);
+  fail_unless_equals_uint64 (get_stat (f.h->element, "frames-in"), 90);
+  g_value_unset (&threshold);
+  g_value_unset (&stride);
+  g_value_unset (&message);
+  stop_filter (&f);
+}
+GST_END_TEST;
+
+static gboolean
+wait_for_labels (GstElement *e, guint n)
+{
+  for (int i = 0; i < 200; i++) {
+    gchar **labels = NULL;
+    g_object_get (e, "labels", &labels, NULL);
+    guint have = labels ? g_strv_length (labels) : 0;
+    g_strfreev (labels);
+    if (have == n)
+      return TRUE;
+    g_usleep (20000);
+  }
+  return FALSE;
+}
+
+GST_START_TEST (test_hot_reload)
+{
+  Fixture f = start_filter (model_path,
+      "window 800000000 stride 200000000 sync true", FALSE);
+  push_frames (f.h, 0, 30, RGB_SIZE);
+  g_object_set (f.h->element, "support", other_support_dir, NULL);
+  /* Frames keep flowing while the new set loads. */
+  push_frames (f.h, 30, 60, RGB_SIZE);
+  fail_unless (wait_for_labels (f.h->element, 3));
+  count_decisions (f.bus, NULL);
+  push_frames (f.h, 60, 90, RGB_SIZE);
+  GstStructure *last = NULL;
+  fail_unless (count_decisions (f.bus, &last) > 0);
+  const GValue *labels = gst_structure_get_value (last, "labels");
+  fail_unless_equals_int (gst_value_array_get_size (labels), 3);
+  gst_structure_free (last);
+  fail_unless_equals_uint64 (get_stat (f.h->element, "frames-in"), 90);
+  stop_filter (&f);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_enroll)
+{
+  g_autofree char *dir = g_build_filename (tmpdir, "enroll-set", NULL);
+  g_autofree char *cmd = g_strdup_printf ("cp -r %s %s", support_dir, dir);
+  fail_unless (system (cmd) == 0);
+  Fixture f = start_filter (model_path,
+      "window 800000000 stride 800000000 sync true", FALSE);
+  gboolean ok = TRUE;
+  g_signal_emit_by_name (f.h->element, "enroll", "wave", &ok);
+  fail_if (ok, "enroll succeeded before any window");
+  g_object_set (f.h->element, "support", dir, NULL);
+  fail_unless (wait_for_labels (f.h->element, 2));
+  push_frames (f.h, 0, 24, RGB_SIZE);
+  g_signal_emit_by_name (f.h->element, "enroll", "wave", &ok);
+  fail_unless (ok);
+  gchar **labels = NULL;
+  g_object_get (f.h->element, "labels", &labels, NULL);
+  fail_unless (g_strv_contains ((const gchar * const *) labels, "wave"));
+  g_strfreev (labels);
+  /* Frames 24..47 repeat 0..23: the enrolled window is their exact match. */
+  count_decisions (f.bus, NULL);
+  push_frames (f.h, 24, 48, RGB_SIZE);
+  GstStructure *last = NULL;
+  fail_unless_equals_int (count_decisions (f.bus, &last), 1);
+  fail_unless_equals_string (gst_structure_get_string (last, "label"),
+      "wave");
+  gst_structure_free (last);
+  /* And it was written to the set's folder. */
+  g_autofree char *wave = g_build_filename (dir, "wave", NULL);
+  GDir *d = g_dir_open (wave, 0, NULL);
+  fail_unless (d != NULL);
+  const char *name = g_dir_read_name (d);
+  fail_unless (name && g_str_has_suffix (name, ".hyrsm"));
+  g_dir_close (d);
+  stop_filter (&f);
+}
+GST_END_TEST;
+
+/* ---- bad support sets ---- */
+
+static GError *
+start_with_support (const char *dir, char **debug)
+{
+  GstElement *element = make_filter (model_path, NULL);
+  g_object_set (element, "support", dir, NULL);
+  GstBus *bus = gst_bus_new ();
+  gst_element_set_bus (element, bus);
+  GstStateChangeReturn ret = gst_element_set_state (element,
+      GST_STATE_PLAYING);
+  GError *error = NULL;
+  if (ret == GST_STATE_CHANGE_FAILURE) {
+    GstMessage *msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+    fail_unless (msg != NULL);
+    gst_message_parse_error (msg, &error, debug);
+    gst_message_unref (msg);
+  }
+  gst_element_set_state (element, GST_STATE_NULL);
+  gst_element_set_bus (element, NULL);
+  gst_object_unref (bus);
+  gst_object_unref (element);
+  return error;
+}
+
+GST_START_TEST (test_support_missing)
+{
+  g_autofree char *dir = g_build_filename (tmpdir, "no-such-set", NULL);
+  GError *error = start_with_support (dir, NULL);
+  fail_unless (error != NULL);
+  fail_unless (g_error_matches (error, GST_RESOURCE_ERROR,
+          GST_RESOURCE_ERROR_NOT_FOUND), "%s", error->message);
+  fail_unless (strstr (error->message, dir) != NULL, "%s", error->message);
+  g_error_free (error);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_support_empty)
+{
+  g_autofree char *dir = g_build_filename (tmpdir, "empty-set", NULL);
+  g_mkdir_with_parents (dir, 0755);
+  GError *error = start_with_support (dir, NULL);
+  fail_unless (error != NULL);
+  fail_unless (error->domain == GST_RESOURCE_ERROR);
+  fail_unless (strstr (error->message, dir) != NULL, "%s", error->message);
+  g_error_free (error);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_support_junk_label)
+{
+  /* One good label, one folder of junk, and a corrupt file among good ones:
+   * the element starts with the good label only. */
+  g_autofree char *dir = g_build_filename (tmpdir, "junk-set", NULL);
+  g_autofree char *cmd = g_strdup_printf ("mkdir -p %s/junk && cp -r %s/left "
+      "%s/ && echo garbage > %s/junk/clip.mp4 && : > %s/junk/empty.avi && "
+      "echo broken > %s/left/zz-broken.hyrsm", dir, support_dir, dir, dir,
+      dir, dir);
+  fail_unless (system (cmd) == 0);
+  GstElement *e = make_filter (model_path, NULL);
+  g_object_set (e, "support", dir, NULL);
+  GstBus *bus = gst_bus_new ();
+  gst_element_set_bus (e, bus);
+  fail_unless (gst_element_set_state (e, GST_STATE_PAUSED) !=
+      GST_STATE_CHANGE_FAILURE);
+  gchar **labels = NULL;
+  g_object_get (e, "labels", &labels, NULL);
+  fail_unless_equals_int (g_strv_length (labels), 1);
+  fail_unless_equals_string (labels[0], "left");
+  g_strfreev (labels);
+  GstMessage *msg = gst_bus_pop_filtered (bus, GST_MESSAGE_WARNING);
+  fail_unless (msg != NULL, "no warning about the unusable files");
+  GError *warning = NULL;
+  gst_message_parse_warning (msg, &warning, NULL);
+  fail_unless (strstr (warning->message, dir) != NULL, "%s",
+      warning->message);
+  g_error_free (warning);
+  gst_message_unref (msg);
+  gst_element_set_state (e, GST_STATE_NULL);
+  gst_element_set_bus (e, NULL);
+  gst_object_unref (bus);
+  gst_object_unref (e);
+}
+GST_END_TEST;
+
+/* ---- fixtures ---- */
+
+static void
+run_or_die (const char *cmd)
+{
+  int status = 0;
+  if (!g_spawn_command_line_sync (cmd, NULL, NULL, &status, NULL)
+      || status != 0)
+    g_error ("could not run %s", cmd);
+}
+
+/* A support set of .hyrsm feature files: @n_labels labels, 2 examples each,
+ * random non-negative features, as the model would give. */
+static char *
+make_support_set (const char *name, const char *const *labels,
+    const char *fingerprint, guint32 seed)
+{
+  char *dir = g_build_filename (tmpdir, name, NULL);
+  GRand *rand = g_rand_new_with_seed (seed);
+  float *f = g_new (float, T * D);
+  for (int l = 0; labels[l]; l++) {
+    g_autofree char *folder = g_build_filename (dir, labels[l], NULL);
+    g_mkdir_with_parents (folder, 0755);
+    for (int e = 0; e < 2; e++) {
+      for (int i = 0; i < T * D; i++)
+        f[i] = g_rand_double (rand);
+      g_autofree char *file = g_strdup_printf ("%s/ex%d.hyrsm", folder, e);
+      GError *error = NULL;
+      if (!hyrsm_features_save (file, f, T, D,
+              fingerprint, "test", NULL, &error))
+        g_error ("%s", error->message);
+    }
+  }
+  g_free (f);
+  g_rand_free (rand);
+  return dir;
+}
+
+static Suite *
+hyrsmfilter_suite (void)
+{
+  Suite *s = suite_create ("hyrsmfilter");
+  TCase *tc = tcase_create ("start");
+  tcase_set_timeout (tc, 120);
+  suite_add_tcase (s, tc);
+  tcase_add_test (tc, test_no_model);
+  tcase_add_test (tc, test_missing_model);
+  tcase_add_test (tc, test_corrupt_model);
+  tcase_add_test (tc, test_bad_device);
+  tcase_add_test (tc, test_support_missing);
+  tcase_add_test (tc, test_support_empty);
+  tcase_add_test (tc, test_support_junk_label);
+
+  TCase *stream = tcase_create ("stream");
+  tcase_set_timeout (stream, 300);
+  suite_add_tcase (s, stream);
+  tcase_add_test (stream, test_decision_per_stride);
+  tcase_add_test (stream, test_threshold_unknown);
+  tcase_add_test (stream, test_live_drops_windows);
+  tcase_add_test (stream, test_sync_processes_every_window);
+  tcase_add_test (stream, test_flush_mid_window);
+  tcase_add_test (stream, test_eos_mid_window);
+  tcase_add_test (stream, test_caps_change);
+  tcase_add_test (stream, test_properties_while_streaming);
+  tcase_add_test (stream, test_hot_reload);
+  tcase_add_test (stream, test_enroll);
+  return s;
+}
+
+int
+main (int argc, char **argv)
+{
+  gst_check_init (&argc, &argv);
+  tmpdir = g_dir_make_tmp ("hyrsm-element-XXXXXX", NULL);
+  model_path = g_build_filename (tmpdir, "model.safetensors", NULL);
+  const char *tool = g_getenv ("HYRSM_MAKE_TEST_MODEL");
+  g_autofree char *cmd = g_strdup_printf ("%s --backbone resnet18 "
+      "--meta hyrsm.crop=32 --meta hyrsm.resize=36 %s", tool, model_path);
+  run_or_die (cmd);
+
+  /* The model is not loaded here: check forks a process per test, and
+   * oneDNN's OpenMP threads do not survive a fork. Its fingerprint, as
+   * hyrsm_model_get_fingerprint() computes it, is the first 16 hex digits
+   * of the file's SHA-256. */
+  g_autofree char *contents = NULL;
+  gsize len;
+  if (!g_file_get_contents (model_path, &contents, &len, NULL))
+    g_error ("cannot read %s", model_path);
+  g_autofree char *sha = g_compute_checksum_for_data (G_CHECKSUM_SHA256,
+      (const guchar *) contents, len);
+  sha[16] = '\0';
+  static const char *const lr[] = { "left", "right", NULL };
+  static const char *const uds[] = { "up", "down", "still", NULL };
+  support_dir = make_support_set ("support", lr, sha, 1);
+  other_support_dir = make_support_set ("support2", uds, sha, 2);
+
+  int failed = gst_check_run_suite (hyrsmfilter_suite (), "hyrsmfilter",
+      __FILE__);
+  g_autofree char *rm = g_strdup_printf ("rm -rf %s", tmpdir);
+  run_or_die (rm);
+  return failed;
+}
