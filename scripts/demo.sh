@@ -1,21 +1,29 @@
 #!/bin/sh
-# The main job: installs what is needed, builds, and runs the demo.
+# The main job: installs what is needed, builds, and runs the live demo:
+# a support set of real video clips (cut from videos that Debian packages
+# ship), a held-out stream played in real time through hyrsmfilter, and
+# each decision printed as it happens.
 set -eu
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 ./scripts/build.sh
 . scripts/env.sh
 
-workdir=$(mktemp -d /tmp/hyrsm-demo.XXXXXX)
-model="$workdir/resnet18-hyrsm.safetensors"
-echo "== Writing a ResNet-18 + HyRSM++ head model with RANDOM weights (no trained"
-echo "   weights can be downloaded here; see README for a real checkpoint): $model"
-build/tests/unit/make-test-model --backbone resnet18 --head 1shot "$model"
-echo "== gst-hyrsm info"
+work=${HYRSM_DEMO_DIR:-/tmp/gst-hyrsm-demo}
+mkdir -p "$work"
+echo "== Cutting support clips and a held-out stream from Debian's videos into $work"
+tests/fixtures/make_clips.sh "$work/clips" >/dev/null
+
+model="$work/resnet18-random.safetensors"
+echo "== NOTE: no trained weights can be downloaded here. The demo uses a ResNet-18"
+echo "   backbone with deterministic RANDOM weights (seed 0) and no relation head:"
+echo "   it tells these scenes apart by their appearance, not by learned actions."
+echo "   See README.md to use a real HyRSM++ checkpoint."
+[ -f "$model" ] || $PYTHON tests/fixtures/make_model.py "$model" --backbone resnet18 --head none --seed 0
 gst-hyrsm info "$model"
-echo "== gst-inspect-1.0 hyrsmfilter (properties)"
-gst-inspect-1.0 hyrsmfilter | sed -n '/^Element Properties/,$p'
-echo "== A pipeline through hyrsmfilter"
-gst-launch-1.0 -q videotestsrc num-buffers=30 ! video/x-raw,width=320,height=240 \
-  ! hyrsmfilter model="$model" ! fakesink
-echo "== done"
+
+echo "== Support set ($work/clips/support): one folder per label, 3 clips each"
+ls "$work/clips/support"
+echo "== Playing $work/clips/stream.mkv in real time through hyrsmfilter"
+$PYTHON scripts/demo_live.py --model "$model" --support "$work/clips/support" \
+  --stream "$work/clips/stream.mkv" --truth "$work/clips/stream.txt"

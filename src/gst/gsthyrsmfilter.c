@@ -459,9 +459,10 @@ gst_hyrsm_filter_stop (GstBaseTransform *trans)
   gst_clear_structure (&self->result_for_meta);
   g_clear_pointer (&self->converter, gst_video_converter_free);
   self->engine = NULL;
+  /* `labels` keeps naming the last set loaded, for applications that read
+   * it after the pipeline stopped. */
   GST_OBJECT_LOCK (self);
   g_clear_object (&self->support);
-  g_clear_pointer (&self->labels, g_strfreev);
   g_clear_object (&self->model);
   GST_OBJECT_UNLOCK (self);
   return TRUE;
@@ -1165,6 +1166,7 @@ gst_hyrsm_filter_finalize (GObject *object)
   g_clear_object (&self->model);
   g_mutex_clear (&self->state_lock);
   g_cond_clear (&self->state_cond);
+  g_strfreev (self->labels);
   g_free (self->model_path);
   g_free (self->support_path);
   g_free (self->device);

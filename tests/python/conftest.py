@@ -29,3 +29,25 @@ def make_test_model(tmp_path_factory):
         return path
 
     return make
+
+
+@pytest.fixture(scope="session")
+def real_clips(tmp_path_factory):
+    """Support clips and a held-out stream cut from Debian's videos
+    (tests/fixtures/make_clips.sh): OUT/support/<scene>/clip_*,
+    OUT/stream.mkv and OUT/stream.txt (segments and their scenes)."""
+    out = tmp_path_factory.mktemp("clips")
+    subprocess.run([str(ROOT / "tests" / "fixtures" / "make_clips.sh"), str(out)],
+                   check=True, stdout=subprocess.DEVNULL)
+    return out
+
+
+@pytest.fixture(scope="session")
+def random_resnet18(tmp_path_factory):
+    """A backbone-only ResNet-18 with deterministic random weights: it tells
+    the clips' scenes apart by appearance, with no training."""
+    path = tmp_path_factory.mktemp("r18") / "resnet18.safetensors"
+    subprocess.run(["/usr/bin/python3", str(ROOT / "tests" / "fixtures" / "make_model.py"),
+                    str(path), "--backbone", "resnet18", "--head", "none", "--seed", "0"],
+                   check=True, stdout=subprocess.DEVNULL)
+    return path
