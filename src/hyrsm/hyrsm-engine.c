@@ -91,15 +91,26 @@ engine_thread (gpointer data)
       g_cond_wait (&self->cond, &self->lock);
     if (g_queue_is_empty (&self->jobs) && self->quit)
       break;
-    /* Take a call job alone, or every frame job at the head (up to a batch). */
+    /* A call job at the head runs alone: every frame queued before it is
+     * done. Otherwise take frame jobs from anywhere in the queue, up to a
+     * batch: pulling a later frame ahead of a call job is harmless (calls
+     * depend only on frames queued before them) and keeps batches full
+     * when several streams interleave frames and decisions. */
     guint n = 0;
     Job *head = g_queue_peek_head (&self->jobs);
     if (head->rgb == NULL) {
       batch[n++] = g_queue_pop_head (&self->jobs);
     } else {
-      while (n < MAX_BATCH && !g_queue_is_empty (&self->jobs)
-          && ((Job *) g_queue_peek_head (&self->jobs))->rgb != NULL)
-        batch[n++] = g_queue_pop_head (&self->jobs);
+      GList *l = self->jobs.head;
+      while (l && n < MAX_BATCH) {
+        GList *next = l->next;
+        Job *job = l->data;
+        if (job->rgb != NULL) {
+          batch[n++] = job;
+          g_queue_delete_link (&self->jobs, l);
+        }
+        l = next;
+      }
     }
     self->running = n;
     g_mutex_unlock (&self->lock);

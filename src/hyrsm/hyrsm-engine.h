@@ -3,8 +3,9 @@
  * call (C only; not part of the introspected API).
  *
  * One engine exists per HyrsmModel (so per file and device: models are
- * shared, see hyrsm_model_new_shared()). Jobs run in the order they were
- * queued; consecutive frame jobs, from any caller, are embedded together.
+ * shared, see hyrsm_model_new_shared()). A call job runs after every job
+ * queued before it; frame jobs from any caller are embedded together, up
+ * to a batch, and may run ahead of call jobs queued before them.
  * Callbacks run on the engine's thread and must not block on the engine.
  */
 #pragma once

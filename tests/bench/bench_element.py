@@ -1,0 +1,144 @@
+#!/usr/bin/python3
+"""hyrsmfilter throughput on this machine (CPU), with real support clips.
+
+    bench_element.py [--builddir build] [--backbones resnet18,resnet50]
+                     [--seconds 10] [--max-streams 32]
+
+For each backbone (random weights, 224 x 224 crop):
+  1. non-live 640x480 30 fps (videotestsrc, as fast as it goes, every window
+     decided): frames/s through the element and sampled (embedded) frames/s;
+  2. live 640x480 30 fps for --seconds: windows decided and dropped;
+  3. the number of concurrent live 640x480 30 fps streams one process
+     sustains (window 2 s, T = 8, stride 0.5 s, one shared model and engine)
+     with under 5% of windows dropped.
+Run from the repository root after `. scripts/env.sh` (or pass --builddir).
+"""
+import argparse
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def setup_env(builddir):
+    b = pathlib.Path(builddir).resolve()
+    want = {
+        "GST_PLUGIN_PATH": str(b / "src" / "gst"),
+        "GI_TYPELIB_PATH": f"{b}/src/hyrsm:{b}/src/gst",
+        "LD_LIBRARY_PATH": f"{b}/src/hyrsm:{b}/src/gst",
+        "GST_REGISTRY_1_0": str(b / "registry.bin"),
+    }
+    if any(os.environ.get(k) != v for k, v in want.items()):
+        os.environ.update(want)
+        os.execv(sys.executable, [sys.executable] + sys.argv)
+
+
+def source(live, seconds=None):
+    n = f" num-buffers={int(seconds * 30)}" if seconds else ""
+    return (f"videotestsrc is-live={'true' if live else 'false'} pattern=ball{n} ! "
+            "video/x-raw,format=I420,width=640,height=480,framerate=30/1")
+
+
+def filt(model, support, name):
+    return (f'hyrsmfilter name={name} model="{model}" support="{support}" '
+            f"window={2 * 10**9} stride={5 * 10**8}")
+
+
+def run(Gst, desc, names, until_eos=True, seconds=None):
+    pipeline = Gst.parse_launch(desc)
+    bus = pipeline.get_bus()
+    t0 = time.monotonic()
+    assert pipeline.set_state(Gst.State.PLAYING) != Gst.StateChangeReturn.FAILURE
+    if until_eos:
+        msg = bus.timed_pop_filtered(600 * Gst.SECOND, Gst.MessageType.EOS | Gst.MessageType.ERROR)
+        assert msg and msg.type == Gst.MessageType.EOS, msg and msg.parse_error()
+    else:
+        msg = bus.timed_pop_filtered(int(seconds * Gst.SECOND), Gst.MessageType.ERROR)
+        assert msg is None, msg.parse_error()
+    wall = time.monotonic() - t0
+    stats = [pipeline.get_by_name(n).props.stats for n in names]
+    pipeline.set_state(Gst.State.NULL)
+    return wall, [{k: s.get_uint64(k)[1] for k in
+                   ("frames-in", "frames-embedded", "windows-classified", "windows-dropped")}
+                  for s in stats]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--builddir", default=os.environ.get("HYRSM_BUILDDIR", str(ROOT / "build")))
+    ap.add_argument("--backbones", default="resnet18,resnet50")
+    ap.add_argument("--seconds", type=float, default=10)
+    ap.add_argument("--max-streams", type=int, default=32)
+    args = ap.parse_args()
+    setup_env(args.builddir)
+
+    import gi
+    gi.require_version("Gst", "1.0")
+    from gi.repository import Gst
+    Gst.init(None)
+
+    work = pathlib.Path(tempfile.mkdtemp(prefix="hyrsm-bench-"))
+    subprocess.run([str(ROOT / "tests/fixtures/make_clips.sh"), str(work / "clips")],
+                   check=True, stdout=subprocess.DEVNULL)
+    support = work / "clips" / "support"
+    rows = []
+    for backbone in args.backbones.split(","):
+        model = work / f"{backbone}.safetensors"
+        subprocess.run([sys.executable, str(ROOT / "tests/fixtures/make_model.py"), str(model),
+                        "--backbone", backbone, "--head", "none", "--seed", "0"],
+                       check=True, stdout=subprocess.DEVNULL)
+        # Keep the model loaded (elements share it through the process-wide
+        # cache) so the timings below measure streaming, not loading.
+        gi.require_version("Hyrsm", "1.0")
+        from gi.repository import Hyrsm
+        held = Hyrsm.Model.new_shared(str(model), "auto")  # noqa: F841
+        # Warm the support cache once.
+        run(Gst, f"{source(False, 1)} ! {filt(model, support, 'f')} ! fakesink", ["f"])
+
+        secs = args.seconds
+        wall, [st] = run(Gst, f"{source(False, secs)} ! {filt(model, support, 'f')} ! fakesink",
+                         ["f"])
+        nonlive_fps = st["frames-in"] / wall
+        sampled_fps = st["frames-embedded"] / wall
+        print(f"{backbone}: non-live 640x480: {nonlive_fps:.1f} frames/s through the element, "
+              f"{sampled_fps:.1f} sampled frames/s embedded, {st['windows-classified']} windows",
+              flush=True)
+
+        wall, [st] = run(Gst, f"{source(True)} ! {filt(model, support, 'f')} ! fakesink",
+                         ["f"], until_eos=False, seconds=secs)
+        print(f"{backbone}: live 640x480 30 fps for {secs:.0f} s: {st['frames-in']} frames, "
+              f"{st['windows-classified']} windows decided, {st['windows-dropped']} dropped",
+              flush=True)
+        live = st
+
+        sustained, n = 0, 1
+        while n <= args.max_streams:
+            names = [f"f{i}" for i in range(n)]
+            desc = " ".join(f"{source(True)} ! {filt(model, support, nm)} ! fakesink"
+                            for nm in names)
+            wall, stats = run(Gst, desc, names, until_eos=False, seconds=secs)
+            decided = sum(s["windows-classified"] for s in stats)
+            dropped = sum(s["windows-dropped"] for s in stats)
+            frac = dropped / max(decided + dropped, 1)
+            print(f"{backbone}: {n} live streams: {decided} windows decided, {dropped} dropped "
+                  f"({100 * frac:.1f}%)", flush=True)
+            if frac >= 0.05:
+                break
+            sustained = n
+            n = n * 2 if n < 4 else n + 4
+        rows.append((backbone, nonlive_fps, sampled_fps, live, sustained))
+
+    print("\n| backbone | non-live frames/s | sampled frames/s | live 30 fps: decided / dropped "
+          "| concurrent live streams (< 5% dropped) |")
+    print("|---|---|---|---|---|")
+    for b, fps, sfps, live, n in rows:
+        print(f"| {b} | {fps:.1f} | {sfps:.1f} | {live['windows-classified']} / "
+              f"{live['windows-dropped']} | {n} |")
+
+
+if __name__ == "__main__":
+    main()
