@@ -8,10 +8,14 @@
  * inter-relation over the M + 1 token means, W2b g for every token, the
  * fuse additions and the metric.
  *
- * Locking: `lock` (read-write) guards the examples, classes and threshold:
- * matches hold it for reading. Changes are serialized by `write_mutex` and
- * computed while holding only that mutex (matches go on meanwhile); the
- * write lock is taken only to swap the result in.
+ * Concurrency: the examples and classes live in an immutable, refcounted
+ * Snapshot. A match takes a reference to the current snapshot (under
+ * `lock`, held only for that pointer copy) and computes without any lock,
+ * so matches never wait for each other nor for a change, and a change never
+ * waits for the matches in progress (no writer starvation, unlike a
+ * reader-preferring rwlock). Changes are serialized by `write_mutex`: each
+ * builds the next snapshot (sharing the unchanged examples and classes) and
+ * swaps it in under `lock`.
  */
 #include "hyrsm-support-set-private.h"
 #include "hyrsm-error.h"
@@ -29,21 +33,31 @@ typedef struct
   float *w2a_s;                 /* T x D: s W2a^T */
 } Derived;
 
-typedef struct _Class Class;
-
+/* Examples and classes are immutable once in a snapshot; a class that
+ * changes is replaced by a new Class with the same id. */
 typedef struct
 {
-  Class *cls;                   /* not owned */
+  gatomicrefcount ref;
+  guint class_id;
   float *features;              /* T x D backbone features */
   Derived d;                    /* empty for a backbone-only model */
 } Example;
 
-struct _Class
+typedef struct
 {
+  gatomicrefcount ref;
+  guint id;                     /* stable while the label has examples */
   char *label;
   guint n_examples;
   Derived proto;                /* when the set keeps prototypes */
-};
+} Class;
+
+typedef struct
+{
+  gatomicrefcount ref;
+  GPtrArray *examples;          /* Example*, insertion order */
+  GPtrArray *classes;           /* Class*, first-insertion order */
+} Snapshot;
 
 struct _HyrsmSupportSet
 {
@@ -56,11 +70,11 @@ struct _HyrsmSupportSet
   int dim;                      /* D */
   gboolean keep_prototypes;     /* the 5-shot rule may apply */
 
-  GRWLock lock;
-  GMutex write_mutex;
-  GPtrArray *examples;          /* Example*, insertion order */
-  GPtrArray *classes;           /* Class*, first-insertion order */
+  GMutex lock;                  /* guards snap and threshold */
+  GMutex write_mutex;           /* serializes changes */
+  Snapshot *snap;
   double threshold;
+  guint next_class_id;          /* under write_mutex */
 };
 
 enum
@@ -88,21 +102,96 @@ derived_clear (Derived *d)
 }
 
 static void
-example_free (gpointer data)
+example_unref (gpointer data)
 {
   Example *ex = data;
+  if (!g_atomic_ref_count_dec (&ex->ref))
+    return;
   g_free (ex->features);
   derived_clear (&ex->d);
   g_free (ex);
 }
 
 static void
-class_free (gpointer data)
+class_unref (gpointer data)
 {
   Class *cls = data;
+  if (!g_atomic_ref_count_dec (&cls->ref))
+    return;
   g_free (cls->label);
   derived_clear (&cls->proto);
   g_free (cls);
+}
+
+static Snapshot *
+snapshot_new (void)
+{
+  Snapshot *snap = g_new0 (Snapshot, 1);
+  g_atomic_ref_count_init (&snap->ref);
+  snap->examples = g_ptr_array_new_with_free_func (example_unref);
+  snap->classes = g_ptr_array_new_with_free_func (class_unref);
+  return snap;
+}
+
+static void
+snapshot_unref (Snapshot *snap)
+{
+  if (!g_atomic_ref_count_dec (&snap->ref))
+    return;
+  g_ptr_array_unref (snap->examples);
+  g_ptr_array_unref (snap->classes);
+  g_free (snap);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Snapshot, snapshot_unref)
+
+/* The current snapshot (a new reference) and, if @threshold is not NULL,
+ * the threshold. */
+static Snapshot *
+acquire (HyrsmSupportSet *self, double *threshold)
+{
+  g_mutex_lock (&self->lock);
+  Snapshot *snap = self->snap;
+  g_atomic_ref_count_inc (&snap->ref);
+  if (threshold)
+    *threshold = self->threshold;
+  g_mutex_unlock (&self->lock);
+  return snap;
+}
+
+/* Publishes @next (taking the reference) and drops the set's reference to
+ * the previous snapshot. Called with write_mutex held. */
+static void
+publish (HyrsmSupportSet *self, Snapshot *next)
+{
+  g_mutex_lock (&self->lock);
+  Snapshot *prev = self->snap;
+  self->snap = next;
+  g_mutex_unlock (&self->lock);
+  snapshot_unref (prev);
+}
+
+/* A new snapshot holding the examples of @snap except those of class
+ * @skip_class (G_MAXUINT: none), and its classes except @skip_class. */
+static Snapshot *
+snapshot_copy (const Snapshot *snap, guint skip_class)
+{
+  Snapshot *next = snapshot_new ();
+  for (guint e = 0; e < snap->examples->len; e++) {
+    Example *ex = g_ptr_array_index (snap->examples, e);
+    if (ex->class_id == skip_class)
+      continue;
+    g_atomic_ref_count_inc (&ex->ref);
+    g_ptr_array_add (next->examples, ex);
+  }
+  for (guint c = 0; c < snap->classes->len; c++) {
+    Class *cls = g_ptr_array_index (snap->classes, c);
+    if (cls->id == skip_class)
+      continue;
+    g_atomic_ref_count_inc (&cls->ref);
+    g_ptr_array_add (next->classes, cls);
+  }
+  return next;
 }
 
 /* Fills d->u and d->w2a_s from d->s (already set). */
@@ -125,12 +214,11 @@ derive (HyrsmSupportSet *self, const float *features, Derived *d,
       && derive_from_intra (self, d, error);
 }
 
-/* The prototype of @cls (NULL: a new class) with @extra added: the
- * frame-wise mean of S over its examples (model.md section 5). Called with
- * write_mutex held, so the examples cannot change underneath. */
+/* The prototype of @cls of @snap (NULL: a new class) with @extra added:
+ * the frame-wise mean of S over its examples (model.md section 5). */
 static gboolean
-compute_prototype (HyrsmSupportSet *self, Class *cls, const Example *extra,
-    Derived *proto, GError **error)
+compute_prototype (HyrsmSupportSet *self, const Snapshot *snap,
+    const Class *cls, const Example *extra, Derived *proto, GError **error)
 {
   gsize n = (gsize) self->frames * self->dim;
   if (cls == NULL) {
@@ -141,10 +229,10 @@ compute_prototype (HyrsmSupportSet *self, Class *cls, const Example *extra,
   }
   double *sum = g_new0 (double, n);
   guint count = 0;
-  for (guint e = 0; e <= self->examples->len; e++) {
-    const Example *ex = e < self->examples->len ?
-        g_ptr_array_index (self->examples, e) : extra;
-    if (ex->cls != cls && ex != extra)
+  for (guint e = 0; e <= snap->examples->len; e++) {
+    const Example *ex = e < snap->examples->len ?
+        g_ptr_array_index (snap->examples, e) : extra;
+    if (ex != extra && ex->class_id != cls->id)
       continue;
     for (gsize i = 0; i < n; i++)
       sum[i] += ex->d.s[i];
@@ -157,13 +245,17 @@ compute_prototype (HyrsmSupportSet *self, Class *cls, const Example *extra,
   return derive_from_intra (self, proto, error);
 }
 
+/* The class of @label in @snap (and its index), or NULL. */
 static Class *
-find_class (HyrsmSupportSet *self, const char *label)
+find_class (const Snapshot *snap, const char *label, guint *index)
 {
-  for (guint c = 0; c < self->classes->len; c++) {
-    Class *cls = g_ptr_array_index (self->classes, c);
-    if (strcmp (cls->label, label) == 0)
+  for (guint c = 0; c < snap->classes->len; c++) {
+    Class *cls = g_ptr_array_index (snap->classes, c);
+    if (strcmp (cls->label, label) == 0) {
+      if (index)
+        *index = c;
       return cls;
+    }
   }
   return NULL;
 }
@@ -305,34 +397,40 @@ hyrsm_support_set_add_raw (HyrsmSupportSet *self, const char *label,
 
   gsize n = (gsize) self->frames * self->dim;
   Example *ex = g_new0 (Example, 1);
+  g_atomic_ref_count_init (&ex->ref);
   ex->features = g_memdup2 (features, n * sizeof (float));
   if (self->rel && !derive (self, features, &ex->d, error)) {
-    example_free (ex);
+    example_unref (ex);
     return FALSE;
   }
 
   g_mutex_lock (&self->write_mutex);
-  Class *cls = find_class (self, label);
-  Derived proto = { 0 };
+  /* Only writers replace self->snap, and we are the writer. */
+  Snapshot *cur = self->snap;
+  guint index = 0;
+  Class *old = find_class (cur, label, &index);
+  Class *cls = g_new0 (Class, 1);
+  g_atomic_ref_count_init (&cls->ref);
+  cls->id = old ? old->id : self->next_class_id++;
+  cls->label = g_strdup (label);
+  cls->n_examples = old ? old->n_examples + 1 : 1;
   if (self->keep_prototypes
-      && !compute_prototype (self, cls, ex, &proto, error)) {
+      && !compute_prototype (self, cur, old, ex, &cls->proto, error)) {
     g_mutex_unlock (&self->write_mutex);
-    derived_clear (&proto);
-    example_free (ex);
+    class_unref (cls);
+    example_unref (ex);
     return FALSE;
   }
-  g_rw_lock_writer_lock (&self->lock);
-  if (cls == NULL) {
-    cls = g_new0 (Class, 1);
-    cls->label = g_strdup (label);
-    g_ptr_array_add (self->classes, cls);
+  ex->class_id = cls->id;
+  Snapshot *next = snapshot_copy (cur, G_MAXUINT);
+  if (old) {
+    class_unref (g_ptr_array_index (next->classes, index));
+    g_ptr_array_index (next->classes, index) = cls;
+  } else {
+    g_ptr_array_add (next->classes, cls);
   }
-  cls->n_examples++;
-  derived_clear (&cls->proto);
-  cls->proto = proto;
-  ex->cls = cls;
-  g_ptr_array_add (self->examples, ex);
-  g_rw_lock_writer_unlock (&self->lock);
+  g_ptr_array_add (next->examples, ex);
+  publish (self, next);
   g_mutex_unlock (&self->write_mutex);
 
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_N_EXAMPLES]);
@@ -394,21 +492,14 @@ hyrsm_support_set_remove_label (HyrsmSupportSet *self, const char *label,
     return FALSE;
 
   g_mutex_lock (&self->write_mutex);
-  Class *cls = find_class (self, label);
+  Class *cls = find_class (self->snap, label, NULL);
   if (cls == NULL) {
     g_mutex_unlock (&self->write_mutex);
     g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_UNKNOWN_LABEL,
         "the support set has no examples of \"%s\"", label);
     return FALSE;
   }
-  g_rw_lock_writer_lock (&self->lock);
-  for (guint e = self->examples->len; e-- > 0;) {
-    Example *ex = g_ptr_array_index (self->examples, e);
-    if (ex->cls == cls)
-      g_ptr_array_remove_index (self->examples, e);     /* keeps the order */
-  }
-  g_ptr_array_remove (self->classes, cls);
-  g_rw_lock_writer_unlock (&self->lock);
+  publish (self, snapshot_copy (self->snap, cls->id));
   g_mutex_unlock (&self->write_mutex);
 
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_N_EXAMPLES]);
@@ -426,10 +517,8 @@ guint
 hyrsm_support_set_get_n_examples (HyrsmSupportSet *self)
 {
   g_return_val_if_fail (HYRSM_IS_SUPPORT_SET (self), 0);
-  g_rw_lock_reader_lock (&self->lock);
-  guint n = self->examples->len;
-  g_rw_lock_reader_unlock (&self->lock);
-  return n;
+  g_autoptr (Snapshot) snap = acquire (self, NULL);
+  return snap->examples->len;
 }
 
 /**
@@ -442,18 +531,16 @@ guint
 hyrsm_support_set_get_n_classes (HyrsmSupportSet *self)
 {
   g_return_val_if_fail (HYRSM_IS_SUPPORT_SET (self), 0);
-  g_rw_lock_reader_lock (&self->lock);
-  guint n = self->classes->len;
-  g_rw_lock_reader_unlock (&self->lock);
-  return n;
+  g_autoptr (Snapshot) snap = acquire (self, NULL);
+  return snap->classes->len;
 }
 
 static char **
-labels_locked (HyrsmSupportSet *self)
+snapshot_labels (const Snapshot *snap)
 {
-  char **labels = g_new0 (char *, self->classes->len + 1);
-  for (guint c = 0; c < self->classes->len; c++)
-    labels[c] = g_strdup (((Class *) g_ptr_array_index (self->classes,
+  char **labels = g_new0 (char *, snap->classes->len + 1);
+  for (guint c = 0; c < snap->classes->len; c++)
+    labels[c] = g_strdup (((Class *) g_ptr_array_index (snap->classes,
                 c))->label);
   return labels;
 }
@@ -469,10 +556,8 @@ char **
 hyrsm_support_set_get_labels (HyrsmSupportSet *self)
 {
   g_return_val_if_fail (HYRSM_IS_SUPPORT_SET (self), NULL);
-  g_rw_lock_reader_lock (&self->lock);
-  char **labels = labels_locked (self);
-  g_rw_lock_reader_unlock (&self->lock);
-  return labels;
+  g_autoptr (Snapshot) snap = acquire (self, NULL);
+  return snapshot_labels (snap);
 }
 
 /**
@@ -487,10 +572,10 @@ void
 hyrsm_support_set_set_threshold (HyrsmSupportSet *self, double threshold)
 {
   g_return_if_fail (HYRSM_IS_SUPPORT_SET (self));
-  g_rw_lock_writer_lock (&self->lock);
+  g_mutex_lock (&self->lock);
   gboolean changed = self->threshold != threshold;
   self->threshold = threshold;
-  g_rw_lock_writer_unlock (&self->lock);
+  g_mutex_unlock (&self->lock);
   if (changed)
     g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_THRESHOLD]);
 }
@@ -505,33 +590,33 @@ double
 hyrsm_support_set_get_threshold (HyrsmSupportSet *self)
 {
   g_return_val_if_fail (HYRSM_IS_SUPPORT_SET (self), 0);
-  g_rw_lock_reader_lock (&self->lock);
+  g_mutex_lock (&self->lock);
   double threshold = self->threshold;
-  g_rw_lock_reader_unlock (&self->lock);
+  g_mutex_unlock (&self->lock);
   return threshold;
 }
 
 /* ---- matching ---- */
 
-/* Whether the 5-shot rule applies now (lock held). */
+/* Whether the 5-shot rule applies to @snap. */
 static gboolean
-use_prototypes_locked (HyrsmSupportSet *self)
+use_prototypes (HyrsmSupportSet *self, const Snapshot *snap)
 {
   if (self->head_kind == HYRSM_HEAD_5SHOT)
     return TRUE;
   if (self->head_kind != HYRSM_HEAD_AUTO)
     return FALSE;
-  for (guint c = 0; c < self->classes->len; c++)
-    if (((Class *) g_ptr_array_index (self->classes, c))->n_examples > 1)
+  for (guint c = 0; c < snap->classes->len; c++)
+    if (((Class *) g_ptr_array_index (snap->classes, c))->n_examples > 1)
       return TRUE;
   return FALSE;
 }
 
 /* The query's fused rows E_q and every token's Bi-MHM distance to them
- * (model.md sections 5 and 6), with @trace filled when not NULL. Lock
- * held; @tokens are the M support tokens. */
+ * (model.md sections 5 and 6), with @trace filled when not NULL; @tokens
+ * are the M support tokens. */
 static gboolean
-relation_distances_locked (HyrsmSupportSet *self, const float *query,
+relation_distances (HyrsmSupportSet *self, const float *query,
     const Derived *const *tokens, int M, double *token_dist,
     HyrsmMatchTrace *trace, GError **error)
 {
@@ -584,16 +669,16 @@ out:
 
 /* Backbone-only model: Bi-MHM on the raw features of every example. */
 static void
-raw_distances_locked (HyrsmSupportSet *self, const float *query,
-    double *token_dist, HyrsmMatchTrace *trace)
+raw_distances (HyrsmSupportSet *self, const Snapshot *snap,
+    const float *query, double *token_dist, HyrsmMatchTrace *trace)
 {
   int T = self->frames, D = self->dim;
   gsize td = (gsize) T * D;
-  guint M = self->examples->len;
+  guint M = snap->examples->len;
   double *norms = g_new (double, 2 * T);
   hyrsm_row_norms (query, T, D, norms + T);
   for (guint m = 0; m < M; m++) {
-    const Example *ex = g_ptr_array_index (self->examples, m);
+    const Example *ex = g_ptr_array_index (snap->examples, m);
     hyrsm_row_norms (ex->features, T, D, norms);
     token_dist[m] = hyrsm_bimhm (ex->features, norms, query, norms + T, T, D);
   }
@@ -601,53 +686,56 @@ raw_distances_locked (HyrsmSupportSet *self, const float *query,
     trace->e = g_new (float, td * (M + 1));
     for (guint m = 0; m < M; m++)
       memcpy (trace->e + m * td, ((Example *) g_ptr_array_index
-              (self->examples, m))->features, td * sizeof (float));
+              (snap->examples, m))->features, td * sizeof (float));
     memcpy (trace->e + M * td, query, td * sizeof (float));
   }
   g_free (norms);
 }
 
 static guint
-class_index_locked (HyrsmSupportSet *self, const Class *cls)
+class_index (const Snapshot *snap, guint class_id)
 {
-  guint index = 0;
-  g_ptr_array_find (self->classes, cls, &index);
-  return index;
+  for (guint c = 0; c < snap->classes->len; c++)
+    if (((Class *) g_ptr_array_index (snap->classes, c))->id == class_id)
+      return c;
+  g_assert_not_reached ();
+  return 0;
 }
 
 static HyrsmMatchResult *
-match_locked (HyrsmSupportSet *self, const float *query,
-    HyrsmMatchTrace *trace, GError **error)
+match_snapshot (HyrsmSupportSet *self, const Snapshot *snap,
+    const float *query, double threshold, HyrsmMatchTrace *trace,
+    GError **error)
 {
-  guint n_classes = self->classes->len;
+  guint n_classes = snap->classes->len;
   if (n_classes == 0) {
     g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_EMPTY_SUPPORT_SET,
         "cannot match a query: the support set has no examples");
     return NULL;
   }
-  gboolean prototypes = self->rel && use_prototypes_locked (self);
-  guint M = prototypes ? n_classes : self->examples->len;
+  gboolean prototypes = self->rel && use_prototypes (self, snap);
+  guint M = prototypes ? n_classes : snap->examples->len;
   const Derived **tokens = g_new (const Derived *, M);
   guint *token_class = g_new (guint, M);
   double *token_dist = g_new (double, M);
   for (guint m = 0; m < M; m++) {
     if (prototypes) {
-      tokens[m] = &((Class *) g_ptr_array_index (self->classes, m))->proto;
+      tokens[m] = &((Class *) g_ptr_array_index (snap->classes, m))->proto;
       token_class[m] = m;
     } else {
-      const Example *ex = g_ptr_array_index (self->examples, m);
+      const Example *ex = g_ptr_array_index (snap->examples, m);
       tokens[m] = &ex->d;
-      token_class[m] = class_index_locked (self, ex->cls);
+      token_class[m] = class_index (snap, ex->class_id);
     }
   }
 
   HyrsmMatchResult *result = NULL;
   if (self->rel) {
-    if (!relation_distances_locked (self, query, tokens, M, token_dist,
-            trace, error))
+    if (!relation_distances (self, query, tokens, M, token_dist, trace,
+            error))
       goto out;
   } else {
-    raw_distances_locked (self, query, token_dist, trace);
+    raw_distances (self, snap, query, token_dist, trace);
   }
 
   /* class distance: the mean over the class's tokens */
@@ -660,8 +748,8 @@ match_locked (HyrsmSupportSet *self, const float *query,
   for (guint c = 0; c < n_classes; c++)
     distances[c] /= counts[c];
   g_free (counts);
-  result = hyrsm_match_result_new_take (labels_locked (self), distances,
-      n_classes, self->threshold);
+  result = hyrsm_match_result_new_take (snapshot_labels (snap), distances,
+      n_classes, threshold);
   if (trace) {
     trace->n_tokens = M;
     trace->prototypes = prototypes;
@@ -685,9 +773,10 @@ hyrsm_support_set_match_traced (HyrsmSupportSet *self, const float *query,
   if (!check_finite (self, "query", query, error))
     return NULL;
   HyrsmMatchTrace *t = trace ? g_new0 (HyrsmMatchTrace, 1) : NULL;
-  g_rw_lock_reader_lock (&self->lock);
-  HyrsmMatchResult *result = match_locked (self, query, t, error);
-  g_rw_lock_reader_unlock (&self->lock);
+  double threshold;
+  g_autoptr (Snapshot) snap = acquire (self, &threshold);
+  HyrsmMatchResult *result = match_snapshot (self, snap, query, threshold, t,
+      error);
   if (trace) {
     if (result)
       *trace = t;
@@ -747,11 +836,9 @@ const float *
 hyrsm_support_set_peek_intra (HyrsmSupportSet *self, guint index)
 {
   g_return_val_if_fail (HYRSM_IS_SUPPORT_SET (self), NULL);
-  g_rw_lock_reader_lock (&self->lock);
-  const float *s = index < self->examples->len ?
-      ((Example *) g_ptr_array_index (self->examples, index))->d.s : NULL;
-  g_rw_lock_reader_unlock (&self->lock);
-  return s;
+  g_autoptr (Snapshot) snap = acquire (self, NULL);
+  return index < snap->examples->len ?
+      ((Example *) g_ptr_array_index (snap->examples, index))->d.s : NULL;
 }
 
 void
@@ -788,10 +875,9 @@ static void
 hyrsm_support_set_finalize (GObject *object)
 {
   HyrsmSupportSet *self = HYRSM_SUPPORT_SET (object);
-  g_ptr_array_unref (self->examples);
-  g_ptr_array_unref (self->classes);
+  snapshot_unref (self->snap);
   g_clear_object (&self->model);
-  g_rw_lock_clear (&self->lock);
+  g_mutex_clear (&self->lock);
   g_mutex_clear (&self->write_mutex);
   G_OBJECT_CLASS (hyrsm_support_set_parent_class)->finalize (object);
 }
@@ -886,8 +972,7 @@ hyrsm_support_set_class_init (HyrsmSupportSetClass *klass)
 static void
 hyrsm_support_set_init (HyrsmSupportSet *self)
 {
-  g_rw_lock_init (&self->lock);
+  g_mutex_init (&self->lock);
   g_mutex_init (&self->write_mutex);
-  self->examples = g_ptr_array_new_with_free_func (example_free);
-  self->classes = g_ptr_array_new_with_free_func (class_free);
+  self->snap = snapshot_new ();
 }

@@ -1,12 +1,11 @@
 /* hyrsm-support-set.h: labelled example videos (as T x D backbone
  * features) and matching a query video against them.
  *
- * Thread safety: hyrsm_support_set_match() may run in any number of threads
- * at once; hyrsm_support_set_add(), hyrsm_support_set_remove_label() and
- * hyrsm_support_set_set_threshold() may be called from any thread at any
- * time: they wait for the matches in progress (a read-write lock) and hold
- * back new ones only while the change is swapped in, not while it is
- * computed.
+ * Thread safety: every function may be called from any thread at any time.
+ * hyrsm_support_set_match() may run in any number of threads at once; it
+ * works on a snapshot of the set taken when it starts, so it never waits for
+ * hyrsm_support_set_add() or hyrsm_support_set_remove_label() (which are
+ * serialized among themselves), and they never wait for it.
  */
 #pragma once
 

@@ -21,8 +21,9 @@ D = 2048, T = 8, head-only model from tests/fixtures/make_model.py):
 Both run in this process with OMP_NUM_THREADS = OPENBLAS_NUM_THREADS =
 THREADS (oneDNN and torch use OpenMP, Debian's torch OpenBLAS too), in
 alternating blocks of calls. The two must agree on the distances (checked). With
---readme, the table is written under a "## Query" heading of that file
-(replacing only that section).
+--readme, the table replaces the one between the `<!-- bench_query:begin -->`
+and `<!-- bench_query:end -->` markers of that file (or a "## Query"
+section is appended).
 
 Run from the source root after `ninja -C build`:
     /usr/bin/python3 tests/bench/bench_query.py --readme tests/bench/README.md
@@ -181,17 +182,20 @@ def cpu_name():
     return platform.processor() or "unknown CPU"
 
 
-def write_readme(path, text):
+BEGIN, END = "<!-- bench_query:begin -->", "<!-- bench_query:end -->"
+
+
+def write_readme(path, text, table):
+    """Replaces the table between the bench_query markers of @path, or,
+    without markers, appends a '## Query' section with @text."""
     old = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
-    lines = old.splitlines(keepends=True)
-    start = next((i for i, l in enumerate(lines) if l.strip() == "## Query"), None)
-    section = "## Query\n\n" + text.rstrip("\n") + "\n"
-    if start is None:
-        new = old.rstrip("\n") + "\n\n" + section
+    if BEGIN in old and END in old:
+        head, rest = old.split(BEGIN, 1)
+        tail = rest.split(END, 1)[1]
+        new = head + BEGIN + "\n" + table.rstrip("\n") + "\n" + END + tail
     else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-        tail = "".join(lines[end:])
-        new = "".join(lines[:start]) + section + ("\n" + tail if tail else "")
+        new = old.rstrip("\n") + "\n\n## Query\n\n" + text.rstrip("\n") + "\n" + BEGIN + "\n" + \
+            table.rstrip("\n") + "\n" + END + "\n"
     with open(path, "w") as f:
         f.write(new)
 
@@ -261,23 +265,24 @@ def main():
         "of %d queries per path, the paths in alternating blocks, %d threads (OMP_NUM_THREADS, "
         "OPENBLAS_NUM_THREADS, torch.set_num_threads), on %s (%d CPUs visible), torch %s. "
         "Made by `tests/bench/bench_query.py%s`.\n\n"
-        "| episode | head | libhyrsm ms / query | PyTorch naive ms / query | speed-up (median) | "
-        "support set build ms | distances agree to |\n"
-        "|---|---|---:|---:|---:|---:|---:|\n"
         % (T, ARGS.dim, ARGS.queries, ARGS.threads, cpu_name(), os.cpu_count() or 0, torch.__version__,
            " --extra" if ARGS.extra else "")
     )
+    table = ("| episode | head | libhyrsm ms / query | PyTorch naive ms / query | speed-up (median) | "
+             "distances agree to |\n|---|---|---:|---:|---:|---:|\n")
     for r in rows:
-        text += "| %s | %s | %.2f (%.2f) | %.2f (%.2f) | %.1fx | %.1f | %.1e |\n" % (
+        table += "| %s | %s | %.2f (%.2f) | %.2f (%.2f) | %.1fx | %.1e |\n" % (
             r["episode"], r["head"], r["gi"][0], r["gi"][1], r["torch"][0], r["torch"][1],
-            r["torch"][0] / r["gi"][0], r["build_ms"], r["rel"])
+            r["torch"][0] / r["gi"][0], r["rel"])
     print()
-    print(text)
+    print(text + table)
+    for r in rows:
+        print("%s: building the support set took %.1f ms" % (r["episode"], r["build_ms"]))
     if any(r["rel"] > 1e-3 for r in rows):
         print("error: libhyrsm and PyTorch disagree", file=sys.stderr)
         return 1
     if ARGS.readme:
-        write_readme(ARGS.readme, text)
+        write_readme(ARGS.readme, text, table)
         print("written under '## Query' in", ARGS.readme)
     return 0
 

@@ -80,6 +80,9 @@ if ldd "$WORK/bin/test-gpu" "$WORK/bin/bench-gpu" | grep "not found"; then
 fi
 
 export HYRSM_FIXTURES="$ROOT/tests/fixtures" HYRSM_PYTHON="$PY"
+# The backend's info/debug lines: chosen cuDNN algorithms, any fused-call
+# fallback or CUDA-graph capture failure.
+export G_MESSAGES_DEBUG=Hyrsm
 PARITY="not run"
 if [ "${HYRSM_GPU_SKIP_TESTS:-0}" != 1 ]; then
   step "parity tests (test-gpu)"

@@ -620,7 +620,9 @@ test_bimhm (void)
   g_assert_cmpfloat_with_epsilon (ab, ba, 1e-12);
 }
 
-/* match() from several threads while another thread adds and removes. */
+/* match() from several threads while another thread adds and removes:
+ * every match sees a consistent set (2 or 3 classes), and the writer is
+ * never starved by the readers. */
 typedef struct
 {
   HyrsmSupportSet *sset;
@@ -640,6 +642,7 @@ match_thread (gpointer data)
     g_assert_no_error (error);
     guint n = hyrsm_match_result_get_n_classes (res);
     g_assert_true (n == 2 || n == 3);
+    g_assert_cmpstr (hyrsm_match_result_get_labels (res)[0], ==, "wave");
     g_atomic_int_inc (&c->matches);
   }
   return NULL;
@@ -659,15 +662,22 @@ test_concurrent (void)
   GThread *threads[3];
   for (int i = 0; i < 3; i++)
     threads[i] = g_thread_new ("match", match_thread, &c);
-  for (int round = 0; round < 50; round++) {
-    add_video (sset, "jump", 2, 10 + round);
-    add_video (sset, "jump", 2, 100 + round);
+  /* At least 50 rounds, and on until the readers have matched a few times
+   * (a loaded machine may not have scheduled them yet); bounded. */
+  gint64 deadline = g_get_monotonic_time () + 60 * G_TIME_SPAN_SECOND;
+  int rounds = 0;
+  while (rounds < 50 || (g_atomic_int_get (&c.matches) < 30
+          && g_get_monotonic_time () < deadline)) {
+    add_video (sset, "jump", 2, 10 + rounds);
+    add_video (sset, "jump", 2, 1000 + rounds);
     hyrsm_support_set_remove_label (sset, "jump", &error);
     g_assert_no_error (error);
+    rounds++;
   }
   g_atomic_int_set (&c.stop, 1);
   for (int i = 0; i < 3; i++)
     g_thread_join (threads[i]);
+  g_test_message ("%d change rounds, %d matches", rounds, c.matches);
   g_assert_cmpint (c.matches, >, 0);
   g_assert_cmpuint (hyrsm_support_set_get_n_examples (sset), ==, 2);
 }
