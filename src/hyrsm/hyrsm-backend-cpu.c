@@ -21,6 +21,7 @@
  * is serialized), grown when a larger batch needs more.
  */
 #include "hyrsm-backend.h"
+#include "hyrsm-gemm-thin.h"
 #include "hyrsm-error.h"
 
 #include <dnnl.h>
@@ -851,7 +852,10 @@ static gboolean
 cpu_gemm_nt (HyrsmBackend *backend, int m, int n, int k, const float *a,
     const float *b, float *c, GError **error)
 {
-  /* Row-major C = A B^T. */
+  /* Row-major C = A B^T; a few rows against a weight matrix stream the
+   * weights once through the thin kernel. */
+  if (hyrsm_gemm_thin_nt (m, n, k, a, b, c))
+    return TRUE;
   dnnl_status_t status = dnnl_sgemm ('N', 'T', m, n, k, 1.0f, a, k, b, k,
       0.0f, c, n);
   if (status != dnnl_success) {
