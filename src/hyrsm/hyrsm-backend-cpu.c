@@ -823,7 +823,7 @@ cpu_embed (HyrsmBackend *backend, const float *frames, int n, float *features,
 {
   HyrsmBackendCpu *self = (HyrsmBackendCpu *) backend;
   if (!self->has_backbone) {
-    g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_NO_HEAD,
+    g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_NO_BACKBONE,
         "cpu backend: the model has no backbone to embed frames with");
     return FALSE;
   }

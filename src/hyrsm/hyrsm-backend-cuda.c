@@ -928,7 +928,7 @@ static gboolean
 check_embed_args (HyrsmBackendCuda *self, int n, GError **error)
 {
   if (!self->has_backbone) {
-    g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_NO_HEAD,
+    g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_NO_BACKBONE,
         "cuda backend: the model has no backbone to embed frames with");
     return FALSE;
   }

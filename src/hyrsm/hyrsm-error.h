@@ -32,6 +32,7 @@ G_BEGIN_DECLS
  * @HYRSM_ERROR_UNKNOWN_LABEL: a label has no examples
  * @HYRSM_ERROR_EMPTY_SUPPORT_SET: a support set holds no examples
  * @HYRSM_ERROR_INVALID_ARGUMENT: an argument is out of range
+ * @HYRSM_ERROR_NO_BACKBONE: frames were given to a model without a backbone
  *
  * Error codes of the %HYRSM_ERROR domain.
  */
@@ -50,6 +51,7 @@ typedef enum
   HYRSM_ERROR_UNKNOWN_LABEL,
   HYRSM_ERROR_EMPTY_SUPPORT_SET,
   HYRSM_ERROR_INVALID_ARGUMENT,
+  HYRSM_ERROR_NO_BACKBONE,
 } HyrsmError;
 
 HYRSM_API

@@ -1215,7 +1215,7 @@ static gboolean
 check_can_embed (HyrsmModel *self, guint n, GError **error)
 {
   if (self->backbone_kind == HYRSM_BACKBONE_NONE) {
-    g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_NO_HEAD,
+    g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_NO_BACKBONE,
         "model %s has no backbone: it cannot embed frames, only match "
         "precomputed features", self->path);
     return FALSE;
@@ -1239,6 +1239,71 @@ check_frame_size (guint width, guint height, GError **error)
     return FALSE;
   }
   return TRUE;
+}
+
+/* The bytes of @n packed RGB8 frames of @width x @height, or NULL with
+ * @error set when @rgb holds another amount. */
+static const guint8 *
+rgb_frames_data (GBytes *rgb, guint n, guint width, guint height,
+    GError **error)
+{
+  gsize size;
+  const guint8 *data = g_bytes_get_data (rgb, &size);
+  guint64 expected = (guint64) width * height * 3 * n;
+  if (size != expected) {
+    g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_SHAPE_MISMATCH,
+        "expected %" G_GUINT64_FORMAT " bytes for n=%u frames of %ux%u RGB, "
+        "got %" G_GSIZE_FORMAT, expected, n, width, height, size);
+    return NULL;
+  }
+  return data;
+}
+
+/**
+ * hyrsm_model_preprocess_frames:
+ * @self: a #HyrsmModel
+ * @rgb: @n packed RGB8 frames of @width x @height, one after the other
+ * @n: number of frames
+ * @width: frame width in pixels
+ * @height: frame height in pixels
+ * @error: return location for a #GError
+ *
+ * What the backbone sees: each frame resized to #HyrsmModel:resize square
+ * (bilinear, half-pixel centres), centre-cropped to #HyrsmModel:crop and
+ * normalized with the model's mean and std (model.md section 2). Useful to
+ * check a pipeline's input; hyrsm_model_embed_frames() does this itself.
+ *
+ * Returns: (transfer full): @n x 3 x crop x crop float32 values (planar
+ *   RGB) in native byte order, or %NULL with @error set
+ */
+GBytes *
+hyrsm_model_preprocess_frames (HyrsmModel *self, GBytes *rgb, guint n,
+    guint width, guint height, GError **error)
+{
+  g_return_val_if_fail (HYRSM_IS_MODEL (self), NULL);
+  g_return_val_if_fail (rgb != NULL, NULL);
+  if (n == 0) {
+    g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_INVALID_ARGUMENT,
+        "pre-processing needs at least one frame (n = 0)");
+    return NULL;
+  }
+  if (!check_frame_size (width, height, error))
+    return NULL;
+  const guint8 *data = rgb_frames_data (rgb, n, width, height, error);
+  if (data == NULL)
+    return NULL;
+  gsize per_frame = (gsize) 3 * self->crop * self->crop;
+  float *out = g_try_new (float, per_frame * n);
+  if (out == NULL) {
+    g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_BACKEND,
+        "out of memory for %u pre-processed frames", n);
+    return NULL;
+  }
+  for (guint i = 0; i < n; i++)
+    hyrsm_preprocess_rgb (data + (gsize) i * width * height * 3, width,
+        height, width * 3, self->resize, self->crop, self->mean, self->std,
+        out + i * per_frame);
+  return g_bytes_new_take (out, per_frame * n * sizeof (float));
 }
 
 /**
@@ -1335,16 +1400,10 @@ hyrsm_model_embed_frames (HyrsmModel *self, GBytes *rgb, guint n,
       || !check_frame_size (width, height, error))
     return NULL;
 
-  gsize size;
-  const guint8 *data = g_bytes_get_data (rgb, &size);
-  guint64 frame_bytes = (guint64) width * height * 3;
-  guint64 expected = frame_bytes * n;
-  if (size != expected) {
-    g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_SHAPE_MISMATCH,
-        "expected %" G_GUINT64_FORMAT " bytes for n=%u frames of %ux%u RGB, "
-        "got %" G_GSIZE_FORMAT, expected, n, width, height, size);
+  const guint8 *data = rgb_frames_data (rgb, n, width, height, error);
+  if (data == NULL)
     return NULL;
-  }
+  guint64 frame_bytes = (guint64) width * height * 3;
 
   guint D = self->backbone.feature_dim;
   gsize out_size = (gsize) n * D * sizeof (float);

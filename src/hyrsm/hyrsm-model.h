@@ -64,6 +64,9 @@ HYRSM_API
 GBytes *hyrsm_model_embed_frames (HyrsmModel *self, GBytes *rgb, guint n,
     guint width, guint height, GError **error);
 HYRSM_API
+GBytes *hyrsm_model_preprocess_frames (HyrsmModel *self, GBytes *rgb,
+    guint n, guint width, guint height, GError **error);
+HYRSM_API
 GBytes *hyrsm_model_embed_normalized (HyrsmModel *self, GBytes *frames,
     guint n, GError **error);
 HYRSM_API

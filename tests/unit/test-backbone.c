@@ -439,7 +439,7 @@ test_no_backbone (void)
   g_assert_no_error (error);
   float frame[3] = { 0 }, out[1];
   g_assert_false (be->ops->embed (be, frame, 1, out, &error));
-  g_assert_error (error, HYRSM_ERROR, HYRSM_ERROR_NO_HEAD);
+  g_assert_error (error, HYRSM_ERROR, HYRSM_ERROR_NO_BACKBONE);
   be->ops->destroy (be);
 }
 
@@ -651,7 +651,7 @@ test_model_embed (void)
   model = load_test_model ("head-only.safetensors", &head_only);
   g_assert_null (hyrsm_model_embed_frames (model, rgb_bytes, n, width,
           height, &error));
-  g_assert_error (error, HYRSM_ERROR, HYRSM_ERROR_NO_HEAD);
+  g_assert_error (error, HYRSM_ERROR, HYRSM_ERROR_NO_BACKBONE);
   g_assert_nonnull (strstr (error->message, "has no backbone"));
   g_assert_nonnull (strstr (error->message, "head-only.safetensors"));
   g_object_unref (model);
