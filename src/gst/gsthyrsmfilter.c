@@ -877,6 +877,12 @@ gst_hyrsm_filter_transform_ip (GstBaseTransform *trans, GstBuffer *buf)
   self->frames_in++;
   g_mutex_unlock (&self->state_lock);
 
+  /* `stride` may change while playing; `window` only at the next start. */
+  GST_OBJECT_LOCK (self);
+  self->stride_samples = MAX (1, (self->stride + self->period / 2) /
+      self->period);
+  GST_OBJECT_UNLOCK (self);
+
   GstStructure *decision = sample_buffer (self, buf);
   if (decision == NULL && !self->blocking) {
     /* Async: the latest decision rides on the next outgoing buffer. */
