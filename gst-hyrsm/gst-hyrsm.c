@@ -1,17 +1,14 @@
-/* gst-hyrsm.c: the gst-hyrsm command-line tool; one function per
- * subcommand, dispatched from main().
+/* gst-hyrsm.c: the gst-hyrsm command-line tool: main() dispatches to one
+ * function per subcommand (info here, the others in gst-hyrsm-<name>.c).
  *
  * Exit status: 0 success, 1 the work failed (bad file, ...), 2 bad usage.
- * Errors go to stderr as one line naming the file at fault.
+ * Errors go to stderr as one line naming the file at fault (docs/cli.md).
  */
-#include <hyrsm.h>
-#include <gst/gst.h>
-#include <json-glib/json-glib.h>
-#include <locale.h>
-#include <stdio.h>
-#include <string.h>
+#include "gst-hyrsm-common.h"
 
-#define EXIT_USAGE 2
+#include <gst/gst.h>
+#include <locale.h>
+#include <string.h>
 
 typedef struct
 {
@@ -19,37 +16,6 @@ typedef struct
   const char *summary;
   int (*run) (int argc, char **argv);
 } Command;
-
-static void
-print_error (const char *fmt, ...) G_GNUC_PRINTF (1, 2);
-
-static void
-print_error (const char *fmt, ...)
-{
-  va_list args;
-  va_start (args, fmt);
-  g_autofree char *msg = g_strdup_vprintf (fmt, args);
-  va_end (args);
-  fprintf (stderr, "gst-hyrsm: %s\n", msg);
-}
-
-/* Parses @entries; returns 0 on success, else the exit status to use. */
-static int
-parse_options (const char *command, const char *params,
-    const char *description, GOptionEntry *entries, int *argc, char ***argv)
-{
-  g_autofree char *usage = g_strdup_printf ("%s %s", command, params);
-  g_autoptr (GOptionContext) ctx = g_option_context_new (usage);
-  g_option_context_set_summary (ctx, description);
-  g_option_context_add_main_entries (ctx, entries, NULL);
-  g_autoptr (GError) error = NULL;
-  if (!g_option_context_parse (ctx, argc, argv, &error)) {
-    print_error ("%s: %s (see gst-hyrsm %s --help)", command, error->message,
-        command);
-    return EXIT_USAGE;
-  }
-  return 0;
-}
 
 /* ---- info ---- */
 
@@ -122,16 +88,11 @@ print_model_json (HyrsmModel *model)
   }
   json_builder_end_object (b);
   json_builder_end_object (b);
-  g_autoptr (JsonGenerator) gen = json_generator_new ();
-  g_autoptr (JsonNode) root = json_builder_get_root (b);
-  json_generator_set_root (gen, root);
-  json_generator_set_pretty (gen, TRUE);
-  g_autofree char *text = json_generator_to_data (gen, NULL);
-  printf ("%s\n", text);
+  cli_print_json (b);
 }
 
-static int
-cmd_info (int argc, char **argv)
+int
+cli_cmd_info (int argc, char **argv)
 {
   gboolean json = FALSE;
   char *device = NULL;
@@ -141,23 +102,20 @@ cmd_info (int argc, char **argv)
         "Load for this device (auto, cpu, cuda, cuda:N)", "DEVICE"},
     {NULL}
   };
-  int status = parse_options ("info", "MODEL",
-      "Shows a model file's architecture, sizes and metadata.", entries,
-      &argc, &argv);
+  int status = cli_parse_options ("info", "MODEL",
+      "Shows a model file's architecture, sizes, metadata and the "
+      "fingerprint\nthat names its feature cache (DIR/.hyrsm-cache/FINGERPRINT).",
+      NULL, entries, &argc, &argv);
   if (status)
     return status;
   if (argc != 2) {
-    print_error ("info: expected one MODEL file (see gst-hyrsm info --help)");
-    return EXIT_USAGE;
+    g_free (device);
+    return cli_usage_error ("info", "expected one MODEL file");
   }
-  g_autoptr (GError) error = NULL;
-  g_autoptr (HyrsmModel) model = hyrsm_model_new_from_file_full (argv[1],
-      device, &error);
+  g_autoptr (HyrsmModel) model = cli_load_model ("info", argv[1], device);
   g_free (device);
-  if (model == NULL) {
-    print_error ("%s", error->message);
-    return 1;
-  }
+  if (model == NULL)
+    return CLI_EXIT_FAILED;
   if (json)
     print_model_json (model);
   else
@@ -168,7 +126,17 @@ cmd_info (int argc, char **argv)
 /* ---- main ---- */
 
 static const Command commands[] = {
-  {"info", "Show a model file's architecture, sizes and metadata", cmd_info},
+  {"info", "Show a model file's architecture, sizes, metadata, fingerprint",
+      cli_cmd_info},
+  {"enroll", "Add clips (or a live source) to a support-set directory",
+      cli_cmd_enroll},
+  {"classify", "Classify whole clips against a support set", cli_cmd_classify},
+  {"eval", "Accuracy over N-way K-shot episodes of a folder-per-class "
+        "dataset", cli_cmd_eval},
+  {"bench", "Backbone frames/s and per-query latency (optionally vs PyTorch)",
+      cli_cmd_bench},
+  {"convert", "Convert the authors' checkpoints or torchvision .pth files",
+      cli_cmd_convert},
 };
 
 static void
@@ -188,7 +156,14 @@ main (int argc, char **argv)
   setlocale (LC_ALL, "");
   if (argc < 2) {
     print_usage (stderr);
-    return EXIT_USAGE;
+    return CLI_EXIT_USAGE;
+  }
+  if (strcmp (argv[1], "help") == 0 && argc == 3) {
+    /* gst-hyrsm help COMMAND = gst-hyrsm COMMAND --help */
+    char *help_argv[] = { argv[2], (char *) "--help", NULL };
+    for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
+      if (strcmp (argv[2], commands[i].name) == 0)
+        return commands[i].run (2, help_argv);
   }
   if (strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0
       || strcmp (argv[1], "help") == 0) {
@@ -202,7 +177,7 @@ main (int argc, char **argv)
   for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
     if (strcmp (argv[1], commands[i].name) == 0)
       return commands[i].run (argc - 1, argv + 1);
-  print_error ("unknown command \"%s\"", argv[1]);
+  cli_error ("unknown command \"%s\"", argv[1]);
   print_usage (stderr);
-  return EXIT_USAGE;
+  return CLI_EXIT_USAGE;
 }

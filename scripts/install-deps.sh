@@ -13,7 +13,7 @@ PACKAGES="
   gstreamer1.0-libav gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
   libdnnl-dev
   python3 python3-gi python3-gst-1.0 python3-pytest python3-numpy
-  python3-torch python3-torchvision
+  python3-torch python3-torchvision python3-yaml
   opencv-doc python3-imageio
 "
 

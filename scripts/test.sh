@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 meson test -C build --print-errorlogs --num-processes 2
 meson_status=$?
-$PYTHON -m pytest -ra tests/python tests/reference
+$PYTHON -m pytest -ra tests/python tests/cli tests/reference
 pytest_status=$?
 echo "== meson test: exit $meson_status; pytest: exit $pytest_status"
 [ $meson_status -eq 0 ] && [ $pytest_status -eq 0 ]

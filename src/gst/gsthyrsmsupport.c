@@ -42,6 +42,11 @@ GST_DEBUG_CATEGORY_STATIC (gst_hyrsm_support_debug);
 #define KEEP_ALL_BUDGET (64 * 1024 * 1024)
 /* A pipeline that produces nothing for this long is given up on. */
 #define STALL_TIMEOUT (30 * G_TIME_SPAN_SECOND)
+/* A pipeline that has not even found a video stream after this long never
+ * will: decodebin drops a demuxer's error that races with its own state
+ * change (a truncated AVI, about one time in two), leaving the pipeline
+ * prerolling forever. Demuxing a local file's headers takes milliseconds. */
+#define NO_STREAM_TIMEOUT (5 * G_TIME_SPAN_SECOND)
 #define PULL_TIMEOUT (10 * GST_MSECOND)
 /* Bumped when what is cached for a clip changes (sampling, pre-decoding),
  * so that older cache files are recomputed. */
@@ -61,7 +66,26 @@ struct _GstHyrsmSupportDir
   GPtrArray *skipped;           /* "file: reason" */
   char *cache_dir;              /* where features were cached, or NULL */
   guint n_decoded, n_cached, n_feature_files;
+  GPtrArray *examples;          /* Example*, in the set's insertion order */
 };
+
+/* One loaded example, for gst_hyrsm_support_dir_get_example(). */
+typedef struct
+{
+  char *label;
+  char *file;                   /* "label_dir/name", for display */
+  GBytes *features;             /* T x D; only with KEEP_FEATURES */
+} Example;
+
+static void
+example_free (gpointer data)
+{
+  Example *e = data;
+  g_free (e->label);
+  g_free (e->file);
+  g_clear_pointer (&e->features, g_bytes_unref);
+  g_free (e);
+}
 
 G_DEFINE_FINAL_TYPE (GstHyrsmSupportDir, gst_hyrsm_support_dir,
     G_TYPE_OBJECT);
@@ -254,7 +278,7 @@ make_pipeline (const char *uri, GstAppSink **sink_out, GError **error)
 {
   GstElement *pipeline = gst_pipeline_new (NULL);
   GstElement *src = gst_element_factory_make ("uridecodebin", NULL);
-  GstElement *convert = gst_element_factory_make ("videoconvert", NULL);
+  GstElement *convert = gst_element_factory_make ("videoconvert", "convert");
   GstElement *sink = gst_element_factory_make ("appsink", NULL);
   if (src == NULL || convert == NULL || sink == NULL) {
     g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_MISSING_PLUGIN,
@@ -374,6 +398,10 @@ run_pass (const char *uri, Pass *p, GError **error)
   p->all = p->keep_all ? g_ptr_array_new_with_free_func (frame_unref) : NULL;
   p->all_bytes = 0;
   p->picked = g_new0 (Frame *, p->T);
+  /* Linked once decodebin exposes a video stream. */
+  GstElement *convert = gst_bin_get_by_name (GST_BIN (pipeline), "convert");
+  GstPad *convert_sink = gst_element_get_static_pad (convert, "sink");
+  gst_object_unref (convert);
 
   if (gst_element_set_state (pipeline, GST_STATE_PLAYING)
       == GST_STATE_CHANGE_FAILURE) {
@@ -403,6 +431,14 @@ run_pass (const char *uri, Pass *p, GError **error)
       goto out;
     if (gst_app_sink_is_eos (sink))
       break;
+    if (p->count == 0 && !gst_pad_is_linked (convert_sink)
+        && g_get_monotonic_time () - last_progress > NO_STREAM_TIMEOUT) {
+      g_set_error (error, GST_STREAM_ERROR, GST_STREAM_ERROR_DEMUX,
+          "no video stream found in %d s (a truncated file, or not a "
+          "format GStreamer can read)",
+          (int) (NO_STREAM_TIMEOUT / G_TIME_SPAN_SECOND));
+      goto out;
+    }
     if (g_get_monotonic_time () - last_progress > STALL_TIMEOUT) {
       g_set_error (error, GST_STREAM_ERROR, GST_STREAM_ERROR_FAILED,
           "decoding stalled: no frame for %d s",
@@ -419,6 +455,7 @@ run_pass (const char *uri, Pass *p, GError **error)
 
 out:
   gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_object_unref (convert_sink);
   gst_object_unref (bus);
   gst_object_unref (pipeline);
   return ok;
@@ -860,6 +897,13 @@ decode_folder (Loader *l, const char *folder, GPtrArray *images, Clip *clip,
     }
     const char *image = images->pdata[index];
     g_autofree char *file = g_build_filename (folder, image, NULL);
+    if (!g_file_test (file, G_FILE_TEST_IS_REGULAR)) {
+      /* Opening a named pipe (or a device) would block or never end. */
+      g_autofree char *name = g_filename_display_name (image);
+      g_set_error (error, GST_STREAM_ERROR, GST_STREAM_ERROR_DECODE,
+          "frame %s: not a regular file", name);
+      return FALSE;
+    }
     g_autofree char *uri = gst_filename_to_uri (file, error);
     if (uri == NULL)
       return FALSE;
@@ -895,6 +939,13 @@ add_example (Loader *l, const char *label, const char *file,
   (*n_added)++;
   if (GST_CLOCK_TIME_IS_VALID (duration) && duration > 0)
     g_array_append_val (l->durations, duration);
+  Example *e = g_new0 (Example, 1);
+  e->label = g_strdup (label);
+  e->file = g_strdup (file);
+  if (l->flags & GST_HYRSM_SUPPORT_DIR_KEEP_FEATURES)
+    e->features = g_bytes_new (features,
+        (gsize) l->T * l->D * sizeof (float));
+  g_ptr_array_add (l->result->examples, e);
 }
 
 /* A video clip or a frame folder: from the cache, else decoded, embedded
@@ -1328,6 +1379,96 @@ gst_hyrsm_support_set_load_dir (HyrsmModel *model, const gchar *path,
   return set;
 }
 
+/* ---- one clip on its own ---- */
+
+/**
+ * gst_hyrsm_embed_clip:
+ * @model: the model to embed with (it needs a backbone)
+ * @path: (type filename): a video clip GStreamer can decode, or a folder
+ *   of jpg/png frames
+ * @cancellable: (nullable): cancels the decode
+ * @duration: (out) (optional): the clip's duration in nanoseconds, or
+ *   %GST_CLOCK_TIME_NONE when unknown (always for frame folders)
+ * @error: return location for a #GError
+ *
+ * Decodes a whole clip the way support-set directories are decoded, samples
+ * T frames over it (model.md section 1, see gst_hyrsm_sample_index()) and
+ * embeds them: the query of one decision per clip. Nothing is cached.
+ *
+ * Returns: (transfer full): T x D float32 backbone features, or %NULL with
+ *   @error set naming @path
+ */
+GBytes *
+gst_hyrsm_embed_clip (HyrsmModel *model, const gchar *path,
+    GCancellable *cancellable, GstClockTime *duration, GError **error)
+{
+  g_return_val_if_fail (HYRSM_IS_MODEL (model), NULL);
+  g_return_val_if_fail (path != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+  ensure_init ();
+  g_autofree char *display = g_filename_display_name (path);
+  if (duration)
+    *duration = GST_CLOCK_TIME_NONE;
+  if (g_strcmp0 (hyrsm_model_get_backbone (model), "none") == 0) {
+    g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_INVALID_ARGUMENT,
+        "cannot embed %s: model %s has no backbone", display,
+        hyrsm_model_get_path (model));
+    return NULL;
+  }
+  if (!g_file_test (path, G_FILE_TEST_EXISTS)) {
+    g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_FILE_NOT_FOUND,
+        "%s does not exist", display);
+    return NULL;
+  }
+  if (!g_file_test (path, G_FILE_TEST_IS_DIR)
+      && !g_file_test (path, G_FILE_TEST_IS_REGULAR)) {
+    /* A named pipe or a device would block or never end. */
+    g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_FILE_NOT_FOUND,
+        "%s is not a regular file or a folder of frames", display);
+    return NULL;
+  }
+  Loader l = {
+    .model = model,
+    .dir = path,
+    .display_dir = display,
+    .cancellable = cancellable,
+    .T = hyrsm_model_get_frames (model),
+    .D = hyrsm_model_get_feature_dim (model),
+  };
+  Clip clip = { 0 };
+  g_autoptr (GError) local = NULL;
+  gboolean ok;
+  if (g_file_test (path, G_FILE_TEST_IS_DIR)) {
+    g_autoptr (GPtrArray) entries = list_dir (path, &local);
+    g_autoptr (GPtrArray) images = g_ptr_array_new_with_free_func (g_free);
+    for (guint i = 0; entries && i < entries->len; i++)
+      if (is_image_name (entries->pdata[i]))
+        g_ptr_array_add (images, g_strdup (entries->pdata[i]));
+    if (entries && images->len == 0)
+      g_set_error (&local, GST_STREAM_ERROR, GST_STREAM_ERROR_WRONG_TYPE,
+          "a folder without .jpg or .png frames");
+    ok = entries && images->len > 0
+        && decode_folder (&l, path, images, &clip, &local);
+  } else {
+    ok = decode_video (path, l.T, cancellable, &clip, &local);
+  }
+  float *features = ok ? embed_clip (&l, &clip, &local) : NULL;
+  if (features == NULL) {
+    clip_clear (&clip);
+    if (g_error_matches (local, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+      g_propagate_error (error, g_steal_pointer (&local));
+    else
+      g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_BAD_FORMAT,
+          "cannot %s %s: %s", ok ? "embed" : "decode", display,
+          local->message);
+    return NULL;
+  }
+  if (duration)
+    *duration = clip.duration;
+  clip_clear (&clip);
+  return g_bytes_new_take (features, (gsize) l.T * l.D * sizeof (float));
+}
+
 /* ---- the result object ---- */
 
 /**
@@ -1479,6 +1620,39 @@ gst_hyrsm_support_dir_get_n_feature_files (GstHyrsmSupportDir *self)
   return self->n_feature_files;
 }
 
+/**
+ * gst_hyrsm_support_dir_get_example:
+ * @self: a #GstHyrsmSupportDir
+ * @index: the example, in the order they were added to the support set
+ *   (0 .. hyrsm_support_set_get_n_examples() - 1)
+ * @label: (out) (optional) (transfer none): its label
+ * @file: (out) (optional) (transfer none): where it came from, as
+ *   "label-folder/name" relative to the directory
+ * @features: (out) (optional) (nullable) (transfer none): its T x D float32
+ *   backbone features when the directory was loaded with
+ *   %GST_HYRSM_SUPPORT_DIR_KEEP_FEATURES, else %NULL
+ *
+ * One example of the loaded set.
+ *
+ * Returns: %FALSE when @index is out of range
+ */
+gboolean
+gst_hyrsm_support_dir_get_example (GstHyrsmSupportDir *self, guint index,
+    const gchar **label, const gchar **file, GBytes **features)
+{
+  g_return_val_if_fail (GST_HYRSM_IS_SUPPORT_DIR (self), FALSE);
+  if (index >= self->examples->len)
+    return FALSE;
+  Example *e = self->examples->pdata[index];
+  if (label)
+    *label = e->label;
+  if (file)
+    *file = e->file;
+  if (features)
+    *features = e->features;
+  return TRUE;
+}
+
 static void
 gst_hyrsm_support_dir_finalize (GObject *object)
 {
@@ -1488,6 +1662,7 @@ gst_hyrsm_support_dir_finalize (GObject *object)
   g_strfreev (self->labels);
   g_hash_table_unref (self->n_examples);
   g_ptr_array_unref (self->skipped);
+  g_ptr_array_unref (self->examples);
   g_free (self->cache_dir);
   G_OBJECT_CLASS (gst_hyrsm_support_dir_parent_class)->finalize (object);
 }
@@ -1551,5 +1726,6 @@ gst_hyrsm_support_dir_init (GstHyrsmSupportDir *self)
   self->n_examples = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
       NULL);
   self->skipped = g_ptr_array_new_with_free_func (g_free);
+  self->examples = g_ptr_array_new_with_free_func (example_free);
   self->median_duration = GST_CLOCK_TIME_NONE;
 }

@@ -40,6 +40,9 @@ G_BEGIN_DECLS
  *   every clip
  * @GST_HYRSM_SUPPORT_DIR_REFRESH: decode every clip and rewrite its cache
  *   file
+ * @GST_HYRSM_SUPPORT_DIR_KEEP_FEATURES: keep each example's T x D features
+ *   for gst_hyrsm_support_dir_get_example() (for tools that use the examples
+ *   one by one, such as `gst-hyrsm eval`)
  *
  * Options of gst_hyrsm_support_dir_load_full().
  */
@@ -48,6 +51,7 @@ typedef enum
   GST_HYRSM_SUPPORT_DIR_NONE = 0,
   GST_HYRSM_SUPPORT_DIR_NO_CACHE = 1 << 0,
   GST_HYRSM_SUPPORT_DIR_REFRESH = 1 << 1,
+  GST_HYRSM_SUPPORT_DIR_KEEP_FEATURES = 1 << 2,
 } GstHyrsmSupportDirFlags;
 
 /**
@@ -102,8 +106,16 @@ GST_HYRSM_API
 guint gst_hyrsm_support_dir_get_n_feature_files (GstHyrsmSupportDir *self);
 
 GST_HYRSM_API
+gboolean gst_hyrsm_support_dir_get_example (GstHyrsmSupportDir *self,
+    guint index, const gchar **label, const gchar **file, GBytes **features);
+
+GST_HYRSM_API
 HyrsmSupportSet *gst_hyrsm_support_set_load_dir (HyrsmModel *model,
     const gchar *path, GCancellable *cancellable, GError **error);
+
+GST_HYRSM_API
+GBytes *gst_hyrsm_embed_clip (HyrsmModel *model, const gchar *path,
+    GCancellable *cancellable, GstClockTime *duration, GError **error);
 
 GST_HYRSM_API
 guint gst_hyrsm_sample_index (guint k, guint n_frames, guint n_samples);

@@ -1,0 +1,114 @@
+"""gst-hyrsm's conventions: --help everywhere, exit status 0/1/2, one-line
+errors on stderr naming the file, --json, a progress bar only on a
+terminal; and `info` with the fingerprint."""
+import json
+import os
+import pty
+import re
+import subprocess
+
+import pytest
+
+from cli_helpers import tool_env
+
+COMMANDS = ["info", "enroll", "classify", "eval", "bench", "convert"]
+
+
+def test_usage_lists_every_command(tool):
+    r = tool("--help")
+    assert r.returncode == 0
+    for c in COMMANDS:
+        assert "\n  %s " % c in r.stdout
+    r = tool()
+    assert r.returncode == 2
+    assert "Usage: gst-hyrsm COMMAND" in r.stderr
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help(tool, command):
+    r = tool(command, "--help")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("Usage:\n  gst-hyrsm %s [OPTION" % command)
+    if command != "info":
+        assert "--json" in r.stdout
+    same = tool("help", command)
+    assert same.returncode == 0 and same.stdout == r.stdout
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_unknown_option_is_a_usage_error(tool, command):
+    r = tool(command, "--no-such-option")
+    assert r.returncode == 2
+    assert r.stdout == ""
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("gst-hyrsm: %s: " % command)
+    assert "--help" in lines[0]
+
+
+def test_unknown_command(tool):
+    r = tool("frobnicate")
+    assert r.returncode == 2
+    assert 'unknown command "frobnicate"' in r.stderr
+
+
+def test_missing_required_options(tool, model):
+    for args in (["enroll", "--support", "x", "--label", "a", "c.mp4"],
+                 ["classify", "--model", model, "c.mp4"],
+                 ["eval", "--model", model],
+                 ["bench"]):
+        r = tool(*args)
+        assert r.returncode == 2, args
+        assert "is required" in r.stderr
+
+
+def test_info_shows_fingerprint(tool, model):
+    info = tool.json("info", model)
+    assert re.fullmatch(r"[0-9a-f]{16}", info["fingerprint"])
+    assert info["backbone"] == "resnet18" and info["crop"] == 64
+    text = tool("info", model)
+    assert text.returncode == 0
+    assert "Fingerprint:  %s" % info["fingerprint"] in text.stdout
+
+
+def test_info_missing_file(tool, tmp_path):
+    missing = tmp_path / "absent.safetensors"
+    r = tool("info", missing)
+    assert r.returncode == 1
+    assert str(missing) in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def run_on_terminal(tool, *args):
+    """Runs the tool with stderr on a pseudo-terminal; returns (status,
+    stdout, what the terminal got)."""
+    master, slave = pty.openpty()
+    p = subprocess.Popen([str(tool.path)] + [str(a) for a in args], stdout=subprocess.PIPE,
+                         stderr=slave, env=tool_env())
+    os.close(slave)
+    out = p.stdout.read()
+    p.wait()
+    term = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        term += chunk
+    os.close(master)
+    return p.returncode, out.decode(), term.decode(errors="replace")
+
+
+def test_progress_bar_only_on_a_terminal(tool, model, dataset):
+    args = ("eval", "--model", model, "--dataset", dataset, "--episodes", "200", "--json")
+    status, out, term = run_on_terminal(tool, *args)
+    assert status == 0
+    assert "Episodes [" in term and "\r" in term
+    json.loads(out)  # stdout stays clean JSON
+    piped = tool(*args)
+    assert piped.returncode == 0
+    assert "\r" not in piped.stderr and "[" not in piped.stderr
+    quiet = run_on_terminal(tool, *args, "--quiet")
+    assert "Episodes [" not in quiet[2]
