@@ -62,7 +62,7 @@ static void
 thin_avx512 (int m, int n, int k, const float *a, const float *b, float *c)
 {
   int n_blocks = (n + B_ROWS - 1) / B_ROWS;
-#pragma omp parallel for schedule(static) num_threads(2)
+#pragma omp parallel for schedule(static)
   for (int jb = 0; jb < n_blocks; jb++) {
     int j = jb * B_ROWS;
     int rows = n - j < B_ROWS ? n - j : B_ROWS;
