@@ -15,6 +15,7 @@ PACKAGES="
   python3 python3-gi python3-gst-1.0 python3-pytest python3-numpy
   python3-torch python3-torchvision python3-yaml
   opencv-doc python3-imageio
+  clang libclang-rt-14-dev llvm-14 valgrind
 "
 
 missing=""

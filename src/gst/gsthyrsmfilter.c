@@ -177,14 +177,15 @@ gst_hyrsm_sync_get_type (void)
 
 /* ---- support sets ---- */
 
-/* Loads the support directory @path for @self's model. On failure returns
- * FALSE with @error naming the directory. */
+/* Loads the support directory @path for @model (@self's). On failure
+ * returns FALSE with @error naming the directory. */
 static gboolean
-load_support (GstHyrsmFilter *self, const gchar *path, HyrsmSupportSet **set,
-    gchar ***labels, GstClockTime *median, GError **error)
+load_support (GstHyrsmFilter *self, HyrsmModel *model, const gchar *path,
+    HyrsmSupportSet **set, gchar ***labels, GstClockTime *median,
+    GError **error)
 {
-  GstHyrsmSupportDir *dir = gst_hyrsm_support_dir_load (self->model, path,
-      NULL, error);
+  GstHyrsmSupportDir *dir = gst_hyrsm_support_dir_load (model, path, NULL,
+      error);
   if (dir == NULL)
     return FALSE;
   *set = g_object_ref (gst_hyrsm_support_dir_get_support_set (dir));
@@ -204,11 +205,22 @@ load_support (GstHyrsmFilter *self, const gchar *path, HyrsmSupportSet **set,
   return TRUE;
 }
 
-static void
-install_support (GstHyrsmFilter *self, HyrsmSupportSet *set, gchar **labels,
-    GstClockTime median)
+/* Swaps @set in, unless the element stopped (or restarted with another
+ * model) since @model was taken: then the set is dropped and FALSE
+ * returned, as a stopped element must hold no set (nor, through it, the
+ * model). Takes @set and @labels either way. */
+static gboolean
+install_support (GstHyrsmFilter *self, HyrsmModel *model,
+    HyrsmSupportSet *set, gchar **labels, GstClockTime median)
 {
   GST_OBJECT_LOCK (self);
+  if (self->model != model) {
+    GST_OBJECT_UNLOCK (self);
+    GST_DEBUG_OBJECT (self, "stopped meanwhile: support set dropped");
+    g_object_unref (set);
+    g_strfreev (labels);
+    return FALSE;
+  }
   hyrsm_support_set_set_threshold (set, self->threshold);
   HyrsmSupportSet *old = self->support;
   gchar **old_labels = self->labels;
@@ -219,6 +231,7 @@ install_support (GstHyrsmFilter *self, HyrsmSupportSet *set, gchar **labels,
   g_clear_object (&old);
   g_strfreev (old_labels);
   g_object_notify (G_OBJECT (self), "labels");
+  return TRUE;
 }
 
 /* The background loader: loads self->loader_path until no newer path was
@@ -231,10 +244,15 @@ support_loader_thread (gpointer data)
     GST_OBJECT_LOCK (self);
     gchar *path = self->loader_path;
     self->loader_path = NULL;
-    if (path == NULL) {
+    /* The model of this run, held for the load: stop() may drop the
+     * element's reference meanwhile. */
+    HyrsmModel *model = self->model ? g_object_ref (self->model) : NULL;
+    if (path == NULL || model == NULL) {
       g_thread_unref (self->loader);
       self->loader = NULL;
       GST_OBJECT_UNLOCK (self);
+      g_free (path);
+      g_clear_object (&model);
       break;
     }
     GST_OBJECT_UNLOCK (self);
@@ -243,14 +261,16 @@ support_loader_thread (gpointer data)
     gchar **labels = NULL;
     GstClockTime median = GST_CLOCK_TIME_NONE;
     GError *error = NULL;
-    if (load_support (self, path, &set, &labels, &median, &error)) {
+    if (load_support (self, model, path, &set, &labels, &median, &error)) {
+      /* @labels belong to the element once installed. */
+      guint n_labels = g_strv_length (labels);
       GST_INFO_OBJECT (self, "support set %s loaded: %u labels", path,
-          g_strv_length (labels));
-      install_support (self, set, labels, median);
-      gst_element_post_message (GST_ELEMENT (self),
-          gst_message_new_element (GST_OBJECT (self),
-              gst_structure_new ("hyrsm-support", "path", G_TYPE_STRING, path,
-                  "n-labels", G_TYPE_UINT, g_strv_length (labels), NULL)));
+          n_labels);
+      if (install_support (self, model, set, labels, median))
+        gst_element_post_message (GST_ELEMENT (self),
+            gst_message_new_element (GST_OBJECT (self),
+                gst_structure_new ("hyrsm-support", "path", G_TYPE_STRING,
+                    path, "n-labels", G_TYPE_UINT, n_labels, NULL)));
     } else {
       GST_ELEMENT_WARNING (self, RESOURCE, READ,
           ("Could not load support set \"%s\"; keeping the previous one.",
@@ -258,6 +278,7 @@ support_loader_thread (gpointer data)
       g_error_free (error);
     }
     g_free (path);
+    g_object_unref (model);
   }
   gst_object_unref (self);
   return NULL;
@@ -338,9 +359,10 @@ load_initial_support (GstHyrsmFilter *self)
   gchar **labels = NULL;
   GstClockTime median = GST_CLOCK_TIME_NONE;
   GError *error = NULL;
-  gboolean ok = load_support (self, path, &set, &labels, &median, &error);
+  gboolean ok = load_support (self, self->model, path, &set, &labels, &median,
+      &error);
   if (ok)
-    install_support (self, set, labels, median);
+    install_support (self, self->model, set, labels, median);
   else if (g_error_matches (error, HYRSM_ERROR, HYRSM_ERROR_FILE_NOT_FOUND))
     GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
         ("Support set \"%s\" not found.", path), ("%s", error->message));
@@ -985,12 +1007,15 @@ gst_hyrsm_filter_enroll (GstHyrsmFilter *self, const gchar *label)
   GST_OBJECT_LOCK (self);
   HyrsmSupportSet *support = self->support ? g_object_ref (self->support) :
       NULL;
+  /* Held: stop() in another thread may drop the element's own reference
+   * (NULL once stopped: then there is no set either). */
+  HyrsmModel *model = self->model ? g_object_ref (self->model) : NULL;
   gchar *dir = g_strdup (self->support_path);
   GST_OBJECT_UNLOCK (self);
 
   GError *error = NULL;
-  gboolean ok = support && hyrsm_support_set_add_raw (support, label,
-      features, &error);
+  gboolean ok = support && model && hyrsm_support_set_add_raw (support,
+      label, features, &error);
   if (ok && dir) {
     /* Keep it: a .hyrsm file under the set's folder for that label. */
     gchar *folder = g_build_filename (dir, label, NULL);
@@ -1001,7 +1026,7 @@ gst_hyrsm_filter_enroll (GstHyrsmFilter *self, const gchar *label)
     gchar *path = g_build_filename (folder, name, NULL);
     if (g_mkdir_with_parents (folder, 0755) != 0
         || !hyrsm_features_save (path, features, self->frames, self->dim,
-            hyrsm_model_get_fingerprint (self->model), "hyrsmfilter enroll",
+            hyrsm_model_get_fingerprint (model), "hyrsmfilter enroll",
             NULL, &error)) {
       GST_ELEMENT_WARNING (self, RESOURCE, WRITE,
           ("Enrolled \"%s\" for this run, but could not save it under "
@@ -1030,6 +1055,7 @@ gst_hyrsm_filter_enroll (GstHyrsmFilter *self, const gchar *label)
     g_object_notify (G_OBJECT (self), "labels");
   }
   g_clear_object (&support);
+  g_clear_object (&model);
   g_free (dir);
   g_free (features);
   return ok;

@@ -699,8 +699,11 @@ skip (Loader *l, const char *file, const char *fmt, ...)
 {
   va_list args;
   va_start (args, fmt);
-  g_autofree char *reason = g_strdup_vprintf (fmt, args);
+  g_autofree char *raw = g_strdup_vprintf (fmt, args);
   va_end (args);
+  /* Reasons quote file names, which need not be UTF-8; what is listed
+   * (and ends up in GError messages and element warnings) must be. */
+  g_autofree char *reason = g_utf8_make_valid (raw, -1);
   g_autofree char *name = g_filename_display_name (file);
   GST_WARNING ("support set %s: skipping %s: %s", l->display_dir, name,
       reason);

@@ -7,7 +7,8 @@
  * from the tensors present (and `__metadata__` where given, which must
  * agree), every tensor the architecture needs is checked for dtype and
  * shape, BatchNorm is folded into the convolutions, and the relation head's
- * weights are copied out. Nothing of the file is kept mapped afterwards.
+ * weights are copied out. The file is read into memory once (not mapped:
+ * a mapped file truncated by someone else is SIGBUS) and dropped after.
  */
 #include "hyrsm-model-private.h"
 #include "hyrsm-backend.h"
@@ -718,15 +719,16 @@ load_metadata (HyrsmModel *self, Loader *l, GError **error)
   return TRUE;
 }
 
+/* Of the very bytes that were parsed: reading the file a second time could
+ * see another file (replaced meanwhile) and label these weights with its
+ * fingerprint. */
 static char *
-compute_fingerprint (const char *path, GError **error)
+compute_fingerprint (GBytes *contents)
 {
-  g_autoptr (GMappedFile) mapped = g_mapped_file_new (path, FALSE, error);
-  if (mapped == NULL)
-    return NULL;
+  gsize size;
+  const guchar *data = g_bytes_get_data (contents, &size);
   g_autoptr (GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
-  g_checksum_update (sum, (const guchar *) g_mapped_file_get_contents (mapped),
-      g_mapped_file_get_length (mapped));
+  g_checksum_update (sum, data, size);
   /* 16 hex digits are plenty to tell model files apart in a cache path. */
   return g_strndup (g_checksum_get_string (sum), 16);
 }
@@ -831,8 +833,8 @@ load (HyrsmModel *self, const char *path, GError **error)
           self->frames, error))
     goto out;
   self->parameter_count = l.parameter_count;
-  self->fingerprint = compute_fingerprint (path, error);
-  ok = self->fingerprint != NULL && create_backend (self, error);
+  self->fingerprint = compute_fingerprint (hyrsm_safetensors_get_bytes (l.st));
+  ok = create_backend (self, error);
 
 out:
   g_clear_pointer (&l.canonical, g_hash_table_unref);

@@ -17,8 +17,13 @@
 #include "hyrsm-safetensors.h"
 #include "hyrsm-error.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* A header larger than this is not a model file; it also bounds what
  * json-glib is asked to parse. */
@@ -27,8 +32,7 @@
 struct _HyrsmSafetensors
 {
   char *name;
-  GMappedFile *mapped;
-  GBytes *bytes;
+  GBytes *bytes;                /* everything parsed points into these */
   GPtrArray *tensors;           /* HyrsmTensorInfo*, sorted by data offset */
   GHashTable *by_name;          /* name -> HyrsmTensorInfo* */
   GHashTable *metadata;         /* string -> string, or NULL */
@@ -95,7 +99,6 @@ hyrsm_safetensors_free (HyrsmSafetensors *st)
   g_clear_pointer (&st->tensors, g_ptr_array_unref);
   g_clear_pointer (&st->metadata, g_hash_table_unref);
   g_clear_pointer (&st->bytes, g_bytes_unref);
-  g_clear_pointer (&st->mapped, g_mapped_file_unref);
   g_free (st->name);
   g_free (st);
 }
@@ -335,26 +338,73 @@ safetensors_new (const char *name)
   return st;
 }
 
+/* The whole file, read with read(2) rather than mapped: a mapped file that
+ * another process truncates while it is parsed kills the reader with
+ * SIGBUS. A file that shrinks meanwhile is parsed as read, so the bounds
+ * checks report it truncated. Only regular files: a named pipe would
+ * block forever. */
+static GBytes *
+read_file (const char *path, GError **error)
+{
+  int fd = g_open (path, O_RDONLY | O_CLOEXEC | O_NONBLOCK, 0);
+  if (fd < 0) {
+    int e = errno;
+    g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_FILE_NOT_FOUND,
+        "%s: cannot open: %s", path, g_strerror (e));
+    return NULL;
+  }
+  struct stat info;
+  guint8 *data = NULL;
+  gsize got = 0;
+  if (fstat (fd, &info) != 0 || !S_ISREG (info.st_mode)) {
+    g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_BAD_FORMAT,
+        S_ISDIR (info.st_mode) ? "%s: is a directory, not a model file" :
+        "%s: not a regular file", path);
+    goto fail;
+  }
+  gsize size = info.st_size;
+  data = g_try_malloc (MAX (size, 1));
+  if (data == NULL) {
+    g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_BAD_FORMAT,
+        "%s: %" G_GSIZE_FORMAT " bytes do not fit in memory", path, size);
+    goto fail;
+  }
+  while (got < size) {
+    gssize n = read (fd, data + got, size - got);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      int e = errno;
+      g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_FILE_NOT_FOUND,
+          "%s: cannot read: %s", path, g_strerror (e));
+      goto fail;
+    }
+    if (n == 0)
+      break;
+    got += n;
+  }
+  close (fd);
+  return g_bytes_new_take (data, got);
+
+fail:
+  g_free (data);
+  close (fd);
+  return NULL;
+}
+
 HyrsmSafetensors *
 hyrsm_safetensors_open (const char *path, GError **error)
 {
   g_return_val_if_fail (path != NULL, NULL);
-  g_autoptr (GError) map_error = NULL;
-  if (g_file_test (path, G_FILE_TEST_IS_DIR)) {
-    g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_BAD_FORMAT,
-        "%s: is a directory, not a model file", path);
+  GBytes *bytes = read_file (path, error);
+  if (bytes == NULL)
     return NULL;
-  }
-  GMappedFile *mapped = g_mapped_file_new (path, FALSE, &map_error);
-  if (mapped == NULL) {
-    g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_FILE_NOT_FOUND,
-        "%s: cannot open: %s", path, map_error->message);
-    return NULL;
-  }
   HyrsmSafetensors *st = safetensors_new (path);
-  st->mapped = mapped;
-  if (!parse (st, (const guint8 *) g_mapped_file_get_contents (mapped),
-          g_mapped_file_get_length (mapped), error)) {
+  st->bytes = bytes;
+  gsize size;
+  const guint8 *contents = g_bytes_get_data (bytes, &size);
+  static const guint8 empty[1];
+  if (!parse (st, contents ? contents : empty, size, error)) {
     hyrsm_safetensors_free (st);
     return NULL;
   }
@@ -383,6 +433,12 @@ const char *
 hyrsm_safetensors_get_name (const HyrsmSafetensors *st)
 {
   return st->name;
+}
+
+GBytes *
+hyrsm_safetensors_get_bytes (const HyrsmSafetensors *st)
+{
+  return st->bytes;
 }
 
 guint

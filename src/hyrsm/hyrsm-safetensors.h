@@ -44,6 +44,8 @@ HyrsmSafetensors *hyrsm_safetensors_new_from_bytes (GBytes *bytes,
 void hyrsm_safetensors_free (HyrsmSafetensors *st);
 
 const char *hyrsm_safetensors_get_name (const HyrsmSafetensors *st);
+/* The bytes that were parsed: the file as read (once) or the GBytes given. */
+GBytes *hyrsm_safetensors_get_bytes (const HyrsmSafetensors *st);
 guint hyrsm_safetensors_get_n_tensors (const HyrsmSafetensors *st);
 /* Tensors in file order (sorted by data offset). */
 const HyrsmTensorInfo *hyrsm_safetensors_get_tensor (const HyrsmSafetensors *st,

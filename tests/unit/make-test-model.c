@@ -59,5 +59,7 @@ main (int argc, char **argv)
   }
   g_ptr_array_unref (pairs);
   g_strfreev (meta);
+  g_free (backbone);
+  g_free (head);
   return 0;
 }

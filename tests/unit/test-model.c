@@ -552,15 +552,17 @@ test_model_folded_batchnorm (void)
       mean);
   hyrsm_tensor_copy_f32 (hyrsm_safetensors_lookup (st, "bn1.running_var"),
       var);
-  const float *w0 = (const float *) hyrsm_safetensors_lookup (st,
-      "conv1.weight")->data;
+  /* The data may be unaligned for floats (UBSan): read it with memcpy. */
+  const guint8 *w0 = hyrsm_safetensors_lookup (st, "conv1.weight")->data;
   const HyrsmBackboneWeights *w = hyrsm_model_get_backbone_weights (model);
   for (int o = 0; o < 64; o++) {
     double scale = gamma[o] / sqrt (var[o] + 1e-5);
     g_assert_cmpfloat_with_epsilon (w->stem.bias[o],
         beta[o] - mean[o] * scale, 1e-6);
-    g_assert_cmpfloat_with_epsilon (w->stem.weight[o * 147],
-        w0[o * 147] * scale, 1e-6);
+    float w0_o;
+    memcpy (&w0_o, w0 + (gsize) o * 147 * sizeof (float), sizeof w0_o);
+    g_assert_cmpfloat_with_epsilon (w->stem.weight[o * 147], w0_o * scale,
+        1e-6);
   }
   g_assert_cmpint (w->blocks[2].has_downsample, ==, TRUE);      /* layer2.0 */
   g_assert_cmpint (w->blocks[2].conv1.stride, ==, 2);
