@@ -304,9 +304,12 @@ parse (HyrsmSafetensors *st, const guint8 *contents, gsize size,
 
   g_autoptr (JsonParser) parser = json_parser_new_immutable ();
   g_autoptr (GError) json_error = NULL;
-  if (!json_parser_load_from_data (parser, header, header_len, &json_error))
-    return bad_format (error, st->name, "header is not JSON: %s",
-        json_error->message);
+  if (!json_parser_load_from_data (parser, header, header_len, &json_error)) {
+    /* json-glib quotes the offending bytes, which need not be UTF-8 (an
+     * invalid escape such as "\3" followed by anything). */
+    g_autofree char *reason = g_utf8_make_valid (json_error->message, -1);
+    return bad_format (error, st->name, "header is not JSON: %s", reason);
+  }
   JsonNode *root = json_parser_get_root (parser);
   if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
     return bad_format (error, st->name, "header is not a JSON object");
