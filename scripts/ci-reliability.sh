@@ -8,6 +8,7 @@
 #             UBSan (soak shortened to HYRSM_ASAN_SOAK_FRAMES, 30,000)
 #   fuzz      build-fuzz: clang + libFuzzer (+ ASan/UBSan); each of the four
 #             targets for HYRSM_FUZZ_SECONDS (60) from the generated seeds
+#             (mutations from HYRSM_FUZZ_SEED, 1, so CI runs repeat)
 #             and the kept regression inputs; fails on a crash, a leak, a
 #             timeout or an out-of-memory
 #   valgrind  ./build (or $HYRSM_BUILDDIR): memcheck on the element tests
@@ -105,6 +106,7 @@ step_fuzz () {
       # shellcheck disable=SC2086
       build-fuzz/tests/fuzz/fuzz-$target -max_total_time="$FUZZ_SECONDS" \
         -rss_limit_mb=2048 -print_final_stats=1 \
+        -seed="${HYRSM_FUZZ_SEED:-1}" \
         -artifact_prefix="$artifacts/$target-" $extra "$corpus" \
         "build-fuzz/tests/fuzz/seeds/$target" $regressions
     ) > "build-fuzz/fuzz-$target.log" 2>&1
