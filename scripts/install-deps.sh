@@ -1,6 +1,8 @@
 #!/bin/sh
-# Installs the Debian 12 packages gst-hyrsm needs to build, test and run the
-# demo. Idempotent; uses sudo when not run as root.
+# Installs every Debian 12 package gst-hyrsm needs to build, run the demo,
+# the tests and the benchmarks: nothing is to be installed by hand. When a
+# test needs a package, it is named here (scripts/check-fresh.sh proves the
+# list on a fresh Debian 12 root). Idempotent; uses sudo when not run as root.
 set -eu
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -10,11 +12,14 @@ PACKAGES="
   libglib2.0-dev libjson-glib-dev gobject-introspection libgirepository1.0-dev
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
-  gstreamer1.0-libav gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
+  gstreamer1.0-libav gstreamer1.0-x gir1.2-gstreamer-1.0
+  gir1.2-gst-plugins-base-1.0
+  libcairo2-dev libpango1.0-dev
+  libmosquitto-dev mosquitto mosquitto-clients
   libdnnl-dev
   python3 python3-gi python3-gst-1.0 python3-pytest python3-numpy
   python3-torch python3-torchvision python3-yaml
-  opencv-doc python3-imageio
+  opencv-doc python3-imageio python3-mecavideo
   clang libclang-rt-14-dev llvm-14 valgrind
 "
 

@@ -17,11 +17,25 @@ if [ "${HYRSM_RELIABILITY:-1}" != 0 ]; then
 fi
 
 . scripts/env.sh
-meson test -C build --print-errorlogs --num-processes 2
-meson_status=$?
-$PYTHON -m pytest -ra tests/python tests/cli tests/reference
-pytest_status=$?
-echo "== reliability: exit $reliability_status; meson test: exit $meson_status;" \
-  "pytest: exit $pytest_status"
-[ $meson_status -eq 0 ] && [ $pytest_status -eq 0 ] \
-  && [ $reliability_status -eq 0 ]
+logs=build/test-logs
+mkdir -p "$logs"
+# run NAME COMMAND...: runs COMMAND, its output shown and kept in
+# $logs/NAME.txt, its exit status in $logs/NAME.status.
+run () {
+  name=$1
+  shift
+  { "$@"; echo $? > "$logs/$name.status"; } 2>&1 | tee "$logs/$name.txt"
+}
+run meson meson test -C build --print-errorlogs --num-processes 2
+run pytest $PYTHON -m pytest -ra tests/python tests/cli tests/reference
+meson_status=$(cat "$logs/meson.status")
+pytest_status=$(cat "$logs/pytest.status")
+
+# The runners' own summary lines, last, so that a CI log ends with them.
+echo "== reliability checks: exit $reliability_status"
+echo "== meson test summary:"
+sed -n '/^Ok:/,/^Timeout:/p' "$logs/meson.txt"
+echo "== pytest summary:"
+tail -n 1 "$logs/pytest.txt"
+[ "$meson_status" -eq 0 ] && [ "$pytest_status" -eq 0 ] \
+  && [ "$reliability_status" -eq 0 ]

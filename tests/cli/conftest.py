@@ -18,7 +18,8 @@ from cli_helpers import BUILDDIR, FIXTURES, PYTHON, SCENES, Tool
 def tool():
     path = BUILDDIR / "gst-hyrsm" / "gst-hyrsm"
     if not path.exists():
-        pytest.skip("gst-hyrsm is not built in %s (set HYRSM_BUILDDIR)" % BUILDDIR)
+        pytest.fail("gst-hyrsm is not built in %s (run scripts/build.sh or set "
+                    "HYRSM_BUILDDIR)" % BUILDDIR)
     return Tool(path)
 
 
@@ -29,11 +30,10 @@ def clips():
         subprocess.run(["sh", str(FIXTURES / "make_clips.sh"), str(out)], check=True,
                        capture_output=True)
     except subprocess.CalledProcessError as e:
-        pytest.skip("make_clips.sh failed (are opencv-doc, python3-mecavideo and "
-                    "python3-imageio installed?): " + e.stderr.decode())
+        pytest.fail("make_clips.sh failed (scripts/install-deps.sh installs every "
+                    "source video): " + e.stderr.decode())
     scenes = sorted(p.name for p in (out / "support").iterdir())
-    if scenes != SCENES:
-        pytest.skip("make_clips.sh made only %s" % scenes)
+    assert scenes == SCENES, "make_clips.sh made only %s" % scenes
     return out
 
 
@@ -47,7 +47,8 @@ def model(tmp_path_factory):
          "--head", "none", "--meta", "hyrsm.crop=64", "--meta", "hyrsm.resize=72"],
         capture_output=True, text=True)
     if made.returncode != 0:
-        pytest.skip("make_model.py failed (torch missing?): " + made.stderr)
+        pytest.fail("make_model.py failed (python3-torch comes from "
+                    "scripts/install-deps.sh): " + made.stderr)
     return path
 
 

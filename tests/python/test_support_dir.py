@@ -28,8 +28,8 @@ def clips(builddir):
         subprocess.run(["sh", str(FIXTURES / "make_clips.sh"), str(out)],
                        check=True, capture_output=True)
     except subprocess.CalledProcessError as e:
-        pytest.skip("make_clips.sh failed (are opencv-doc, python3-mecavideo "
-                    "and python3-imageio installed?): " + e.stderr.decode())
+        pytest.fail("make_clips.sh failed (scripts/install-deps.sh installs "
+                    "every source video): " + e.stderr.decode())
     return out
 
 
