@@ -21,6 +21,7 @@
  * ]|
  */
 #include "gsthyrsmfilter.h"
+#include "gsthyrsmgrid.h"
 #include "gsthyrsmmeta.h"
 #include "gsthyrsmsupport.h"
 
@@ -42,6 +43,9 @@ GST_DEBUG_CATEGORY_STATIC (gst_hyrsm_filter_debug);
 #define DEFAULT_META TRUE
 /* Used when window=0 and the support set knows no clip durations. */
 #define FALLBACK_WINDOW (2 * GST_SECOND)
+/* The shortest sampling period (window / T) when the frame rate is
+ * unknown; with a known rate the period is at least one frame. */
+#define MIN_PERIOD GST_MSECOND
 
 enum
 {
@@ -69,22 +73,48 @@ enum
   PROP_STATS,
 };
 
+/* The features of one sampled frame: shared by the grid points the frame
+ * covers and by the windows holding them, so that a window owns what it
+ * reads however far the grid has moved on (slow cameras). */
 typedef enum
 {
-  SAMPLE_EMPTY,
-  SAMPLE_PENDING,               /* queued on the engine */
-  SAMPLE_READY,                 /* features written */
-  SAMPLE_MISSING,               /* no frame, or embedding was skipped/failed */
-} SampleState;
+  EMBEDDING_PENDING,            /* queued on the engine */
+  EMBEDDING_READY,              /* features written */
+  EMBEDDING_FAILED,
+} EmbeddingState;
 
-/* One point of the sampling grid (window / T apart); a ring of them. */
+typedef struct
+{
+  gint ref;
+  EmbeddingState state;         /* state_lock */
+  gint64 arrival;               /* monotonic time the frame arrived */
+  float *features;              /* D floats */
+} Embedding;
+
+/* What a grid point holds; the last T points are kept in a ring. */
+typedef enum
+{
+  POINT_GAP,                    /* no frame covered it */
+  POINT_SKIPPED,                /* live and behind: its frame was not embedded */
+  POINT_FRAME,                  /* its frame's embedding */
+} PointKind;
+
 typedef struct
 {
   guint64 index;
-  SampleState state;
-  float *features;              /* D floats */
-  GstClockTime running_time;    /* of the grid point */
+  PointKind kind;
+  Embedding *embedding;         /* POINT_FRAME */
 } Sample;
+
+/* A frame whose duration is unknown (no duration, no frame rate): it lasts
+ * until the next frame, so it is placed on the grid when that arrives. */
+typedef struct
+{
+  GstBuffer *buffer;
+  GstClockTime start;           /* running time */
+  gboolean discont;
+  gint64 arrival;
+} HeldFrame;
 
 struct _GstHyrsmFilter
 {
@@ -95,6 +125,7 @@ struct _GstHyrsmFilter
   gchar *support_path;
   gchar *device;
   GstClockTime window;
+  gboolean window_changed;      /* applies at the next grid restart */
   GstClockTime stride;
   gdouble threshold;
   GstHyrsmSync sync;
@@ -108,6 +139,7 @@ struct _GstHyrsmFilter
   HyrsmEngine *engine;
   HyrsmSupportSet *support;     /* object lock */
   gchar **labels;               /* object lock */
+  gchar *support_in_use;        /* the directory of `support`; object lock */
   GstClockTime support_median;  /* object lock */
   guint frames;                 /* T */
   guint dim;                    /* D */
@@ -117,11 +149,12 @@ struct _GstHyrsmFilter
   GstVideoInfo info;
   GstVideoConverter *converter; /* to packed RGB, same size */
   gboolean live_checked;
+  gboolean live;
   gboolean blocking;            /* sync mode in effect */
-  GstClockTime period;          /* window / T */
-  guint stride_samples;
-  GstClockTime origin;          /* running time of grid point 0's interval */
-  guint64 next_sample;
+  GstHyrsmGrid grid;
+  HeldFrame held;
+  gboolean warned_no_pts;
+  GstClockTime reported_latency;        /* sync: what LATENCY queries add */
 
   /* Shared with the engine thread, under state_lock. */
   GMutex state_lock;
@@ -140,7 +173,8 @@ struct _GstHyrsmFilter
   guint64 frames_sampled;
   guint64 frames_embedded;
   guint64 windows_classified;
-  guint64 windows_dropped;
+  guint64 windows_dropped;      /* live and behind */
+  guint64 windows_incomplete;   /* a point had no frame (gap) or failed */
   GstClockTime last_latency;
 };
 
@@ -210,7 +244,7 @@ load_support (GstHyrsmFilter *self, HyrsmModel *model, const gchar *path,
  * returned, as a stopped element must hold no set (nor, through it, the
  * model). Takes @set and @labels either way. */
 static gboolean
-install_support (GstHyrsmFilter *self, HyrsmModel *model,
+install_support (GstHyrsmFilter *self, HyrsmModel *model, const gchar *path,
     HyrsmSupportSet *set, gchar **labels, GstClockTime median)
 {
   GST_OBJECT_LOCK (self);
@@ -227,6 +261,8 @@ install_support (GstHyrsmFilter *self, HyrsmModel *model,
   self->support = set;
   self->labels = labels;
   self->support_median = median;
+  g_free (self->support_in_use);
+  self->support_in_use = g_strdup (path);
   GST_OBJECT_UNLOCK (self);
   g_clear_object (&old);
   g_strfreev (old_labels);
@@ -266,15 +302,29 @@ support_loader_thread (gpointer data)
       guint n_labels = g_strv_length (labels);
       GST_INFO_OBJECT (self, "support set %s loaded: %u labels", path,
           n_labels);
-      if (install_support (self, model, set, labels, median))
+      if (install_support (self, model, path, set, labels, median))
         gst_element_post_message (GST_ELEMENT (self),
             gst_message_new_element (GST_OBJECT (self),
                 gst_structure_new ("hyrsm-support", "path", G_TYPE_STRING,
                     path, "n-labels", G_TYPE_UINT, n_labels, NULL)));
     } else {
+      /* The property goes back to naming the set in use, so that enroll,
+       * reload and the next start never act on the path that failed. */
+      GST_OBJECT_LOCK (self);
+      gboolean revert = self->loader_path == NULL && self->support_in_use
+          && g_strcmp0 (self->support_path, path) == 0;
+      if (revert) {
+        g_free (self->support_path);
+        self->support_path = g_strdup (self->support_in_use);
+      }
+      gchar *in_use = g_strdup (self->support_in_use);
+      GST_OBJECT_UNLOCK (self);
       GST_ELEMENT_WARNING (self, RESOURCE, READ,
-          ("Could not load support set \"%s\"; keeping the previous one.",
-              path), ("%s", error->message));
+          ("Could not load support set \"%s\"; keeping \"%s\".", path,
+              in_use), ("%s", error->message));
+      if (revert)
+        g_object_notify (G_OBJECT (self), "support");
+      g_free (in_use);
       g_error_free (error);
     }
     g_free (path);
@@ -362,7 +412,7 @@ load_initial_support (GstHyrsmFilter *self)
   gboolean ok = load_support (self, self->model, path, &set, &labels, &median,
       &error);
   if (ok)
-    install_support (self, self->model, set, labels, median);
+    install_support (self, self->model, path, set, labels, median);
   else if (g_error_matches (error, HYRSM_ERROR, HYRSM_ERROR_FILE_NOT_FOUND))
     GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
         ("Support set \"%s\" not found.", path), ("%s", error->message));
@@ -375,21 +425,30 @@ load_initial_support (GstHyrsmFilter *self)
   return ok;
 }
 
+static void embedding_unref (Embedding *e);
+
+/* Forgets the timeline (start, flush, stream start): the next frame starts
+ * a new grid. */
 static void
 reset_windows (GstHyrsmFilter *self)
 {
   g_mutex_lock (&self->state_lock);
   for (guint i = 0; i < self->ring_size; i++) {
-    self->ring[i].state = SAMPLE_EMPTY;
+    g_clear_pointer (&self->ring[i].embedding, embedding_unref);
+    self->ring[i].kind = POINT_GAP;
     self->ring[i].index = G_MAXUINT64;
   }
   gst_clear_structure (&self->result_for_meta);
   g_mutex_unlock (&self->state_lock);
-  self->origin = GST_CLOCK_TIME_NONE;
-  self->next_sample = 0;
+  gst_clear_buffer (&self->held.buffer);
+  gst_hyrsm_grid_reset (&self->grid);
 }
 
-/* Window geometry from the properties and the support set. */
+/* Grid geometry from the properties, the support set and the frame rate:
+ * the sampling period is window / T, but never shorter than one frame (or
+ * MIN_PERIOD when the rate is unknown): a shorter one would sample the
+ * same frame several times per point and, at the extreme, spend the
+ * streaming thread walking points. */
 static void
 configure_windows (GstHyrsmFilter *self)
 {
@@ -399,13 +458,29 @@ configure_windows (GstHyrsmFilter *self)
     window = GST_CLOCK_TIME_IS_VALID (self->support_median) &&
         self->support_median > 0 ? self->support_median : FALLBACK_WINDOW;
   GstClockTime stride = self->stride;
+  self->window_changed = FALSE;
   GST_OBJECT_UNLOCK (self);
-  self->period = MAX (window / self->frames, 1);
-  self->stride_samples = MAX (1, (stride + self->period / 2) / self->period);
+
+  GstClockTime min_period = MIN_PERIOD;
+  if (GST_VIDEO_INFO_FPS_N (&self->info) > 0)
+    min_period = MAX (min_period, gst_util_uint64_scale_ceil (GST_SECOND,
+            GST_VIDEO_INFO_FPS_D (&self->info),
+            GST_VIDEO_INFO_FPS_N (&self->info)));
+  if (window / self->frames < min_period) {
+    GstClockTime shortest = min_period * self->frames;
+    GST_ELEMENT_WARNING (self, LIBRARY, SETTINGS,
+        ("Window %" GST_TIME_FORMAT " is shorter than %u frames (one per "
+            "sample); using %" GST_TIME_FORMAT ".", GST_TIME_ARGS (window),
+            self->frames, GST_TIME_ARGS (shortest)), (NULL));
+    window = shortest;
+  }
+  guint64 next = self->grid.next;
+  gst_hyrsm_grid_init (&self->grid, self->frames, window, stride);
+  self->grid.next = self->grid.base = next;
   GST_INFO_OBJECT (self, "window %" GST_TIME_FORMAT " (T=%u, a sample every %"
-      GST_TIME_FORMAT "), a decision every %u samples",
-      GST_TIME_ARGS (window), self->frames, GST_TIME_ARGS (self->period),
-      self->stride_samples);
+      GST_TIME_FORMAT "), a decision every %" G_GUINT64_FORMAT " samples",
+      GST_TIME_ARGS (window), self->frames,
+      GST_TIME_ARGS (self->grid.period), self->grid.stride);
 }
 
 static gboolean
@@ -429,20 +504,23 @@ gst_hyrsm_filter_start (GstBaseTransform *trans)
   }
   self->engine = hyrsm_engine_get (self->model);
 
-  /* Queued windows may still read their samples while new ones arrive; the
-   * live mode bounds that backlog well within four windows. */
-  self->ring_size = 4 * self->frames;
+  /* A window takes references to its points' embeddings when it is
+   * queued, right after its last point: the ring needs only T points. */
+  self->ring_size = self->frames;
   self->ring = g_new0 (Sample, self->ring_size);
-  for (guint i = 0; i < self->ring_size; i++)
-    self->ring[i].features = g_new0 (float, self->dim);
   self->last_window = g_new0 (float, (gsize) self->frames * self->dim);
   self->have_last_window = FALSE;
   self->frames_in = self->frames_sampled = self->frames_embedded = 0;
   self->windows_classified = self->windows_dropped = 0;
-  self->last_latency = 0;
+  self->windows_incomplete = 0;
+  self->last_latency = self->reported_latency = 0;
   self->pending_embeds = self->pending_windows = 0;
   self->flushing = FALSE;
   self->live_checked = FALSE;
+  self->warned_no_pts = FALSE;
+  gst_video_info_init (&self->info);
+  gst_hyrsm_grid_init (&self->grid, self->frames, FALLBACK_WINDOW,
+      DEFAULT_STRIDE);
   reset_windows (self);
   configure_windows (self);
   return TRUE;
@@ -474,8 +552,9 @@ gst_hyrsm_filter_stop (GstBaseTransform *trans)
   GST_OBJECT_UNLOCK (self);
 
   for (guint i = 0; self->ring && i < self->ring_size; i++)
-    g_free (self->ring[i].features);
+    g_clear_pointer (&self->ring[i].embedding, embedding_unref);
   g_clear_pointer (&self->ring, g_free);
+  gst_clear_buffer (&self->held.buffer);
   self->ring_size = 0;
   g_clear_pointer (&self->last_window, g_free);
   gst_clear_structure (&self->result_for_meta);
@@ -502,6 +581,8 @@ rgb_info_for (const GstVideoInfo *info, GstVideoInfo *rgb)
   GST_VIDEO_INFO_PAR_D (rgb) = GST_VIDEO_INFO_PAR_D (info);
 }
 
+static void finish_held_frame (GstHyrsmFilter *self);
+
 static gboolean
 gst_hyrsm_filter_set_caps (GstBaseTransform *trans, GstCaps *incaps,
     GstCaps *outcaps)
@@ -525,20 +606,54 @@ gst_hyrsm_filter_set_caps (GstBaseTransform *trans, GstCaps *incaps,
         ("Cannot convert %" GST_PTR_FORMAT " to RGB", incaps));
     return FALSE;
   }
+  /* A held frame is converted with the caps it came with. */
+  finish_held_frame (self);
   g_clear_pointer (&self->converter, gst_video_converter_free);
   self->converter = converter;
   GST_DEBUG_OBJECT (self, "caps %" GST_PTR_FORMAT, incaps);
+  gboolean rate_changed = GST_VIDEO_INFO_FPS_N (&info) *
+      (gint64) GST_VIDEO_INFO_FPS_D (&self->info) !=
+      GST_VIDEO_INFO_FPS_N (&self->info) * (gint64) GST_VIDEO_INFO_FPS_D (&info);
   self->info = info;
+  /* The shortest period allowed depends on the frame rate. */
+  if (rate_changed)
+    configure_windows (self);
   return TRUE;
 }
 
 /* ---- windows ---- */
 
+static Embedding *
+embedding_new (guint dim, gint64 arrival)
+{
+  Embedding *e = g_new0 (Embedding, 1);
+  e->ref = 1;
+  e->state = EMBEDDING_PENDING;
+  e->arrival = arrival;
+  e->features = g_new (float, dim);
+  return e;
+}
+
+static Embedding *
+embedding_ref (Embedding *e)
+{
+  g_atomic_int_inc (&e->ref);
+  return e;
+}
+
+static void
+embedding_unref (Embedding *e)
+{
+  if (g_atomic_int_dec_and_test (&e->ref)) {
+    g_free (e->features);
+    g_free (e);
+  }
+}
+
 typedef struct
 {
   GstHyrsmFilter *self;
-  guint64 first, last;          /* the grid points this frame fills */
-  float *features;
+  Embedding *embedding;         /* a reference */
 } EmbedJob;
 
 static void
@@ -558,23 +673,13 @@ embed_done (gpointer data, const GError *error)
         ("Inference failed on %s.", hyrsm_model_get_device (self->model)),
         ("%s", error->message));
   g_mutex_lock (&self->state_lock);
-  for (guint64 k = job->first; k <= job->last; k++) {
-    Sample *s = &self->ring[k % self->ring_size];
-    if (s->index != k)
-      continue;                 /* overwritten meanwhile: a flush */
-    if (error) {
-      s->state = SAMPLE_MISSING;
-    } else {
-      memcpy (s->features, job->features, self->dim * sizeof (float));
-      s->state = SAMPLE_READY;
-    }
-  }
+  job->embedding->state = error ? EMBEDDING_FAILED : EMBEDDING_READY;
   if (!error)
     self->frames_embedded++;
   self->pending_embeds--;
   job_done (self);
   g_mutex_unlock (&self->state_lock);
-  g_free (job->features);
+  embedding_unref (job->embedding);
   g_free (job);
 }
 
@@ -602,16 +707,57 @@ copy_frame_rgb (GstHyrsmFilter *self, GstBuffer *buf, int *stride)
   return pixels;
 }
 
+/* Queues the embedding of @buf into a new Embedding (returned, a
+ * reference of the caller's). */
+static Embedding *
+queue_embedding (GstHyrsmFilter *self, GstBuffer *buf, gint64 arrival)
+{
+  Embedding *embedding = embedding_new (self->dim, arrival);
+  EmbedJob *job = g_new0 (EmbedJob, 1);
+  job->self = self;
+  job->embedding = embedding_ref (embedding);
+  g_mutex_lock (&self->state_lock);
+  self->pending_embeds++;
+  self->jobs_in_flight++;
+  self->frames_sampled++;
+  g_mutex_unlock (&self->state_lock);
+
+  int stride;
+  guint8 *rgb = copy_frame_rgb (self, buf, &stride);
+  if (rgb == NULL) {
+    GError *error = g_error_new (HYRSM_ERROR, HYRSM_ERROR_INVALID_ARGUMENT,
+        "cannot map the video frame");
+    embed_done (job, error);
+    g_error_free (error);
+  } else {
+    hyrsm_engine_queue_embed (self->engine, rgb,
+        GST_VIDEO_INFO_WIDTH (&self->info),
+        GST_VIDEO_INFO_HEIGHT (&self->info), stride, embedding->features,
+        embed_done, job);
+  }
+  return embedding;
+}
+
 typedef struct
 {
   GstHyrsmFilter *self;
-  guint64 last;                 /* the window's last grid point */
+  Embedding **points;           /* T references, the window's samples */
   GstClockTime start, end;      /* running time */
   GstClockTime stream_start, stream_end;
   gint64 arrival;               /* monotonic time its last frame arrived */
   gboolean done;
   GstStructure *result;         /* sync: handed back to the streaming thread */
 } WindowJob;
+
+static void
+window_job_free (WindowJob *job)
+{
+  for (guint t = 0; t < job->self->frames; t++)
+    if (job->points[t])
+      embedding_unref (job->points[t]);
+  g_free (job->points);
+  g_free (job);
+}
 
 static GstStructure *
 make_decision (GstHyrsmFilter *self, WindowJob *job, HyrsmMatchResult *res,
@@ -645,6 +791,21 @@ make_decision (GstHyrsmFilter *self, WindowJob *job, HyrsmMatchResult *res,
   return s;
 }
 
+/* Sync mode: a buffer that completes a window waits for its decision, so
+ * the pipeline must know; tell it when a decision took longer than said. */
+static void
+update_reported_latency (GstHyrsmFilter *self, GstClockTime latency)
+{
+  g_mutex_lock (&self->state_lock);
+  gboolean grew = self->blocking && latency > self->reported_latency;
+  if (grew)
+    self->reported_latency = latency + latency / 4;     /* headroom */
+  g_mutex_unlock (&self->state_lock);
+  if (grew && self->live)
+    gst_element_post_message (GST_ELEMENT (self),
+        gst_message_new_latency (GST_OBJECT (self)));
+}
+
 /* On the engine thread: gathers the window's T samples and matches them. */
 static void
 decide_window (gpointer data)
@@ -656,15 +817,12 @@ decide_window (gpointer data)
   gboolean complete = TRUE;
 
   g_mutex_lock (&self->state_lock);
-  for (guint t = 0; t < T && !self->flushing; t++) {
-    guint64 k = job->last + 1 - T + t;
-    Sample *s = &self->ring[k % self->ring_size];
-    if (s->index != k || s->state != SAMPLE_READY) {
+  for (guint t = 0; t < T && complete; t++) {
+    if (job->points[t]->state != EMBEDDING_READY)
       complete = FALSE;
-      break;
-    }
-    memcpy (query + (gsize) t * self->dim, s->features,
-        self->dim * sizeof (float));
+    else
+      memcpy (query + (gsize) t * self->dim, job->points[t]->features,
+          self->dim * sizeof (float));
   }
   gboolean flushing = self->flushing;
   g_mutex_unlock (&self->state_lock);
@@ -694,6 +852,7 @@ decide_window (gpointer data)
         gst_element_post_message (GST_ELEMENT (self),
             gst_message_new_element (GST_OBJECT (self),
                 gst_structure_copy (decision)));
+      update_reported_latency (self, latency);
     }
   }
   g_clear_object (&support);
@@ -704,6 +863,8 @@ decide_window (gpointer data)
     gst_structure_get_uint64 (decision, "latency", &self->last_latency);
     memcpy (self->last_window, query, (gsize) T * self->dim * sizeof (float));
     self->have_last_window = TRUE;
+  } else if (!flushing && !complete) {
+    self->windows_incomplete++;
   } else if (!flushing) {
     self->windows_dropped++;
   }
@@ -716,11 +877,47 @@ decide_window (gpointer data)
       gst_clear_structure (&self->result_for_meta);
       self->result_for_meta = decision;
     }
-    g_free (job);
+    window_job_free (job);
   }
   job_done (self);
   g_mutex_unlock (&self->state_lock);
   g_free (query);
+}
+
+/* Sync mode on a live source: the first decisions must not arrive late at
+ * the sinks, so the latency is known before them: the time one frame's
+ * embedding and one match take on this model, measured here once. */
+static void
+estimate_latency (GstHyrsmFilter *self)
+{
+  guint side = hyrsm_model_get_crop (self->model);
+  gsize size = (gsize) side * side * 3;
+  g_autofree float *features = g_new (float, (gsize) self->frames *
+      self->dim);
+  gint64 begin = g_get_monotonic_time ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GBytes) black = g_bytes_new_take (g_malloc0 (size), size);
+  g_autoptr (GBytes) one = hyrsm_model_embed_frames (self->model, black, 1,
+      side, side, &error);
+  if (one == NULL) {
+    GST_WARNING_OBJECT (self, "latency estimate: %s", error->message);
+    return;
+  }
+  for (guint t = 0; t < self->frames; t++)
+    memcpy (features + (gsize) t * self->dim, g_bytes_get_data (one, NULL),
+        self->dim * sizeof (float));
+  GST_OBJECT_LOCK (self);
+  HyrsmSupportSet *support = self->support ? g_object_ref (self->support) :
+      NULL;
+  GST_OBJECT_UNLOCK (self);
+  HyrsmMatchResult *res = support ? hyrsm_support_set_match_raw (support,
+      features, NULL) : NULL;
+  g_clear_object (&res);
+  g_clear_object (&support);
+  GstClockTime cost = (g_get_monotonic_time () - begin) * GST_USECOND;
+  GST_INFO_OBJECT (self, "one frame and one match take %" GST_TIME_FORMAT,
+      GST_TIME_ARGS (cost));
+  update_reported_latency (self, cost);
 }
 
 /* Streaming thread: decides whether this element blocks (sync=auto asks
@@ -732,18 +929,19 @@ check_live (GstHyrsmFilter *self)
   GstHyrsmSync sync = self->sync;
   GST_OBJECT_UNLOCK (self);
   gboolean live = FALSE;
-  if (sync == GST_HYRSM_SYNC_AUTO) {
-    GstQuery *q = gst_query_new_latency ();
-    if (gst_pad_peer_query (GST_BASE_TRANSFORM_SINK_PAD (self), q))
-      gst_query_parse_latency (q, &live, NULL, NULL);
-    gst_query_unref (q);
-  }
+  GstQuery *q = gst_query_new_latency ();
+  if (gst_pad_peer_query (GST_BASE_TRANSFORM_SINK_PAD (self), q))
+    gst_query_parse_latency (q, &live, NULL, NULL);
+  gst_query_unref (q);
+  self->live = live;
   self->blocking = sync == GST_HYRSM_SYNC_TRUE || (sync == GST_HYRSM_SYNC_AUTO
       && !live);
   self->live_checked = TRUE;
   GST_INFO_OBJECT (self, "upstream is %s: %s", live ? "live" : "not live",
       self->blocking ? "every window is processed (the streaming thread "
       "waits)" : "windows are dropped when inference falls behind");
+  if (self->blocking && live && self->reported_latency == 0)
+    estimate_latency (self);
 }
 
 static GstClockTime
@@ -757,30 +955,50 @@ to_stream_time (GstHyrsmFilter *self, GstClockTime running_time)
   return gst_segment_to_stream_time (seg, GST_FORMAT_TIME, position);
 }
 
-/* Queues the window ending at grid point @last; in sync mode waits for it
- * and returns its decision. */
+/* Queues the window ending at grid point @last (its T points are the last
+ * T of the ring); in sync mode waits for it and returns its decision. */
 static GstStructure *
 queue_window (GstHyrsmFilter *self, guint64 last)
 {
   guint T = self->frames;
   WindowJob *job = g_new0 (WindowJob, 1);
   job->self = self;
-  job->last = last;
-  job->start = self->origin + (last + 1 - T) * self->period;
-  job->end = self->origin + (last + 1) * self->period;
+  job->points = g_new0 (Embedding *, T);
+  gboolean gap = FALSE, skipped = FALSE;
+  for (guint t = 0; t < T; t++) {
+    guint64 k = last + 1 - T + t;
+    Sample *s = &self->ring[k % self->ring_size];
+    if (s->index != k || s->kind == POINT_GAP)
+      gap = TRUE;
+    else if (s->kind == POINT_SKIPPED)
+      skipped = TRUE;
+    else {
+      job->points[t] = embedding_ref (s->embedding);
+      job->arrival = MAX (job->arrival, s->embedding->arrival);
+    }
+  }
+  GstClockTime half = self->grid.period / 2;
+  job->start = gst_hyrsm_grid_point_time (&self->grid, last + 1 - T) - half;
+  job->end = gst_hyrsm_grid_point_time (&self->grid, last) - half +
+      self->grid.period;
   job->stream_start = to_stream_time (self, job->start);
   job->stream_end = to_stream_time (self, job->end);
-  job->arrival = g_get_monotonic_time ();
 
   g_mutex_lock (&self->state_lock);
-  if (!self->blocking && (self->pending_windows > 0
-          || self->pending_embeds > 2 * T)) {
+  if (gap) {
+    /* A frame of it is missing (a timestamp gap): not a decision. */
+    self->windows_incomplete++;
+    g_mutex_unlock (&self->state_lock);
+    window_job_free (job);
+    return NULL;
+  }
+  if (skipped || (!self->blocking && self->pending_windows > 0)) {
     /* Live and behind: drop this whole window, never a frame. */
     self->windows_dropped++;
     g_mutex_unlock (&self->state_lock);
     GST_LOG_OBJECT (self, "inference is behind: window %" G_GUINT64_FORMAT
         " dropped", last);
-    g_free (job);
+    window_job_free (job);
     return NULL;
   }
   self->pending_windows++;
@@ -795,98 +1013,153 @@ queue_window (GstHyrsmFilter *self, guint64 last)
     g_cond_wait (&self->state_cond, &self->state_lock);
   GstStructure *decision = job->result;
   g_mutex_unlock (&self->state_lock);
-  g_free (job);
+  window_job_free (job);
   return decision;
 }
 
-/* Assigns @buf to the grid points its interval covers, queues their
- * embedding, and queues the windows they complete. Returns the decision of
- * a window completed by this buffer in sync mode. */
+/* Keeps the latest of two decisions. */
+static GstStructure *
+latest (GstStructure *older, GstStructure *newer)
+{
+  if (newer == NULL)
+    return older;
+  gst_clear_structure (&older);
+  return newer;
+}
+
+/* Places the frame @buf covering running times [start, end) on the grid:
+ * embeds it when it covers a point, and queues the windows its points
+ * complete. Returns the last decision made meanwhile in sync mode. */
+static GstStructure *
+sample_frame (GstHyrsmFilter *self, GstBuffer *buf, GstClockTime start,
+    GstClockTime end, gboolean discont, gint64 arrival)
+{
+  GstHyrsmGridStep step;
+  gst_hyrsm_grid_advance (&self->grid, start, end, discont, &step);
+  if (step.restarted)
+    GST_DEBUG_OBJECT (self, "grid (re)starts at %" GST_TIME_FORMAT,
+        GST_TIME_ARGS (start));
+  if (step.truncated)
+    GST_DEBUG_OBJECT (self, "frame at %" GST_TIME_FORMAT " lasts longer than "
+        "%" G_GUINT64_FORMAT " samples: the rest is a gap",
+        GST_TIME_ARGS (start), gst_hyrsm_grid_max_points_per_frame
+        (&self->grid));
+
+  Embedding *embedding = NULL;
+  gboolean skipped = FALSE;
+  if (step.first_covered < step.end) {
+    g_mutex_lock (&self->state_lock);
+    skipped = !self->blocking && self->pending_embeds > 2 * self->frames;
+    g_mutex_unlock (&self->state_lock);
+    if (!skipped)
+      embedding = queue_embedding (self, buf, arrival);
+  }
+
+  GstStructure *decision = NULL;
+  for (guint64 k = step.begin; k < step.end; k++) {
+    if (g_atomic_int_get (&self->flushing))
+      break;
+    Sample *s = &self->ring[k % self->ring_size];
+    g_clear_pointer (&s->embedding, embedding_unref);
+    s->index = k;
+    if (k < step.first_covered)
+      s->kind = POINT_GAP;
+    else if (skipped)
+      s->kind = POINT_SKIPPED;
+    else {
+      s->kind = POINT_FRAME;
+      s->embedding = embedding_ref (embedding);
+    }
+    if (gst_hyrsm_grid_window_ends_at (&self->grid, k))
+      decision = latest (decision, queue_window (self, k));
+  }
+  g_clear_pointer (&embedding, embedding_unref);
+  return decision;
+}
+
+/* Places the held frame (of unknown duration) on the grid, as lasting
+ * until @end. */
+static GstStructure *
+release_held_frame (GstHyrsmFilter *self, GstClockTime end)
+{
+  if (self->held.buffer == NULL)
+    return NULL;
+  GstStructure *decision = sample_frame (self, self->held.buffer,
+      self->held.start, MAX (end, self->held.start), self->held.discont,
+      self->held.arrival);
+  gst_clear_buffer (&self->held.buffer);
+  return decision;
+}
+
+/* At the end of a stream (EOS, a new stream, new caps) the held frame
+ * lasts one sampling period. */
+static GstStructure *
+release_last_frame (GstHyrsmFilter *self)
+{
+  if (self->held.buffer == NULL)
+    return NULL;
+  return release_held_frame (self, self->held.start + self->grid.period);
+}
+
+/* release_last_frame() where no buffer is left to carry the decision (the
+ * bus has it). */
+static void
+finish_held_frame (GstHyrsmFilter *self)
+{
+  GstStructure *decision = release_last_frame (self);
+  if (decision)
+    gst_structure_free (decision);
+}
+
+/* The frame's duration: its own, else one frame at the caps' rate, else
+ * unknown (GST_CLOCK_TIME_NONE: it lasts until the next frame). */
+static GstClockTime
+frame_duration (GstHyrsmFilter *self, GstBuffer *buf)
+{
+  if (GST_BUFFER_DURATION_IS_VALID (buf))
+    return GST_BUFFER_DURATION (buf);
+  if (GST_VIDEO_INFO_FPS_N (&self->info) > 0)
+    return gst_util_uint64_scale (GST_SECOND,
+        GST_VIDEO_INFO_FPS_D (&self->info), GST_VIDEO_INFO_FPS_N (&self->info));
+  return GST_CLOCK_TIME_NONE;
+}
+
+/* Samples @buf. Returns the decision of a window completed meanwhile in
+ * sync mode. */
 static GstStructure *
 sample_buffer (GstHyrsmFilter *self, GstBuffer *buf)
 {
   GstSegment *seg = &GST_BASE_TRANSFORM (self)->segment;
   GstClockTime pts = GST_BUFFER_PTS (buf);
-  if (!GST_CLOCK_TIME_IS_VALID (pts))
+  if (!GST_CLOCK_TIME_IS_VALID (pts)) {
+    if (!self->warned_no_pts)
+      GST_ELEMENT_WARNING (self, STREAM, FORMAT,
+          ("Buffers without timestamps cannot be placed in time windows: "
+              "they pass but are not recognized."),
+          ("buffer %" GST_PTR_FORMAT " has no PTS", buf));
+    self->warned_no_pts = TRUE;
     return NULL;
-  GstClockTime rt = gst_segment_to_running_time (seg, GST_FORMAT_TIME, pts);
-  if (!GST_CLOCK_TIME_IS_VALID (rt))
+  }
+  GstClockTime start = gst_segment_to_running_time (seg, GST_FORMAT_TIME,
+      pts);
+  if (!GST_CLOCK_TIME_IS_VALID (start))
     return NULL;                /* outside the segment */
-  GstClockTime duration = GST_BUFFER_DURATION (buf);
-  if (!GST_CLOCK_TIME_IS_VALID (duration))
-    duration = GST_VIDEO_INFO_FPS_N (&self->info) > 0 ?
-        gst_util_uint64_scale (GST_SECOND, GST_VIDEO_INFO_FPS_D (&self->info),
-        GST_VIDEO_INFO_FPS_N (&self->info)) : self->period;
-  if (!GST_CLOCK_TIME_IS_VALID (self->origin))
-    self->origin = rt;
+  gint64 arrival = g_get_monotonic_time ();
+  gboolean discont = GST_BUFFER_IS_DISCONT (buf);
 
-  /* Grid point k sits at origin + (k + 1/2) period. Points before this
-   * frame's interval that no frame covered (a gap) are missing. */
-  guint64 entry = self->next_sample, first = entry, last = entry;
-  gboolean covered = FALSE;
-  guint T = self->frames;
-  g_mutex_lock (&self->state_lock);
-  while (self->origin + self->next_sample * self->period + self->period / 2
-      < rt + duration) {
-    guint64 k = self->next_sample++;
-    GstClockTime at = self->origin + k * self->period + self->period / 2;
-    Sample *s = &self->ring[k % self->ring_size];
-    s->index = k;
-    s->running_time = at;
-    if (at + duration < rt) {
-      s->state = SAMPLE_MISSING;
-      first = k + 1;
-    } else {
-      s->state = SAMPLE_PENDING;
-      last = k;
-      covered = TRUE;
-    }
+  GstStructure *decision = release_held_frame (self, start);
+  GstClockTime duration = frame_duration (self, buf);
+  if (!GST_CLOCK_TIME_IS_VALID (duration)) {
+    self->held.buffer = gst_buffer_ref (buf);
+    self->held.start = start;
+    self->held.discont = discont;
+    self->held.arrival = arrival;
+    return decision;
   }
-  gboolean behind = !self->blocking && self->pending_embeds > 2 * T;
-  if (covered && behind) {
-    for (guint64 k = first; k <= last; k++)
-      self->ring[k % self->ring_size].state = SAMPLE_MISSING;
-  } else if (covered) {
-    self->pending_embeds++;
-    self->jobs_in_flight++;
-    self->frames_sampled++;
-  }
-  guint64 end = self->next_sample;
-  g_mutex_unlock (&self->state_lock);
-
-  if (covered && !behind) {
-    int stride;
-    guint8 *rgb = copy_frame_rgb (self, buf, &stride);
-    EmbedJob *job = g_new0 (EmbedJob, 1);
-    job->self = self;
-    job->first = first;
-    job->last = last;
-    job->features = g_new (float, self->dim);
-    if (rgb == NULL) {
-      GError *error = g_error_new (HYRSM_ERROR, HYRSM_ERROR_INVALID_ARGUMENT,
-          "cannot map the video frame");
-      embed_done (job, error);
-      g_error_free (error);
-    } else {
-      hyrsm_engine_queue_embed (self->engine, rgb,
-          GST_VIDEO_INFO_WIDTH (&self->info),
-          GST_VIDEO_INFO_HEIGHT (&self->info), stride, job->features,
-          embed_done, job);
-    }
-  }
-
-  /* Windows completed by the grid points just passed. */
-  GstStructure *decision = NULL;
-  for (guint64 k = entry; k < end; k++) {
-    if (k + 1 < T || (k + 1 - T) % self->stride_samples != 0)
-      continue;
-    GstStructure *d = queue_window (self, k);
-    if (d) {
-      gst_clear_structure (&decision);
-      decision = d;
-    }
-  }
-  return decision;
+  GstClockTime end = duration < GST_CLOCK_TIME_NONE - start ?
+      start + duration : GST_CLOCK_TIME_NONE - 1;
+  return latest (decision, sample_frame (self, buf, start, end, discont,
+          arrival));
 }
 
 static GstFlowReturn
@@ -899,13 +1172,22 @@ gst_hyrsm_filter_transform_ip (GstBaseTransform *trans, GstBuffer *buf)
   self->frames_in++;
   g_mutex_unlock (&self->state_lock);
 
-  /* `stride` may change while playing; `window` only at the next start. */
+  /* `stride` applies from this frame; a new `window` restarts the grid. */
   GST_OBJECT_LOCK (self);
-  self->stride_samples = MAX (1, (self->stride + self->period / 2) /
-      self->period);
+  GstClockTime stride = self->stride;
+  gboolean window_changed = self->window_changed;
   GST_OBJECT_UNLOCK (self);
+  GstStructure *decision = NULL;
+  if (window_changed) {
+    decision = release_held_frame (self, GST_BUFFER_PTS_IS_VALID (buf) ?
+        gst_segment_to_running_time (&trans->segment, GST_FORMAT_TIME,
+            GST_BUFFER_PTS (buf)) : GST_CLOCK_TIME_NONE);
+    configure_windows (self);
+  }
+  self->grid.stride = gst_hyrsm_grid_stride_points (self->grid.period,
+      stride);
 
-  GstStructure *decision = sample_buffer (self, buf);
+  decision = latest (decision, sample_buffer (self, buf));
   if (decision == NULL && !self->blocking) {
     /* Async: the latest decision rides on the next outgoing buffer. */
     g_mutex_lock (&self->state_lock);
@@ -945,6 +1227,7 @@ gst_hyrsm_filter_sink_event (GstBaseTransform *trans, GstEvent *event)
       break;
     case GST_EVENT_STREAM_START:
       /* A new stream: new timeline; finish what the old one queued. */
+      finish_held_frame (self);
       wait_for_jobs (self);
       reset_windows (self);
       self->live_checked = FALSE;
@@ -952,6 +1235,7 @@ gst_hyrsm_filter_sink_event (GstBaseTransform *trans, GstEvent *event)
     case GST_EVENT_EOS:
       /* A partial window at EOS is not decided; finish the queued ones so
        * their messages precede EOS on the bus. */
+      finish_held_frame (self);
       wait_for_jobs (self);
       break;
     default:
@@ -975,7 +1259,7 @@ gst_hyrsm_filter_query (GstBaseTransform *trans, GstPadDirection direction,
     GstClockTime min, max;
     gst_query_parse_latency (query, &live, &min, &max);
     g_mutex_lock (&self->state_lock);
-    GstClockTime ours = self->last_latency;
+    GstClockTime ours = self->reported_latency;
     g_mutex_unlock (&self->state_lock);
     min += ours;
     if (GST_CLOCK_TIME_IS_VALID (max))
@@ -1010,7 +1294,7 @@ gst_hyrsm_filter_enroll (GstHyrsmFilter *self, const gchar *label)
   /* Held: stop() in another thread may drop the element's own reference
    * (NULL once stopped: then there is no set either). */
   HyrsmModel *model = self->model ? g_object_ref (self->model) : NULL;
-  gchar *dir = g_strdup (self->support_path);
+  gchar *dir = g_strdup (self->support_in_use);
   GST_OBJECT_UNLOCK (self);
 
   GError *error = NULL;
@@ -1065,8 +1349,8 @@ static void
 gst_hyrsm_filter_reload (GstHyrsmFilter *self)
 {
   GST_OBJECT_LOCK (self);
-  if (self->model && self->support_path)
-    request_support_load_locked (self, self->support_path);
+  if (self->model && self->support_in_use)
+    request_support_load_locked (self, self->support_in_use);
   GST_OBJECT_UNLOCK (self);
 }
 
@@ -1083,6 +1367,7 @@ make_stats (GstHyrsmFilter *self)
       "frames-embedded", G_TYPE_UINT64, self->frames_embedded,
       "windows-classified", G_TYPE_UINT64, self->windows_classified,
       "windows-dropped", G_TYPE_UINT64, self->windows_dropped,
+      "windows-incomplete", G_TYPE_UINT64, self->windows_incomplete,
       "latency", G_TYPE_UINT64, self->last_latency, NULL);
   g_mutex_unlock (&self->state_lock);
   return s;
@@ -1114,6 +1399,7 @@ gst_hyrsm_filter_set_property (GObject *object, guint prop_id,
       break;
     case PROP_WINDOW:
       self->window = g_value_get_uint64 (value);
+      self->window_changed = TRUE;
       break;
     case PROP_STRIDE:
       self->stride = g_value_get_uint64 (value);
@@ -1199,6 +1485,7 @@ gst_hyrsm_filter_finalize (GObject *object)
   g_mutex_clear (&self->state_lock);
   g_cond_clear (&self->state_cond);
   g_strfreev (self->labels);
+  g_free (self->support_in_use);
   g_free (self->model_path);
   g_free (self->support_path);
   g_free (self->device);
@@ -1269,8 +1556,10 @@ gst_hyrsm_filter_class_init (GstHyrsmFilterClass *klass)
           ro));
   g_object_class_install_property (gobject_class, PROP_STATS,
       g_param_spec_boxed ("stats", "Statistics",
-          "frames-in, frames-embedded, windows-classified, windows-dropped, "
-          "latency (ns)", GST_TYPE_STRUCTURE, ro));
+          "frames-in, frames-sampled, frames-embedded, windows-classified, "
+          "windows-dropped (live and behind), windows-incomplete (a sample "
+          "had no frame: timestamp gaps), latency (ns, of the last "
+          "decision)", GST_TYPE_STRUCTURE, ro));
 
   gst_element_class_set_static_metadata (element_class,
       "HyRSM++ few-shot action recognition", "Filter/Analyzer/Video",
@@ -1331,7 +1620,6 @@ gst_hyrsm_filter_init (GstHyrsmFilter *self)
   self->attach_meta = DEFAULT_META;
   g_mutex_init (&self->state_lock);
   g_cond_init (&self->state_cond);
-  self->origin = GST_CLOCK_TIME_NONE;
   /* In place, not passthrough: a decision is attached to a buffer as meta,
    * which needs a writable buffer (its memory is never copied). */
   gst_base_transform_set_in_place (GST_BASE_TRANSFORM (self), TRUE);
