@@ -152,6 +152,7 @@ struct _GstHyrsmFilter
   gboolean live;
   gboolean blocking;            /* sync mode in effect */
   GstHyrsmGrid grid;
+  gboolean configured;          /* the grid knows the caps' frame rate */
   HeldFrame held;
   gboolean warned_no_pts;
   GstClockTime reported_latency;        /* sync: what LATENCY queries add */
@@ -460,10 +461,11 @@ configure_windows (GstHyrsmFilter *self)
   GstClockTime stride = self->stride;
   self->window_changed = FALSE;
   GST_OBJECT_UNLOCK (self);
+  self->configured = TRUE;
 
   GstClockTime min_period = MIN_PERIOD;
   if (GST_VIDEO_INFO_FPS_N (&self->info) > 0)
-    min_period = MAX (min_period, gst_util_uint64_scale_ceil (GST_SECOND,
+    min_period = MAX (min_period, gst_util_uint64_scale (GST_SECOND,
             GST_VIDEO_INFO_FPS_D (&self->info),
             GST_VIDEO_INFO_FPS_N (&self->info)));
   if (window / self->frames < min_period) {
@@ -518,11 +520,13 @@ gst_hyrsm_filter_start (GstBaseTransform *trans)
   self->flushing = FALSE;
   self->live_checked = FALSE;
   self->warned_no_pts = FALSE;
+  /* The grid is configured with the first caps (the frame rate bounds
+   * the sampling period). */
   gst_video_info_init (&self->info);
+  self->configured = FALSE;
   gst_hyrsm_grid_init (&self->grid, self->frames, FALLBACK_WINDOW,
       DEFAULT_STRIDE);
   reset_windows (self);
-  configure_windows (self);
   return TRUE;
 }
 
@@ -616,7 +620,7 @@ gst_hyrsm_filter_set_caps (GstBaseTransform *trans, GstCaps *incaps,
       GST_VIDEO_INFO_FPS_N (&self->info) * (gint64) GST_VIDEO_INFO_FPS_D (&info);
   self->info = info;
   /* The shortest period allowed depends on the frame rate. */
-  if (rate_changed)
+  if (rate_changed || !self->configured)
     configure_windows (self);
   return TRUE;
 }
@@ -1150,7 +1154,9 @@ sample_buffer (GstHyrsmFilter *self, GstBuffer *buf)
   GstStructure *decision = release_held_frame (self, start);
   GstClockTime duration = frame_duration (self, buf);
   if (!GST_CLOCK_TIME_IS_VALID (duration)) {
-    self->held.buffer = gst_buffer_ref (buf);
+    /* A shallow copy: @buf stays writable (for HyrsmMeta) and the pixels
+     * are shared, copied only if someone writes to them. */
+    self->held.buffer = gst_buffer_copy (buf);
     self->held.start = start;
     self->held.discont = discont;
     self->held.arrival = arrival;

@@ -473,6 +473,241 @@ GST_START_TEST (test_enroll)
 }
 GST_END_TEST;
 
+/* ---- hostile timing and settings ---- */
+
+/* Pushes @n frames of duration @duration from @pts0 (sync mode: returns
+ * when all were processed). @duration NONE: frames without duration. */
+static void
+push_timed (GstHarness *h, GstClockTime pts0, GstClockTime step,
+    GstClockTime duration, int n, int first_index)
+{
+  for (int i = 0; i < n; i++) {
+    GstBuffer *buf = make_frame (h, first_index + i, RGB_SIZE);
+    GST_BUFFER_PTS (buf) = pts0 + i * step;
+    GST_BUFFER_DURATION (buf) = duration;
+    GstBuffer *out = gst_harness_push_and_pull (h, buf);
+    fail_unless (out != NULL, "frame %d not passed on", i);
+    gst_buffer_unref (out);
+  }
+}
+
+static guint
+count_messages (GstBus *bus, GstMessageType type, const char *containing)
+{
+  guint n = 0;
+  GstMessage *msg;
+  while ((msg = gst_bus_pop_filtered (bus, type))) {
+    GError *error = NULL;
+    if (type == GST_MESSAGE_WARNING)
+      gst_message_parse_warning (msg, &error, NULL);
+    if (!containing || (error && strstr (error->message, containing)))
+      n++;
+    g_clear_error (&error);
+    gst_message_unref (msg);
+  }
+  return n;
+}
+
+/* A stride far beyond any stream (and the largest the property allows)
+ * rounds to one decision per grid: the first window only, no crash. */
+GST_START_TEST (test_huge_stride)
+{
+  const char *strides[] = { "4294967296000000000", "18446744073709551615" };
+  for (guint i = 0; i < G_N_ELEMENTS (strides); i++) {
+    g_autofree char *props = g_strdup_printf ("window 8000000000 stride %s "
+        "sync true", strides[i]);
+    Fixture f = start_filter (model_path, props, FALSE);
+    push_frames (f.h, 0, 300, RGB_SIZE);
+    fail_unless_equals_int (count_decisions (f.bus, NULL), 1);
+    fail_unless_equals_uint64 (get_stat (f.h->element, "frames-in"), 300);
+    stop_filter (&f);
+  }
+}
+GST_END_TEST;
+
+/* A year-long hole in the timestamps restarts the grid: no walk over its
+ * points, no flood of dropped windows, decisions again a window later. */
+GST_START_TEST (test_timestamp_gap_restarts_grid)
+{
+  const GstClockTime year = 365 * 24 * 3600 * GST_SECOND;
+  const char *syncs[] = { "true", "false" };
+  for (guint i = 0; i < G_N_ELEMENTS (syncs); i++) {
+    g_autofree char *props = g_strdup_printf ("window 800000000 "
+        "stride 200000000 sync %s", syncs[i]);
+    Fixture f = start_filter (model_path, props, FALSE);
+    gint64 begin = g_get_monotonic_time ();
+    push_timed (f.h, 0, GST_SECOND / 30, GST_SECOND / 30, 30, 0);
+    push_timed (f.h, year, GST_SECOND / 30, GST_SECOND / 30, 30, 30);
+    /* And a DISCONT after a small hole (half a window) restarts it too. */
+    GstBuffer *buf = make_frame (f.h, 60, RGB_SIZE);
+    GST_BUFFER_PTS (buf) = year + 1400 * GST_MSECOND;
+    GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
+    gst_buffer_unref (gst_harness_push_and_pull (f.h, buf));
+    push_timed (f.h, year + 1400 * GST_MSECOND + GST_SECOND / 30,
+        GST_SECOND / 30, GST_SECOND / 30, 29, 61);
+    fail_unless (g_get_monotonic_time () - begin < 20 * G_USEC_PER_SEC,
+        "a timestamp gap stalled the streaming thread");
+    GstElement *e = f.h->element;
+    /* Each second: 10 samples, windows at samples 7 and 9. */
+    for (int j = 0; j < 100 && get_stat (e, "windows-classified") < 6; j++)
+      g_usleep (50000);
+    fail_unless_equals_uint64 (get_stat (e, "windows-classified")
+        + get_stat (e, "windows-dropped"), 6);
+    fail_unless_equals_uint64 (get_stat (e, "windows-incomplete"), 0);
+    stop_filter (&f);
+  }
+}
+GST_END_TEST;
+
+/* window=1 ns: clamped to T frames, with a warning; decisions follow. */
+GST_START_TEST (test_window_too_short)
+{
+  Fixture f = start_filter (model_path, "window 1 stride 500000000 sync true",
+      FALSE);
+  push_frames (f.h, 0, 60, RGB_SIZE);
+  fail_unless_equals_int (count_messages (f.bus, GST_MESSAGE_WARNING,
+          "shorter than 8 frames"), 1);
+  /* A sample per frame; windows at frames 7, 22, 37, 52. */
+  fail_unless_equals_uint64 (get_stat (f.h->element, "windows-classified"), 4);
+  fail_unless_equals_uint64 (get_stat (f.h->element, "frames-sampled"), 60);
+  stop_filter (&f);
+}
+GST_END_TEST;
+
+/* A failed switch keeps the set in use, and the property names it again:
+ * enroll writes into that set, not into the path that failed. */
+GST_START_TEST (test_failed_support_switch)
+{
+  g_autofree char *dir = g_build_filename (tmpdir, "switch-set", NULL);
+  g_autofree char *cmd = g_strdup_printf ("cp -r %s %s", support_dir, dir);
+  fail_unless (system (cmd) == 0);
+  g_autofree char *gone = g_build_filename (tmpdir, "gone_dir", NULL);
+  Fixture f = start_filter (model_path,
+      "window 800000000 stride 800000000 sync true", FALSE);
+  g_object_set (f.h->element, "support", dir, NULL);
+  fail_unless (wait_for_labels (f.h->element, 2));
+  push_frames (f.h, 0, 24, RGB_SIZE);
+  count_messages (f.bus, GST_MESSAGE_WARNING, NULL);
+
+  g_object_set (f.h->element, "support", gone, NULL);
+  g_autofree char *now = NULL;
+  for (int i = 0; i < 100; i++) {
+    g_clear_pointer (&now, g_free);
+    g_object_get (f.h->element, "support", &now, NULL);
+    if (g_strcmp0 (now, dir) == 0)
+      break;
+    g_usleep (50000);
+  }
+  fail_unless_equals_string (now, dir);
+  fail_unless_equals_int (count_messages (f.bus, GST_MESSAGE_WARNING,
+          "gone_dir"), 1);
+  gboolean ok = FALSE;
+  g_signal_emit_by_name (f.h->element, "enroll", "wave", &ok);
+  fail_unless (ok);
+  g_autofree char *wave = g_build_filename (dir, "wave", NULL);
+  fail_unless (g_file_test (wave, G_FILE_TEST_IS_DIR));
+  fail_if (g_file_test (gone, G_FILE_TEST_EXISTS));
+  gchar **labels = NULL;
+  g_object_get (f.h->element, "labels", &labels, NULL);
+  fail_unless_equals_int (g_strv_length (labels), 3);
+  g_strfreev (labels);
+  stop_filter (&f);
+}
+GST_END_TEST;
+
+/* A camera giving a frame every 10 s: each frame covers 100 samples; no
+ * window is lost to the ring. 3 frames = 300 samples, windows at samples
+ * 7, 9, ..., 299. */
+GST_START_TEST (test_slow_source)
+{
+  Fixture f = start_filter (model_path,
+      "window 800000000 stride 200000000 sync true", FALSE);
+  push_timed (f.h, 0, 10 * GST_SECOND, 10 * GST_SECOND, 3, 0);
+  fail_unless_equals_uint64 (get_stat (f.h->element, "windows-classified"),
+      147);
+  fail_unless_equals_uint64 (get_stat (f.h->element, "windows-dropped"), 0);
+  fail_unless_equals_uint64 (get_stat (f.h->element, "windows-incomplete"), 0);
+  fail_unless_equals_uint64 (get_stat (f.h->element, "frames-embedded"), 3);
+  fail_unless_equals_int (count_decisions (f.bus, NULL), 147);
+  stop_filter (&f);
+}
+GST_END_TEST;
+
+/* framerate=0/1 and no durations (a slideshow): a frame lasts until the
+ * next one; the last one, at EOS, one sampling period. Frames at 0, 1, 2,
+ * 3 s: 31 samples, windows at 7, 9, ..., 29. */
+GST_START_TEST (test_frames_without_duration)
+{
+  Fixture f = start_filter (model_path,
+      "window 800000000 stride 200000000 sync true", FALSE);
+  gst_harness_set_src_caps_str (f.h,
+      "video/x-raw,format=RGB,width=64,height=48,framerate=0/1");
+  push_timed (f.h, 0, GST_SECOND, GST_CLOCK_TIME_NONE, 4, 0);
+  fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
+  fail_unless_equals_uint64 (get_stat (f.h->element, "windows-classified"),
+      12);
+  fail_unless_equals_uint64 (get_stat (f.h->element, "windows-incomplete"), 0);
+  fail_unless_equals_uint64 (get_stat (f.h->element, "frames-embedded"), 4);
+  stop_filter (&f);
+}
+GST_END_TEST;
+
+/* Buffers without timestamps pass, with one warning saying why they are
+ * not recognized. */
+GST_START_TEST (test_no_timestamps_warns_once)
+{
+  Fixture f = start_filter (model_path, "sync true", FALSE);
+  for (int i = 0; i < 40; i++) {
+    GstBuffer *buf = make_frame (f.h, i, RGB_SIZE);
+    GST_BUFFER_PTS (buf) = GST_CLOCK_TIME_NONE;
+    gst_buffer_unref (gst_harness_push_and_pull (f.h, buf));
+  }
+  fail_unless_equals_int (count_messages (f.bus, GST_MESSAGE_WARNING,
+          "without timestamps"), 1);
+  fail_unless_equals_uint64 (get_stat (f.h->element, "frames-in"), 40);
+  stop_filter (&f);
+}
+GST_END_TEST;
+
+/* sync=true on a live source: the latency is known (and announced) before
+ * the first decision. */
+GST_START_TEST (test_sync_live_reports_latency_at_start)
+{
+  Fixture f = start_filter (model_path,
+      "window 800000000 stride 200000000 sync true", TRUE);
+  push_frames (f.h, 0, 1, RGB_SIZE);
+  fail_unless (count_messages (f.bus, GST_MESSAGE_LATENCY, NULL) >= 1,
+      "no LATENCY message");
+  GstQuery *q = gst_query_new_latency ();
+  fail_unless (gst_pad_peer_query (f.h->sinkpad, q));
+  GstClockTime min;
+  gst_query_parse_latency (q, NULL, &min, NULL);
+  gst_query_unref (q);
+  fail_unless (min > 0, "latency 0 before the first decision");
+  stop_filter (&f);
+}
+GST_END_TEST;
+
+/* A new window applies while playing, from a grid restart. */
+GST_START_TEST (test_window_change_applies)
+{
+  Fixture f = start_filter (model_path,
+      "window 800000000 stride 400000000 sync true", FALSE);
+  push_frames (f.h, 0, 30, RGB_SIZE);
+  g_object_set (f.h->element, "window", (guint64) 1600 * GST_MSECOND, NULL);
+  count_decisions (f.bus, NULL);
+  push_frames (f.h, 30, 120, RGB_SIZE);
+  GstStructure *last = NULL;
+  fail_unless (count_decisions (f.bus, &last) > 0);
+  guint64 start, end;
+  fail_unless (gst_structure_get_uint64 (last, "window-start", &start));
+  fail_unless (gst_structure_get_uint64 (last, "window-end", &end));
+  fail_unless_equals_uint64 (end - start, 1600 * GST_MSECOND);
+  gst_structure_free (last);
+  stop_filter (&f);
+}
+GST_END_TEST;
+
 /* ---- bad support sets ---- */
 
 static GError *
@@ -624,6 +859,19 @@ hyrsmfilter_suite (void)
   tcase_add_test (stream, test_properties_while_streaming);
   tcase_add_test (stream, test_hot_reload);
   tcase_add_test (stream, test_enroll);
+
+  TCase *timing = tcase_create ("hostile-timing");
+  tcase_set_timeout (timing, 300);
+  suite_add_tcase (s, timing);
+  tcase_add_test (timing, test_huge_stride);
+  tcase_add_test (timing, test_timestamp_gap_restarts_grid);
+  tcase_add_test (timing, test_window_too_short);
+  tcase_add_test (timing, test_failed_support_switch);
+  tcase_add_test (timing, test_slow_source);
+  tcase_add_test (timing, test_frames_without_duration);
+  tcase_add_test (timing, test_no_timestamps_warns_once);
+  tcase_add_test (timing, test_sync_live_reports_latency_at_start);
+  tcase_add_test (timing, test_window_change_applies);
   return s;
 }
 
