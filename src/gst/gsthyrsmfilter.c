@@ -371,6 +371,11 @@ load_model (GstHyrsmFilter *self)
       GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
           ("Could not open model file \"%s\".", path), ("%s",
               error->message));
+    else if (g_error_matches (error, HYRSM_ERROR,
+            HYRSM_ERROR_INVALID_ARGUMENT))
+      GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+          ("Invalid device \"%s\": use auto, cpu, cuda or cuda:N.", device),
+          ("%s", error->message));
     else if (g_error_matches (error, HYRSM_ERROR, HYRSM_ERROR_NO_DEVICE))
       GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
           ("Device \"%s\" is not available for model \"%s\".", device, path),
@@ -414,6 +419,11 @@ load_initial_support (GstHyrsmFilter *self)
       &error);
   if (ok)
     install_support (self, self->model, path, set, labels, median);
+  else if (g_error_matches (error, HYRSM_ERROR, HYRSM_ERROR_FILE_NOT_FOUND)
+      && g_file_test (path, G_FILE_TEST_EXISTS))
+    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
+        ("Support set \"%s\" is not a directory of label folders.", path),
+        ("%s", error->message));
   else if (g_error_matches (error, HYRSM_ERROR, HYRSM_ERROR_FILE_NOT_FOUND))
     GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
         ("Support set \"%s\" not found.", path), ("%s", error->message));

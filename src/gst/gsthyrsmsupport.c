@@ -29,6 +29,7 @@
 #include "gsthyrsmsupport.h"
 
 #include <gst/app/gstappsink.h>
+#include <gst/pbutils/pbutils.h>
 #include <gst/video/video.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -256,6 +257,21 @@ on_pad_added (GstElement *decodebin, GstPad *pad, gpointer data)
   gst_caps_unref (caps);
 }
 
+/* A stream no decoder is installed for: remember a video one, so that the
+ * error says which decoder is missing rather than "no video stream". */
+static void
+on_unknown_type (GstElement *decodebin, GstPad *pad, GstCaps *caps,
+    gpointer data)
+{
+  GstElement *convert = data;
+  gst_pb_utils_init ();
+  const GstStructure *s = gst_caps_get_structure (caps, 0);
+  if (s && g_str_has_prefix (gst_structure_get_name (s), "video/")
+      && !g_object_get_data (G_OBJECT (convert), "missing-decoder"))
+    g_object_set_data_full (G_OBJECT (convert), "missing-decoder",
+        gst_pb_utils_get_decoder_description (caps), g_free);
+}
+
 /* A file without a video stream would otherwise wait for frames that never
  * come: make it an error. */
 static void
@@ -263,7 +279,16 @@ on_no_more_pads (GstElement *decodebin, gpointer data)
 {
   GstElement *convert = data;
   GstPad *sinkpad = gst_element_get_static_pad (convert, "sink");
-  if (!gst_pad_is_linked (sinkpad)) {
+  const char *missing = g_object_get_data (G_OBJECT (convert),
+      "missing-decoder");
+  if (!gst_pad_is_linked (sinkpad) && missing) {
+    GError *err = g_error_new (GST_CORE_ERROR,
+        GST_CORE_ERROR_MISSING_PLUGIN, "no decoder installed for its video "
+        "stream: %s is missing", missing);
+    gst_element_post_message (decodebin, gst_message_new_error (GST_OBJECT
+            (decodebin), err, NULL));
+    g_error_free (err);
+  } else if (!gst_pad_is_linked (sinkpad)) {
     GError *err = g_error_new (GST_STREAM_ERROR,
         GST_STREAM_ERROR_WRONG_TYPE, "no video stream");
     gst_element_post_message (decodebin, gst_message_new_error (GST_OBJECT
@@ -303,6 +328,8 @@ make_pipeline (const char *uri, GstAppSink **sink_out, GError **error)
   gst_bin_add_many (GST_BIN (pipeline), src, convert, sink, NULL);
   gst_element_link (convert, sink);
   g_signal_connect (src, "pad-added", G_CALLBACK (on_pad_added), convert);
+  g_signal_connect (src, "unknown-type", G_CALLBACK (on_unknown_type),
+      convert);
   g_signal_connect (src, "no-more-pads", G_CALLBACK (on_no_more_pads),
       convert);
   *sink_out = GST_APP_SINK (sink);

@@ -104,6 +104,25 @@ def test_junk_is_skipped_and_reported(model, clips, support):
     assert d.get_n_examples("tree") == 3
 
 
+def test_clip_without_decoder_names_the_missing_decoder(model, support):
+    # A real clip (python3-mecavideo) whose video codec no installed
+    # GStreamer plugin decodes: say so, not "no video stream".
+    shutil.copy("/usr/share/pymecavideo/data/video/balle1-vp9.avi",
+                support / "tree" / "balle1-vp9.avi")
+    d = GstHyrsm.SupportDir.load(model, str(support), None)
+    reason = [s for s in d.get_skipped() if s.startswith("tree/balle1-vp9.avi: ")]
+    assert len(reason) == 1
+    assert "decoder" in reason[0] and "no video stream" not in reason[0], reason[0]
+
+
+def test_support_path_that_is_a_file(model, tmp_path):
+    f = tmp_path / "actions.txt"
+    f.write_text("not a folder")
+    with pytest.raises(GLib.Error) as e:
+        GstHyrsm.SupportDir.load(model, str(f), None)
+    assert "is not a directory" in e.value.message
+
+
 def test_progress_and_flags(model, support):
     calls = []
 
