@@ -68,33 +68,31 @@ print_table (HyrsmSupportSet *set, Decision *ds, int n)
   g_auto (GStrv) labels = hyrsm_support_set_get_labels (set);
   int clip_w = 4, label_w = 5;
   for (int i = 0; i < n; i++)
-    clip_w = MAX (clip_w, g_utf8_strlen (ds[i].clip, -1));
+    clip_w = MAX (clip_w, cli_display_width (ds[i].clip));
   for (int i = 0; labels[i]; i++)
-    label_w = MAX (label_w, g_utf8_strlen (labels[i], -1));
+    label_w = MAX (label_w, cli_display_width (labels[i]));
   label_w = MAX (label_w, (int) strlen (HYRSM_UNKNOWN_LABEL));
   printf ("%-*s  %-*s  %10s", clip_w, "CLIP", label_w, "LABEL",
       "CONFIDENCE");
   for (int i = 0; labels[i]; i++)
-    printf ("  %*s", MAX (8, (int) g_utf8_strlen (labels[i], -1)),
-        labels[i]);
+    printf ("  %*s%s", MAX (8, cli_display_width (labels[i]))
+        - cli_display_width (labels[i]), "", labels[i]);
   printf ("\n");
   for (int i = 0; i < n; i++) {
     Decision *d = &ds[i];
-    printf ("%s%*s  ", d->clip, clip_w - (int) g_utf8_strlen (d->clip, -1),
-        "");
+    printf ("%s%*s  ", d->clip, clip_w - cli_display_width (d->clip), "");
     if (d->result == NULL) {
       printf ("(failed: see the error above)\n");
       continue;
     }
     const char *label = hyrsm_match_result_get_label (d->result);
-    printf ("%s%*s  %10.3f", label,
-        label_w - (int) g_utf8_strlen (label, -1), "",
+    printf ("%s%*s  %10.3f", label, label_w - cli_display_width (label), "",
         hyrsm_match_result_get_confidence (d->result));
     guint nd;
     const double *dist = hyrsm_match_result_get_distances (d->result, &nd);
     for (guint j = 0; j < nd; j++)
-      printf ("  %*.4f", MAX (8, (int) g_utf8_strlen (labels[j], -1)),
-          dist[j]);
+      printf ("  %*.4f", MAX (8, cli_display_width (labels[j])),
+          cli_no_negative_zero (dist[j], 4));
     printf ("\n");
   }
 }

@@ -1,6 +1,8 @@
 /* gst-hyrsm-common.c: what the subcommands share (see the header). */
 #include "gst-hyrsm-common.h"
 
+#include <math.h>
+
 #include <errno.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -323,4 +325,40 @@ cli_run_script (const char *command, const char *script,
   cli_error ("%s: %s %s was killed (signal %d)", command, python, script,
       WIFSIGNALED (status) ? WTERMSIG (status) : 0);
   return 128 + (WIFSIGNALED (status) ? WTERMSIG (status) : 0);
+}
+
+double
+cli_float_as_written (double value)
+{
+  char text[G_ASCII_DTOSTR_BUF_SIZE];
+  for (int digits = 1; digits <= 9; digits++) {
+    char format[8];
+    g_snprintf (format, sizeof format, "%%.%dg", digits);
+    g_ascii_formatd (text, sizeof text, format, value);
+    double shortest = g_ascii_strtod (text, NULL);
+    if ((float) shortest == (float) value)
+      return shortest;
+  }
+  return value;
+}
+
+int
+cli_display_width (const char *text)
+{
+  int width = 0;
+  for (const char *p = text; *p; p = g_utf8_next_char (p)) {
+    gunichar c = g_utf8_get_char (p);
+    if (g_unichar_iszerowidth (c))
+      continue;
+    width += g_unichar_iswide (c) ? 2 : 1;
+  }
+  return width;
+}
+
+double
+cli_no_negative_zero (double value, int decimals)
+{
+  double scale = pow (10, decimals);
+  double rounded = round (value * scale) / scale;
+  return rounded == 0 ? 0.0 : rounded;
 }

@@ -52,6 +52,17 @@ void cli_print_json (JsonBuilder *b);
 /* JSON members, shorter to write. */
 void cli_json_string (JsonBuilder *b, const char *key, const char *value);
 void cli_json_int (JsonBuilder *b, const char *key, gint64 value);
+/* @value, a float read from a file, as the shortest decimal that reads
+ * back as the same float (0.45f is 0.45, not 0.44999998807907104). */
+double cli_float_as_written (double value);
+
+/* Columns @text takes in a terminal (wide CJK characters count 2,
+ * combining marks 0). */
+int cli_display_width (const char *text);
+
+/* @value rounded to @decimals places, never printed as "-0.000". */
+double cli_no_negative_zero (double value, int decimals);
+
 void cli_json_double (JsonBuilder *b, const char *key, double value);
 void cli_json_bool (JsonBuilder *b, const char *key, gboolean value);
 

@@ -75,7 +75,7 @@ print_model_json (HyrsmModel *model)
     json_builder_set_member_name (b, names[k]);
     json_builder_begin_array (b);
     for (int i = 0; i < 3; i++)
-      json_builder_add_double_value (b, values[k][i]);
+      json_builder_add_double_value (b, cli_float_as_written (values[k][i]));
     json_builder_end_array (b);
   }
   json_builder_set_member_name (b, "metadata");

@@ -2,7 +2,17 @@
 # (the plugin, the GI typelibs, the libraries) and picks Debian's python3.
 # GI needs the libraries on LD_LIBRARY_PATH: the typelib names only the soname.
 # Source it from the repository root.
+# bash and zsh know where this file is; POSIX sh does not, so there the
+# current directory must be the repository root (or HYRSM_ROOT set).
+if [ -z "${HYRSM_ROOT:-}" ] && [ -n "${BASH_SOURCE:-}" ]; then
+  HYRSM_ROOT=$(cd "$(dirname "$BASH_SOURCE")/.." && pwd)
+fi
 HYRSM_ROOT=${HYRSM_ROOT:-$(pwd)}
+if [ ! -f "$HYRSM_ROOT/scripts/env.sh" ]; then
+  echo "scripts/env.sh: $HYRSM_ROOT is not the gst-hyrsm repository root:" \
+    "source it from there, or set HYRSM_ROOT" >&2
+  return 1 2>/dev/null || exit 1
+fi
 HYRSM_BUILDDIR=${HYRSM_BUILDDIR:-$HYRSM_ROOT/build}
 export HYRSM_BUILDDIR
 export GST_PLUGIN_PATH="$HYRSM_BUILDDIR/src/gst${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"

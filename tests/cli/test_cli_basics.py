@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from cli_helpers import tool_env
+from cli_helpers import FIXTURES, PYTHON, tool_env
 
 COMMANDS = ["info", "enroll", "classify", "eval", "bench", "convert"]
 
@@ -69,6 +69,24 @@ def test_info_shows_fingerprint(tool, model):
     text = tool("info", model)
     assert text.returncode == 0
     assert "Fingerprint:  %s" % info["fingerprint"] in text.stdout
+
+
+def test_info_json_prints_floats_as_written(tool, tmp_path):
+    """mean/std parsed from metadata text come out as the file wrote them
+    (0.45), not as the float's binary value (0.44999998807907104)."""
+    path = tmp_path / "m.safetensors"
+    made = subprocess.run([PYTHON, str(FIXTURES / "make_model.py"), str(path),
+                           "--backbone", "resnet18", "--head", "none",
+                           "--meta", "hyrsm.crop=64", "--meta", "hyrsm.resize=72",
+                           "--meta", "hyrsm.mean=0.45,0.45,0.45",
+                           "--meta", "hyrsm.std=0.225,0.225,0.225"],
+                          capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    r = tool("info", "--json", path)
+    assert r.returncode == 0, r.stderr
+    assert "0.44999998" not in r.stdout and "0.22499999" not in r.stdout, r.stdout
+    info = json.loads(r.stdout)
+    assert info["mean"] == [0.45] * 3 and info["std"] == [0.225] * 3
 
 
 def test_info_missing_file(tool, tmp_path):

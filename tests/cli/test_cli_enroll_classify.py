@@ -70,6 +70,25 @@ def test_classify_table(tool, model, clips, tmp_path):
     assert len(cells) == 3 + len(SCENES)
 
 
+def test_classify_table_aligns_wide_labels(tool, model, clips, tmp_path):
+    """Labels with wide (CJK) characters keep the columns aligned, and no
+    distance prints as -0.0000."""
+    support = tmp_path / "set"
+    shutil.copytree(clips / "support", support)
+    (support / "tree").rename(support / "木々")
+    r = tool("classify", "--model", model, "--support", support,
+             clips / "support" / "street" / "clip_1.mkv",
+             clips / "support" / "tree" / "clip_2.webm")
+    assert r.returncode == 0, r.stderr
+    assert "-0.0000" not in r.stdout
+
+    def width(text):
+        import unicodedata
+        return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+    lines = r.stdout.rstrip("\n").splitlines()
+    assert len({width(line) for line in lines}) == 1, lines
+
+
 def test_classify_held_out_segments(tool, model, clips, held_out, tmp_path):
     """Segments of the held-out stream (frames no support clip holds): most
     get their scene even with random weights."""
