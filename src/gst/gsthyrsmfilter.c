@@ -1395,6 +1395,17 @@ gst_hyrsm_filter_set_property (GObject *object, guint prop_id,
 {
   GstHyrsmFilter *self = GST_HYRSM_FILTER (object);
   GST_OBJECT_LOCK (self);
+  /* model, device and sync are read at start: refuse (loudly) what would
+   * silently not apply. */
+  if (self->model && (prop_id == PROP_MODEL || prop_id == PROP_DEVICE
+          || prop_id == PROP_SYNC)) {
+    GST_OBJECT_UNLOCK (self);
+    GST_ELEMENT_WARNING (self, LIBRARY, SETTINGS,
+        ("Property \"%s\" cannot change while the element is running (set "
+            "it in the NULL or READY state); the change is ignored.",
+            g_param_spec_get_name (pspec)), (NULL));
+    return;
+  }
   switch (prop_id) {
     case PROP_MODEL:
       g_free (self->model_path);
@@ -1540,11 +1551,13 @@ gst_hyrsm_filter_class_init (GstHyrsmFilterClass *klass)
   g_object_class_install_property (gobject_class, PROP_WINDOW,
       g_param_spec_uint64 ("window", "Window",
           "Duration of one classified window in nanoseconds (0 = the median "
-          "duration of the support clips)", 0, G_MAXUINT64, DEFAULT_WINDOW,
-          rw));
+          "duration of the support clips; at least T frames: shorter is "
+          "raised with a warning); a change while playing restarts the "
+          "sampling grid", 0, G_MAXUINT64, DEFAULT_WINDOW, rw));
   g_object_class_install_property (gobject_class, PROP_STRIDE,
       g_param_spec_uint64 ("stride", "Stride",
-          "Time between two decisions in nanoseconds", 1, G_MAXUINT64,
+          "Time between two decisions in nanoseconds (rounded to whole "
+          "sampling periods, at least one)", 1, G_MAXUINT64,
           DEFAULT_STRIDE, rw));
   g_object_class_install_property (gobject_class, PROP_THRESHOLD,
       g_param_spec_double ("threshold", "Threshold",
@@ -1554,7 +1567,8 @@ gst_hyrsm_filter_class_init (GstHyrsmFilterClass *klass)
       g_param_spec_enum ("sync", "Sync",
           "Block the streaming thread until each window's result is ready "
           "(auto: for non-live sources only)", GST_TYPE_HYRSM_SYNC,
-          DEFAULT_SYNC, rw));
+          DEFAULT_SYNC, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_MESSAGE,
       g_param_spec_boolean ("message", "Message",
           "Post a \"hyrsm\" element message for each decision",
