@@ -21,6 +21,7 @@
  * ]|
  */
 #include "gsthyrsmfilter.h"
+#include "gsthyrsmadmission.h"
 #include "gsthyrsmgrid.h"
 #include "gsthyrsmmeta.h"
 #include "gsthyrsmsupport.h"
@@ -43,6 +44,16 @@ GST_DEBUG_CATEGORY_STATIC (gst_hyrsm_filter_debug);
 #define DEFAULT_META TRUE
 /* Used when window=0 and the support set knows no clip durations. */
 #define FALLBACK_WINDOW (2 * GST_SECOND)
+/* Live backstops behind admission (gsthyrsmadmission.c), for a stream
+ * alone on an engine too slow for it: frames waiting for embedding, and
+ * windows waiting for a decision, per element. */
+#define MAX_PENDING_EMBEDS(T) (4 * (T))
+#define MAX_PENDING_WINDOWS 2
+/* A live stream's turn on a busy engine lasts at least this many windows
+ * (and MIN_SLICE): a turn's first window costs T frames, the next ones a
+ * stride's worth each. */
+#define SLICE_WINDOWS 5
+#define MIN_SLICE (8 * GST_SECOND)
 /* The shortest sampling period (window / T) when the frame rate is
  * unknown; with a known rate the period is at least one frame. */
 #define MIN_PERIOD GST_MSECOND
@@ -153,6 +164,9 @@ struct _GstHyrsmFilter
   gboolean blocking;            /* sync mode in effect */
   GstHyrsmGrid grid;
   gboolean configured;          /* the grid knows the caps' frame rate */
+  GstHyrsmAdmissionClient *admission;   /* live: our turns on the engine */
+  guint64 needed_end;           /* live: points before it serve an admitted
+                                 * window */
   HeldFrame held;
   gboolean warned_no_pts;
   GstClockTime reported_latency;        /* sync: what LATENCY queries add */
@@ -486,6 +500,7 @@ configure_windows (GstHyrsmFilter *self)
             self->frames, GST_TIME_ARGS (shortest)), (NULL));
     window = shortest;
   }
+  g_clear_pointer (&self->admission, gst_hyrsm_admission_leave);
   guint64 next = self->grid.next;
   gst_hyrsm_grid_init (&self->grid, self->frames, window, stride);
   self->grid.next = self->grid.base = next;
@@ -530,6 +545,7 @@ gst_hyrsm_filter_start (GstBaseTransform *trans)
   self->flushing = FALSE;
   self->live_checked = FALSE;
   self->warned_no_pts = FALSE;
+  self->needed_end = 0;
   /* The grid is configured with the first caps (the frame rate bounds
    * the sampling period). */
   gst_video_info_init (&self->info);
@@ -569,6 +585,7 @@ gst_hyrsm_filter_stop (GstBaseTransform *trans)
     g_clear_pointer (&self->ring[i].embedding, embedding_unref);
   g_clear_pointer (&self->ring, g_free);
   gst_clear_buffer (&self->held.buffer);
+  g_clear_pointer (&self->admission, gst_hyrsm_admission_leave);
   self->ring_size = 0;
   g_clear_pointer (&self->last_window, g_free);
   gst_clear_structure (&self->result_for_meta);
@@ -1006,7 +1023,8 @@ queue_window (GstHyrsmFilter *self, guint64 last)
     window_job_free (job);
     return NULL;
   }
-  if (skipped || (!self->blocking && self->pending_windows > 0)) {
+  if (skipped || (!self->blocking
+          && self->pending_windows >= MAX_PENDING_WINDOWS)) {
     /* Live and behind: drop this whole window, never a frame. */
     self->windows_dropped++;
     g_mutex_unlock (&self->state_lock);
@@ -1041,6 +1059,28 @@ latest (GstStructure *older, GstStructure *newer)
   return newer;
 }
 
+/* Live: asks, for each window starting among the points of @step, whether
+ * this stream may start it (before any of its frames is embedded), and
+ * returns whether the frame of @step serves an admitted window. */
+static gboolean
+admit_windows (GstHyrsmFilter *self, const GstHyrsmGridStep *step)
+{
+  guint T = self->frames;
+  if (self->admission == NULL) {
+    GstClockTime window = self->grid.period * T;
+    self->admission = gst_hyrsm_admission_join (self->engine,
+        (gdouble) GST_SECOND / self->grid.period,
+        MAX (SLICE_WINDOWS * window, MIN_SLICE));
+  }
+  for (guint64 k = step->begin; k < step->end; k++) {
+    if (k + T - 1 >= self->needed_end
+        && gst_hyrsm_grid_window_ends_at (&self->grid, k + T - 1)
+        && gst_hyrsm_admission_admit (self->admission))
+      self->needed_end = k + T;
+  }
+  return step->first_covered < self->needed_end;
+}
+
 /* Places the frame @buf covering running times [start, end) on the grid:
  * embeds it when it covers a point, and queues the windows its points
  * complete. Returns the last decision made meanwhile in sync mode. */
@@ -1059,11 +1099,15 @@ sample_frame (GstHyrsmFilter *self, GstBuffer *buf, GstClockTime start,
         GST_TIME_ARGS (start), gst_hyrsm_grid_max_points_per_frame
         (&self->grid));
 
+  gboolean needed = TRUE;
+  if (!self->blocking)
+    needed = admit_windows (self, &step);
   Embedding *embedding = NULL;
   gboolean skipped = FALSE;
   if (step.first_covered < step.end) {
     g_mutex_lock (&self->state_lock);
-    skipped = !self->blocking && self->pending_embeds > 2 * self->frames;
+    skipped = !needed || (!self->blocking
+        && self->pending_embeds > MAX_PENDING_EMBEDS (self->frames));
     g_mutex_unlock (&self->state_lock);
     if (!skipped)
       embedding = queue_embedding (self, buf, arrival);

@@ -10,7 +10,10 @@ For each backbone (random weights, 224 x 224 crop):
   2. live 640x480 30 fps for --seconds: windows decided and dropped;
   3. the number of concurrent live 640x480 30 fps streams one process
      sustains (window 2 s, T = 8, stride 0.5 s, one shared model and engine)
-     with under 5% of windows dropped.
+     with under 5% of windows dropped;
+  4. overload: 1x, 1.5x and 2x that many streams for --overload-seconds:
+     windows decided per second (goodput, against the sustained run's),
+     frames embedded, and the fewest / most windows one stream got.
 Run from the repository root after `. scripts/env.sh` (or pass --builddir).
 """
 import argparse
@@ -63,7 +66,8 @@ def run(Gst, desc, names, until_eos=True, seconds=None):
     stats = [pipeline.get_by_name(n).props.stats for n in names]
     pipeline.set_state(Gst.State.NULL)
     return wall, [{k: s.get_uint64(k)[1] for k in
-                   ("frames-in", "frames-embedded", "windows-classified", "windows-dropped")}
+                   ("frames-in", "frames-embedded", "windows-classified", "windows-dropped",
+                    "windows-incomplete")}
                   for s in stats]
 
 
@@ -73,6 +77,8 @@ def main():
     ap.add_argument("--backbones", default="resnet18,resnet50")
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--max-streams", type=int, default=32)
+    ap.add_argument("--overload-seconds", type=float, default=40,
+                    help="length of each overload run (0: skip them)")
     args = ap.parse_args()
     setup_env(args.builddir)
 
@@ -86,6 +92,7 @@ def main():
                    check=True, stdout=subprocess.DEVNULL)
     support = work / "clips" / "support"
     rows = []
+    overload = []
     for backbone in args.backbones.split(","):
         model = work / f"{backbone}.safetensors"
         subprocess.run([sys.executable, str(ROOT / "tests/fixtures/make_model.py"), str(model),
@@ -115,12 +122,16 @@ def main():
               flush=True)
         live = st
 
-        sustained, n = 0, 1
-        while n <= args.max_streams:
+        def streams(n, seconds):
             names = [f"f{i}" for i in range(n)]
             desc = " ".join(f"{source(True)} ! {filt(model, support, nm)} ! fakesink"
                             for nm in names)
-            wall, stats = run(Gst, desc, names, until_eos=False, seconds=secs)
+            wall, stats = run(Gst, desc, names, until_eos=False, seconds=seconds)
+            return wall, stats
+
+        sustained, n = 0, 1
+        while n <= args.max_streams:
+            wall, stats = streams(n, secs)
             decided = sum(s["windows-classified"] for s in stats)
             dropped = sum(s["windows-dropped"] for s in stats)
             frac = dropped / max(decided + dropped, 1)
@@ -132,12 +143,39 @@ def main():
             n = n * 2 if n < 4 else n + 4
         rows.append((backbone, nonlive_fps, sampled_fps, live, sustained))
 
+        # Overload: what the machine still decides with more streams than it
+        # sustains, and how evenly the streams share it.
+        if args.overload_seconds > 0 and sustained > 0:
+            peak = None
+            for factor in (1, 1.5, 2):
+                n = max(1, round(sustained * factor))
+                wall, stats = streams(n, args.overload_seconds)
+                per = [s["windows-classified"] for s in stats]
+                rate = sum(per) / wall
+                peak = peak or rate
+                embedded = sum(s["frames-embedded"] for s in stats)
+                overload.append((backbone, factor, n, rate, rate / peak, min(per), max(per),
+                                 embedded / max(sum(per), 1)))
+                print(f"{backbone}: {factor}x = {n} live streams for {wall:.0f} s: "
+                      f"{rate:.2f} windows decided/s ({100 * rate / peak:.0f}% of 1x), "
+                      f"per stream {min(per)}..{max(per)} "
+                      f"(fewest/most {min(per) / max(max(per), 1):.2f}), "
+                      f"{embedded / max(sum(per), 1):.2f} frames embedded per decision",
+                      flush=True)
+
     print("\n| backbone | non-live frames/s | sampled frames/s | live 30 fps: decided / dropped "
           "| concurrent live streams (< 5% dropped) |")
     print("|---|---|---|---|---|")
     for b, fps, sfps, live, n in rows:
         print(f"| {b} | {fps:.1f} | {sfps:.1f} | {live['windows-classified']} / "
               f"{live['windows-dropped']} | {n} |")
+    if overload:
+        print("\n| backbone | load | streams | windows decided/s | % of 1x | per stream "
+              "fewest..most | fewest/most | frames per decision |")
+        print("|---|---|---|---|---|---|---|---|")
+        for b, factor, n, rate, frac, lo, hi, fpd in overload:
+            print(f"| {b} | {factor}x | {n} | {rate:.2f} | {100 * frac:.0f}% | {lo}..{hi} "
+                  f"| {lo / max(hi, 1):.2f} | {fpd:.2f} |")
 
 
 if __name__ == "__main__":
