@@ -9,6 +9,12 @@
  * engine ran idle while streams waited (it may have become faster). */
 #define SAMPLE_US (500 * G_TIME_SPAN_MILLISECOND)
 #define PROBE_GROWTH 1.1
+/* No window starts while the engine holds more than this much work (at
+ * the measured capacity), whoever's turn it is: a backlog is latency for
+ * every stream, and frames queued behind it would serve late decisions. */
+#define MAX_BACKLOG_S 0.5
+/* The backlog allowed before the capacity is known. */
+#define MAX_BACKLOG_UNMEASURED 16
 
 typedef struct
 {
@@ -173,14 +179,20 @@ rebalance (Admission *a, gint64 now)
 }
 
 gboolean
-gst_hyrsm_admission_admit (GstHyrsmAdmissionClient *client)
+gst_hyrsm_admission_admit (GstHyrsmAdmissionClient *client,
+    gboolean continuing)
 {
   gint64 now = g_get_monotonic_time ();
   g_mutex_lock (&lock);
   Admission *a = client->admission;
   measure_capacity (a, now);
   rebalance (a, now);
-  gboolean on = client->on;
+  guint backlog = hyrsm_engine_get_pending (a->engine);
+  gdouble max_backlog = a->capacity > 0 ? MAX (1.0,
+      a->capacity * MAX_BACKLOG_S) : MAX_BACKLOG_UNMEASURED;
+  /* A window continuing a run costs a stride's worth of frames, a new run
+   * T frames: only a backlog twice as long stops a run. */
+  gboolean on = client->on && backlog <= (continuing ? 2 : 1) * max_backlog;
   g_mutex_unlock (&lock);
   return on;
 }

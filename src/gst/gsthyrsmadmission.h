@@ -31,7 +31,9 @@ GstHyrsmAdmissionClient *gst_hyrsm_admission_join (HyrsmEngine *engine,
 
 void gst_hyrsm_admission_leave (GstHyrsmAdmissionClient *client);
 
-/* Whether @client may start a window now. */
-gboolean gst_hyrsm_admission_admit (GstHyrsmAdmissionClient *client);
+/* Whether @client may start a window now; @continuing: its previous
+ * window was admitted (this one shares most of its frames). */
+gboolean gst_hyrsm_admission_admit (GstHyrsmAdmissionClient *client,
+    gboolean continuing);
 
 G_END_DECLS

@@ -48,7 +48,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_hyrsm_filter_debug);
  * alone on an engine too slow for it: frames waiting for embedding, and
  * windows waiting for a decision, per element. */
 #define MAX_PENDING_EMBEDS(T) (4 * (T))
-#define MAX_PENDING_WINDOWS 2
+#define MAX_PENDING_WINDOWS 4
 /* A live stream's turn on a busy engine lasts at least this many windows
  * (and MIN_SLICE): a turn's first window costs T frames, the next ones a
  * stride's worth each. */
@@ -1073,9 +1073,12 @@ admit_windows (GstHyrsmFilter *self, const GstHyrsmGridStep *step)
         MAX (SLICE_WINDOWS * window, MIN_SLICE));
   }
   for (guint64 k = step->begin; k < step->end; k++) {
-    if (k + T - 1 >= self->needed_end
-        && gst_hyrsm_grid_window_ends_at (&self->grid, k + T - 1)
-        && gst_hyrsm_admission_admit (self->admission))
+    if (k + T - 1 < self->needed_end
+        || !gst_hyrsm_grid_window_ends_at (&self->grid, k + T - 1))
+      continue;
+    gboolean continuing = self->needed_end > 0
+        && self->needed_end + self->grid.stride >= k + T;
+    if (gst_hyrsm_admission_admit (self->admission, continuing))
       self->needed_end = k + T;
   }
   return step->first_covered < self->needed_end;
