@@ -24,6 +24,7 @@
 #include "gsthyrsmadmission.h"
 #include "gsthyrsmgrid.h"
 #include "gsthyrsmmeta.h"
+#include "gsthyrsmreuse.h"
 #include "gsthyrsmsupport.h"
 
 #include <gst/video/video.h>
@@ -151,6 +152,7 @@ struct _GstHyrsmFilter
   HyrsmSupportSet *support;     /* object lock */
   gchar **labels;               /* object lock */
   gchar *support_in_use;        /* the directory of `support`; object lock */
+  gchar *support_signature;     /* its files when loaded; object lock */
   GstClockTime support_median;  /* object lock */
   guint frames;                 /* T */
   guint dim;                    /* D */
@@ -231,8 +233,11 @@ gst_hyrsm_sync_get_type (void)
 static gboolean
 load_support (GstHyrsmFilter *self, HyrsmModel *model, const gchar *path,
     HyrsmSupportSet **set, gchar ***labels, GstClockTime *median,
-    GError **error)
+    gchar **signature, GError **error)
 {
+  /* Taken before loading: a file changed meanwhile makes it stale, so the
+   * next start loads again rather than reusing a set older than it. */
+  *signature = gst_hyrsm_support_signature (path);
   GstHyrsmSupportDir *dir = gst_hyrsm_support_dir_load (model, path, NULL,
       error);
   if (dir == NULL)
@@ -260,7 +265,8 @@ load_support (GstHyrsmFilter *self, HyrsmModel *model, const gchar *path,
  * model). Takes @set and @labels either way. */
 static gboolean
 install_support (GstHyrsmFilter *self, HyrsmModel *model, const gchar *path,
-    HyrsmSupportSet *set, gchar **labels, GstClockTime median)
+    HyrsmSupportSet *set, gchar **labels, GstClockTime median,
+    gchar *signature)
 {
   GST_OBJECT_LOCK (self);
   if (self->model != model) {
@@ -268,6 +274,7 @@ install_support (GstHyrsmFilter *self, HyrsmModel *model, const gchar *path,
     GST_DEBUG_OBJECT (self, "stopped meanwhile: support set dropped");
     g_object_unref (set);
     g_strfreev (labels);
+    g_free (signature);
     return FALSE;
   }
   hyrsm_support_set_set_threshold (set, self->threshold);
@@ -278,6 +285,8 @@ install_support (GstHyrsmFilter *self, HyrsmModel *model, const gchar *path,
   self->support_median = median;
   g_free (self->support_in_use);
   self->support_in_use = g_strdup (path);
+  g_free (self->support_signature);
+  self->support_signature = signature;
   GST_OBJECT_UNLOCK (self);
   g_clear_object (&old);
   g_strfreev (old_labels);
@@ -311,13 +320,16 @@ support_loader_thread (gpointer data)
     HyrsmSupportSet *set = NULL;
     gchar **labels = NULL;
     GstClockTime median = GST_CLOCK_TIME_NONE;
+    gchar *signature = NULL;
     GError *error = NULL;
-    if (load_support (self, model, path, &set, &labels, &median, &error)) {
+    if (load_support (self, model, path, &set, &labels, &median, &signature,
+            &error)) {
       /* @labels belong to the element once installed. */
       guint n_labels = g_strv_length (labels);
       GST_INFO_OBJECT (self, "support set %s loaded: %u labels", path,
           n_labels);
-      if (install_support (self, model, path, set, labels, median))
+      if (install_support (self, model, path, set, labels, median,
+              signature))
         gst_element_post_message (GST_ELEMENT (self),
             gst_message_new_element (GST_OBJECT (self),
                 gst_structure_new ("hyrsm-support", "path", G_TYPE_STRING,
@@ -340,6 +352,7 @@ support_loader_thread (gpointer data)
       if (revert)
         g_object_notify (G_OBJECT (self), "support");
       g_free (in_use);
+      g_free (signature);
       g_error_free (error);
     }
     g_free (path);
@@ -425,26 +438,47 @@ load_initial_support (GstHyrsmFilter *self)
     g_free (path);
     return FALSE;
   }
+  /* A restart with the same model and an unchanged directory takes back
+   * what the last stop kept (gsthyrsmreuse.c). */
+  gchar *signature = gst_hyrsm_support_signature (path);
+  GstHyrsmLoaded *kept = gst_hyrsm_reuse_take (self->model, path, signature);
+  g_free (signature);
+  if (kept) {
+    GST_INFO_OBJECT (self, "support set %s: reusing the set loaded before",
+        path);
+    install_support (self, self->model, path, g_steal_pointer (&kept->set),
+        g_steal_pointer (&kept->labels), kept->median,
+        g_steal_pointer (&kept->signature));
+    gst_hyrsm_loaded_free (kept);
+    g_free (path);
+    return TRUE;
+  }
+
   HyrsmSupportSet *set = NULL;
   gchar **labels = NULL;
   GstClockTime median = GST_CLOCK_TIME_NONE;
   GError *error = NULL;
   gboolean ok = load_support (self, self->model, path, &set, &labels, &median,
-      &error);
-  if (ok)
-    install_support (self, self->model, path, set, labels, median);
-  else if (g_error_matches (error, HYRSM_ERROR, HYRSM_ERROR_FILE_NOT_FOUND)
-      && g_file_test (path, G_FILE_TEST_EXISTS))
+      &signature, &error);
+  if (ok) {
+    install_support (self, self->model, path, set, labels, median,
+        signature);
+  } else if (g_error_matches (error, HYRSM_ERROR, HYRSM_ERROR_FILE_NOT_FOUND)
+      && g_file_test (path, G_FILE_TEST_EXISTS)) {
     GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
         ("Support set \"%s\" is not a directory of label folders.", path),
         ("%s", error->message));
-  else if (g_error_matches (error, HYRSM_ERROR, HYRSM_ERROR_FILE_NOT_FOUND))
+  } else if (g_error_matches (error, HYRSM_ERROR,
+          HYRSM_ERROR_FILE_NOT_FOUND)) {
     GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
         ("Support set \"%s\" not found.", path), ("%s", error->message));
-  else
+  } else {
     GST_ELEMENT_ERROR (self, RESOURCE, READ,
         ("Could not load support set \"%s\".", path), ("%s",
             error->message));
+  }
+  if (!ok)
+    g_free (signature);
   g_clear_error (&error);
   g_free (path);
   return ok;
@@ -592,8 +626,20 @@ gst_hyrsm_filter_stop (GstBaseTransform *trans)
   g_clear_pointer (&self->converter, gst_video_converter_free);
   self->engine = NULL;
   /* `labels` keeps naming the last set loaded, for applications that read
-   * it after the pipeline stopped. */
+   * it after the pipeline stopped. The model and the set are kept a few
+   * seconds for a restart (gsthyrsmreuse.c), not by the element. */
   GST_OBJECT_LOCK (self);
+  if (self->support && self->model && self->support_signature) {
+    GstHyrsmLoaded *loaded = g_new0 (GstHyrsmLoaded, 1);
+    loaded->model = g_object_ref (self->model);
+    loaded->support_path = g_strdup (self->support_in_use);
+    loaded->set = g_object_ref (self->support);
+    loaded->labels = g_strdupv (self->labels);
+    loaded->median = self->support_median;
+    loaded->signature = g_steal_pointer (&self->support_signature);
+    gst_hyrsm_reuse_keep (loaded);
+  }
+  g_clear_pointer (&self->support_signature, g_free);
   g_clear_object (&self->support);
   g_clear_object (&self->model);
   GST_OBJECT_UNLOCK (self);
@@ -1560,6 +1606,7 @@ gst_hyrsm_filter_finalize (GObject *object)
   g_cond_clear (&self->state_cond);
   g_strfreev (self->labels);
   g_free (self->support_in_use);
+  g_free (self->support_signature);
   g_free (self->model_path);
   g_free (self->support_path);
   g_free (self->device);
