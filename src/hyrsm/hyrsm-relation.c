@@ -4,7 +4,8 @@
  * Dense products (QKV, output projections, the fuse) are the backend's
  * gemm_nt with the PyTorch Linear weights as stored (out x in). What is
  * left is small (T x T or (M+1) x (M+1) attention, row statistics) and is
- * accumulated in double.
+ * accumulated in double. A backend with relation_intra / relation_inter
+ * (CUDA) computes sections 4 and 5 whole on its device instead.
  */
 #include "hyrsm-relation.h"
 #include "hyrsm-backend.h"
@@ -187,6 +188,10 @@ hyrsm_relation_intra (const HyrsmRelation *rel, const float *features,
 {
   const HyrsmHeadWeights *w = rel->w;
   int T = rel->frames, D = rel->dim;
+  const HyrsmBackendOps *ops = rel->backend->ops;
+  if (ops->relation_intra && T <= MIN (w->pe_rows, HYRSM_RELATION_MAX_TOKENS))
+    return ops->relation_intra (rel->backend, w, T, rel->input_scale,
+        rel->position_b, features, s, error);
   gsize n = (gsize) T * D;
   float *x = g_new (float, n);
   float *z = g_new (float, n);
@@ -245,6 +250,9 @@ hyrsm_relation_inter (const HyrsmRelation *rel, const float *u,
 {
   const HyrsmHeadWeights *w = rel->w;
   int D = rel->dim;
+  const HyrsmBackendOps *ops = rel->backend->ops;
+  if (ops->relation_inter && n_tokens <= HYRSM_RELATION_MAX_TOKENS)
+    return ops->relation_inter (rel->backend, w, u, n_tokens, g, error);
   gsize n = (gsize) n_tokens * D;
   float *q = g_new (float, n);
   float *k = g_new (float, n);
