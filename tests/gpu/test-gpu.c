@@ -917,7 +917,7 @@ test_gemm (void)
 
 /* A ResNet-18 + 1-shot head made by tests/fixtures/make_model.py (well
  * scaled random weights), at a small crop. NULL (and a skip) without
- * Python + torch. */
+ * Python + torch. tests/gpu/run.sh makes the same file (same arguments). */
 static char *
 make_head_model (void)
 {
@@ -1029,13 +1029,17 @@ test_end_to_end (void)
 {
   if (!g_test_subprocess ()) {
     REQUIRE_DEVICE ();
-    g_autofree char *model = make_head_model ();
+    /* run.sh makes the model itself (HYRSM_GPU_E2E_MODEL_FILE), so that
+     * PyTorch does not run under the bundle's LD_LIBRARY_PATH. */
+    const char *given = g_getenv ("HYRSM_GPU_E2E_MODEL_FILE");
+    g_autofree char *model = given ? g_strdup (given) : make_head_model ();
     if (model == NULL)
       return;
     g_setenv ("HYRSM_GPU_E2E_MODEL", model, TRUE);
     run_child ();
     g_unsetenv ("HYRSM_GPU_E2E_MODEL");
-    g_unlink (model);
+    if (given == NULL)
+      g_unlink (model);
     return;
   }
   const char *path = g_getenv ("HYRSM_GPU_E2E_MODEL");
