@@ -1081,6 +1081,23 @@ test_end_to_end (void)
   g_free (cpu.label);
 }
 
+/* ---- the isolation of device tests (runs without a device) ---- */
+
+/* A failed CUDA call in a test's own process fails that process, naming
+ * the call, and the process running the suite carries on. */
+static void
+test_isolation (void)
+{
+  if (g_test_subprocess ()) {
+    CUDA_OK (cudaErrorInvalidValue);    /* as a failed CUDA call would */
+    return;
+  }
+  g_test_trap_subprocess (NULL, 60 * G_USEC_PER_SEC,
+      G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_failed ();
+  g_test_trap_assert_stderr ("*cudaErrorInvalidValue*");
+}
+
 /* ---- the model's embed paths (device pre-processing) ---- */
 
 /* hyrsm_model_embed_frames() and the engine's hyrsm_model_embed_rgb_frames()
@@ -1284,6 +1301,7 @@ main (int argc, char **argv)
 
   g_test_add_func ("/gpu/errors/no-such-device", test_no_such_device);
   g_test_add_func ("/gpu/model/devices", test_model_devices);
+  g_test_add_func ("/gpu/isolation/cuda-failure", test_isolation);
   for (guint i = 0; i < G_N_ELEMENTS (formats); i++) {
     g_autofree char *name = g_strdup_printf ("/gpu/preprocess/%s",
         formats[i].name);
