@@ -79,10 +79,10 @@ scale_add_kernel (const float *x, float a, const float *p, float b, size_t n,
 }
 
 __global__ void
-add_row_kernel (const float *x, const float *row, size_t total, int cols,
-    float *y)
+add_row_kernel (const float *x, const float *row, size_t total,
+    size_t per_matrix, int cols, float *y)
 {
-  GRID_STRIDE (i, total) y[i] = x[i] + row[i % cols];
+  GRID_STRIDE (i, total) y[i] = x[i] + row[i / per_matrix * cols + i % cols];
 }
 
 __global__ void
@@ -184,18 +184,26 @@ hyrsm_cuda_scale_add (const float *x, float a, const float *p, float b,
 }
 
 extern "C" cudaError_t
-hyrsm_cuda_add_row (const float *x, const float *row, int rows, int cols,
-    float *y, cudaStream_t stream)
+hyrsm_cuda_add_row_batched (const float *x, const float *rows_in, int batch,
+    int rows, int cols, float *y, cudaStream_t stream)
 {
-  HYRSM_REQUIRE (x != NULL && row != NULL && y != NULL && rows >= 0);
-  HYRSM_REQUIRE (cols >= 1);
-  size_t total = (size_t) rows * cols;
+  HYRSM_REQUIRE (x != NULL && rows_in != NULL && y != NULL);
+  HYRSM_REQUIRE (batch >= 0 && rows >= 0 && cols >= 1);
+  size_t per_matrix = (size_t) rows * cols;
+  size_t total = (size_t) batch * per_matrix;
   if (total == 0)
     return cudaSuccess;
   HYRSM_LAUNCH_BEGIN ();
-  add_row_kernel <<<grid_for (total), kThreads, 0, stream>>> (x, row, total,
-      cols, y);
+  add_row_kernel <<<grid_for (total), kThreads, 0, stream>>> (x, rows_in,
+      total, per_matrix, cols, y);
   return HYRSM_LAUNCH_RESULT ();
+}
+
+extern "C" cudaError_t
+hyrsm_cuda_add_row (const float *x, const float *row, int rows, int cols,
+    float *y, cudaStream_t stream)
+{
+  return hyrsm_cuda_add_row_batched (x, row, 1, rows, cols, y, stream);
 }
 
 extern "C" cudaError_t

@@ -703,6 +703,14 @@ test_elementwise (void)
   for (gsize i = 0; i < m; i++)
     expect[i] = a[i] + bias[i % cols];
   check_close ("add_row", gpu_rel_error (r3, expect, m), TOL_FP32);
+  /* two matrices of rows / 2 rows, each with its own row (b's first two) */
+  CUDA_OK (hyrsm_cuda_add_row_batched (da, db, 2, rows / 2, cols, dout,
+          NULL));
+  g_free (r3);
+  r3 = dev_download (dout, m * 4);
+  for (gsize i = 0; i < m; i++)
+    expect[i] = a[i] + b[i / ((gsize) (rows / 2) * cols) * cols + i % cols];
+  check_close ("add_row_batched", gpu_rel_error (r3, expect, m), TOL_FP32);
 
   CUDA_OK (hyrsm_cuda_mean_rows (da, 2, rows / 2, cols, dout, NULL));
   float *r4 = dev_download (dout, 2 * cols * 4);
