@@ -320,6 +320,40 @@ hyrsm_relation_fuse_add (const HyrsmRelation *rel, const float *frames_part,
 
 /* ---- section 6: Bi-MHM ---- */
 
+gboolean
+hyrsm_relation_token_distances (const HyrsmRelation *rel,
+    const float *query_part, const float *const *frames_parts,
+    const float *token_parts, int n_tokens, double *dist, float *e,
+    GError **error)
+{
+  int T = rel->frames, D = rel->dim;
+  const HyrsmBackendOps *ops = rel->backend->ops;
+  if (e == NULL && ops->token_distances && T <= HYRSM_RELATION_MAX_ROWS)
+    return ops->token_distances (rel->backend, T, D, query_part,
+        frames_parts, token_parts, n_tokens, dist, error);
+
+  gsize td = (gsize) T * D;
+  float *e_q = e ? e + n_tokens * td : g_new (float, td);
+  float *e_m = e ? NULL : g_new (float, td);
+  double *norms = g_new (double, 2 * T);
+  hyrsm_relation_fuse_add (rel, query_part, token_parts + (gsize) n_tokens
+      * D, e_q);
+  hyrsm_row_norms (e_q, T, D, norms + T);
+  for (int m = 0; m < n_tokens; m++) {
+    float *row = e ? e + m * td : e_m;
+    hyrsm_relation_fuse_add (rel, frames_parts[m], token_parts + (gsize) m
+        * D, row);
+    hyrsm_row_norms (row, T, D, norms);
+    dist[m] = hyrsm_bimhm (row, norms, e_q, norms + T, T, D);
+  }
+  if (e == NULL) {
+    g_free (e_q);
+    g_free (e_m);
+  }
+  g_free (norms);
+  return TRUE;
+}
+
 void
 hyrsm_row_norms (const float *e, int rows, int dim, double *norms)
 {
