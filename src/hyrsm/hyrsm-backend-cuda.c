@@ -1,5 +1,6 @@
 /* hyrsm-backend-cuda.c: the CUDA backend: cuDNN backbone, cuBLAS GEMMs,
- * kernels/ for pre-processing and the small fused operations.
+ * kernels/ for pre-processing and the small fused operations, and the
+ * relation head and metric (model.md sections 4 to 6) on the device.
  *
  * Backbone (model.md section 3). Activations are NHWC, float16 by default
  * (tensor cores, float accumulation) or float32 (HYRSM_PRECISION=fp32; FMA
@@ -29,7 +30,9 @@
  * graphs, which are captured again.
  *
  * Host data moves through pinned staging buffers with asynchronous copies
- * on the backend's one stream; every entry point holds the backend's lock
+ * on the backend's one stream (weights too, with copy_up: never on the
+ * legacy default stream, which our non-blocking stream does not wait
+ * for); every entry point holds the backend's lock
  * and makes the backend's device current, so any thread may call it.
  * Every CUDA, cuDNN and cuBLAS status is checked and becomes a GError
  * naming the operation (hyrsm-cuda-check.h); nothing aborts.

@@ -4,7 +4,9 @@
  * The heavy products go through the model's backend (gemm_nt); the small
  * reductions (LayerNorm statistics, softmax, attention over T or M+1
  * tokens, cosine similarities) are done here in double so that float32
- * results stay within 1e-4 of a float64 reference.
+ * results stay within 1e-4 of a float64 reference. A backend with the
+ * optional relation entries (relation_intra, relation_inter,
+ * token_distances: CUDA) runs sections 4 to 6 on its device instead.
  *
  * Thread safety: a HyrsmRelation is read-only once made, and every function
  * below may run in any number of threads at once.
