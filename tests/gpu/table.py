@@ -51,7 +51,7 @@ def parity_rows(path):
             if m.group(1) == "not ok":
                 result = "**FAIL**" + (" " + rest.strip(" -") if rest.strip(" -") else "")
             elif "# SKIP" in rest:
-                result = "skip: " + rest.split("# SKIP", 1)[1].strip()
+                result = "skip (%s)" % rest.split("# SKIP", 1)[1].strip()
             else:
                 result = "pass"
             rows.append((m.group(3), result, worst[1] if worst else "-"))
@@ -89,8 +89,15 @@ def main():
         print()
         print("| parity test | result | largest relative error / tolerance |")
         print("|---|---|---|")
+        # a skip reason shared by several tests is given once, below
+        reasons = sorted({r[6:-1] for _, r, _ in rows if r.startswith("skip (")})
         for name, result, worst in rows:
+            if result.startswith("skip ("):
+                result = "skip %d" % (reasons.index(result[6:-1]) + 1)
             print("| %s | %s | %s |" % (name, result, worst))
+        for i, reason in enumerate(reasons):
+            print()
+            print("skip %d: %s" % (i + 1, reason))
     print()
     print("| ResNet-50 224x224, fp16 | hyrsm CUDA (graph replay) | PyTorch eager channels_last "
           "| PyTorch CUDA graph | hyrsm / best PyTorch | hyrsm CUDA fp32 |")
