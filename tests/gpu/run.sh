@@ -1,5 +1,5 @@
 #!/bin/bash
-# tests/gpu/run.sh: the GPU check, in one go (~8 minutes at most), on the
+# tests/gpu/run.sh: the GPU check, in one go (8 minutes at most), on the
 # device machine (H100 / H200: CUDA 13, nvcc, PyTorch with cuDNN and
 # cuBLAS, no GStreamer/GLib development files, no package registry). See
 # docs/cuda.md.
@@ -32,7 +32,9 @@
 # Options (environment): HYRSM_GPU_QUICK=1 fewer iterations;
 # HYRSM_GPU_SKIP_TESTS=1 benchmark only; HYRSM_GPU_BATCHES=1,8,64,256;
 # HYRSM_GPU_BATCHES_FP32=1,64; HYRSM_GPU_PARITY_TIMEOUT=200,
-# HYRSM_GPU_BENCH_TIMEOUT=100, HYRSM_GPU_MODEL_TIMEOUT=60 (seconds);
+# HYRSM_GPU_BENCH_TIMEOUT=100 (fp16, PyTorch), HYRSM_GPU_BENCH_FP32_TIMEOUT=60,
+# HYRSM_GPU_MODEL_TIMEOUT=45, HYRSM_GPU_DEADLINE=480 (the whole run; every
+# step's limit is cut to what is left of it) (seconds);
 # HYRSM_GPU_BUNDLE (the tar.xz); HYRSM_GPU_PYTHON (python3 with torch).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -43,7 +45,11 @@ BATCHES=${HYRSM_GPU_BATCHES:-1,8,64,256}
 BATCHES_FP32=${HYRSM_GPU_BATCHES_FP32:-1,64}   # fp32 (FMA) is for reference only
 PARITY_TIMEOUT=${HYRSM_GPU_PARITY_TIMEOUT:-200}
 BENCH_TIMEOUT=${HYRSM_GPU_BENCH_TIMEOUT:-100}
-MODEL_TIMEOUT=${HYRSM_GPU_MODEL_TIMEOUT:-60}
+MODEL_TIMEOUT=${HYRSM_GPU_MODEL_TIMEOUT:-45}
+BENCH_FP32_TIMEOUT=${HYRSM_GPU_BENCH_FP32_TIMEOUT:-60}
+# The whole run, whatever its steps' limits: the table is printed before
+# the device call's own limit (run it with timeout_s of about 500).
+DEADLINE=${HYRSM_GPU_DEADLINE:-480}
 QUICK=()
 [ "${HYRSM_GPU_QUICK:-0}" = 1 ] && QUICK=(--quick)
 PY=${HYRSM_GPU_PYTHON:-$(command -v python3 || echo python3)}
@@ -52,12 +58,19 @@ exec > >(tee "$OUT/run.log") 2>&1
 FAILED=()
 step() { printf '\n=== %s (%ds)\n' "$*" "$SECONDS"; }
 fail() { echo "FAILED: $*"; FAILED+=("$*"); }
-# timed LIMIT NAME CMD...: runs CMD with a time limit; a timeout or a
-# non-zero status is a failure of step NAME. Returns CMD's status.
+# timed LIMIT NAME CMD...: runs CMD with a time limit, cut to what is left
+# of the whole run's DEADLINE (less a reserve for the table); a timeout or
+# a non-zero status is a failure of step NAME. Returns CMD's status.
 timed() {
-  local limit=$1 name=$2 status
+  local limit=$1 name=$2 status left
   shift 2
-  timeout --kill-after=10 "$limit" "$@"
+  left=$((DEADLINE - SECONDS - 20))
+  if [ "$left" -lt 5 ]; then
+    fail "$name: not run, the run's ${DEADLINE}s are spent"
+    return 124
+  fi
+  [ "$left" -lt "$limit" ] && limit=$left
+  timeout --kill-after=5 "$limit" "$@"
   status=$?
   if [ "$status" = 124 ] || [ "$status" = 137 ]; then
     fail "$name: no result after ${limit}s (killed)"
@@ -74,7 +87,7 @@ command -v timeout >/dev/null || missing+=("timeout (coreutils)")
 if ! command -v "$PY" >/dev/null; then
   missing+=("python3 ($PY)")
 else
-  why=$(timeout 120 "$PY" -c '
+  why=$(timeout 60 "$PY" -c '
 import sys
 try:
     import torch
@@ -204,8 +217,8 @@ if [ "$MODEL_OK" = 1 ] && [ "$PROGRAMS_OK" = 1 ]; then
   HYRSM_PRECISION=fp16 timed "$BENCH_TIMEOUT" "bench fp16: bench-gpu" \
     env LD_LIBRARY_PATH="$BUNDLE_LD_PATH" "$WORK/bin/bench-gpu" "$MODEL" \
     --batches "$BATCHES" --json "$OUT/ours-fp16.json" "${QUICK[@]}"
-  step "bench-gpu fp32 (at most ${BENCH_TIMEOUT}s)"
-  HYRSM_PRECISION=fp32 timed "$BENCH_TIMEOUT" "bench fp32: bench-gpu" \
+  step "bench-gpu fp32 (at most ${BENCH_FP32_TIMEOUT}s)"
+  HYRSM_PRECISION=fp32 timed "$BENCH_FP32_TIMEOUT" "bench fp32: bench-gpu" \
     env LD_LIBRARY_PATH="$BUNDLE_LD_PATH" "$WORK/bin/bench-gpu" "$MODEL" \
     --batches "$BATCHES_FP32" --json "$OUT/ours-fp32.json" "${QUICK[@]}"
 fi

@@ -229,6 +229,7 @@ def test_hang_is_a_timeout(env):
 def test_bench_hang_loses_only_that_step(env):
     tmp, e = env
     e["HYRSM_GPU_BENCH_TIMEOUT"] = "2"
+    e["HYRSM_GPU_BENCH_FP32_TIMEOUT"] = "2"
     make_bundle(tmp, stub_test_gpu(GOOD_TAP), bench_gpu="#!/bin/bash\nexec sleep 60\n")
     status, out = run(e)
     assert status == 1, out
@@ -289,3 +290,19 @@ def test_bundle_without_programs(env):
     status, out = run(e)
     assert status == 2, out
     assert "does not unpack to bin/test-gpu and bin/bench-gpu" in out
+
+
+def test_deadline_keeps_the_table(env):
+    """Steps are cut to what is left of the whole run, so the table comes
+    before the device call's own limit would kill the script."""
+    tmp, e = env
+    e["HYRSM_GPU_DEADLINE"] = "30"
+    make_bundle(tmp, stub_test_gpu("1..3\nok 1 /gpu/a\n", sleep=120))
+    status, out = run(e, timeout=60)
+    assert status == 1, out
+    assert "parity: test-gpu: no result after " in out
+    assert "bench fp16: bench-gpu: not run, the run's 30s are spent" in out
+    assert "torch: bench_torch.py: not run, the run's 30s are spent" in out
+    assert os.path.exists(tmp / "out" / "table.md")
+    assert "1 of 3" not in read(tmp / "out" / "table.md")
+    assert "2 of 3 never reported" in read(tmp / "out" / "table.md")
