@@ -34,6 +34,7 @@
 #include <cuda_runtime_api.h>
 #include <glib/gstdio.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #define TOL_FP32 GPU_TOL_FP32
@@ -70,9 +71,10 @@ note (const char *format, ...)
   va_start (args, format);
   g_autofree char *text = g_strdup_vprintf (format, args);
   va_end (args);
-  if (g_test_subprocess ())
+  if (g_test_subprocess ()) {
     g_print ("# %s\n", text);
-  else
+    fflush (stdout);            /* before a crash can lose it */
+  } else
     g_test_message ("%s", text);
 }
 
