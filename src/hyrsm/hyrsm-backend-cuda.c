@@ -271,11 +271,11 @@ copy_up (HyrsmBackendCuda *self, void *dev, const void *host, size_t bytes,
       "uploading %s", what);
 }
 
-/* Copies @count floats to a new device array of @dtype (HyrsmKernelDtype):
- * float32 as is, float16 converted on the device. */
+/* Copies @count floats to a new device array of the backend's element
+ * type: float32 as is, float16 converted on the device. */
 static gboolean
-upload_as (HyrsmBackendCuda *self, const float *host, size_t count,
-    int dtype, void **out, const char *what, GError **error)
+upload (HyrsmBackendCuda *self, const float *host, size_t count, void **out,
+    const char *what, GError **error)
 {
   float *tmp = NULL;
   *out = NULL;
@@ -284,7 +284,7 @@ upload_as (HyrsmBackendCuda *self, const float *host, size_t count,
     return FALSE;
   gboolean ok = copy_up (self, tmp, host, count * sizeof (float), what,
       error);
-  if (ok && dtype == HYRSM_KERNEL_F32) {
+  if (ok && self->precision == HYRSM_PRECISION_FP32) {
     *out = tmp;
     return TRUE;
   }
@@ -300,14 +300,6 @@ upload_as (HyrsmBackendCuda *self, const float *host, size_t count,
     *out = NULL;
   }
   return ok;
-}
-
-/* upload_as() in the backend's activation type. */
-static gboolean
-upload (HyrsmBackendCuda *self, const float *host, size_t count, void **out,
-    const char *what, GError **error)
-{
-  return upload_as (self, host, count, self->kdtype, out, what, error);
 }
 
 /* ---- weights ---- */
