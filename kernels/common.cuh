@@ -12,7 +12,15 @@
 
 #define HYRSM_WARP 32
 
-// Returns the error of the kernel launch just made, if any.
+// Before a launch: clears the error state that another library may have
+// left behind (cuDNN and cuBLAS launch kernels of their own and do not
+// always consume a failed launch, e.g. out of memory inside
+// cudnnFindConvolutionForwardAlgorithm), so that HYRSM_LAUNCH_RESULT()
+// reports this launch only. A sticky error (a fault that destroyed the
+// context) cannot be cleared and is then reported by the launch itself.
+#define HYRSM_LAUNCH_BEGIN() ((void) cudaGetLastError ())
+
+// After a launch: the error of the kernel launch just made, if any.
 #define HYRSM_LAUNCH_RESULT() cudaGetLastError ()
 
 // Rejects arguments a kernel cannot run with before anything is launched.

@@ -79,10 +79,10 @@ scale_add_kernel (const float *x, float a, const float *p, float b, size_t n,
 }
 
 __global__ void
-add_row_kernel (const float *x, const float *row, size_t total, int cols,
-    float *y)
+add_row_kernel (const float *x, const float *row, size_t total,
+    size_t per_matrix, int cols, float *y)
 {
-  GRID_STRIDE (i, total) y[i] = x[i] + row[i % cols];
+  GRID_STRIDE (i, total) y[i] = x[i] + row[i / per_matrix * cols + i % cols];
 }
 
 __global__ void
@@ -109,6 +109,7 @@ hyrsm_cuda_nchw_to_nhwc (const float *in, int n, int c, int h, int w,
   size_t total = (size_t) n * h * w * c_out;
   if (total == 0)
     return cudaSuccess;
+  HYRSM_LAUNCH_BEGIN ();
   if (dtype == HYRSM_KERNEL_F16)
     nchw_to_nhwc_kernel<__half> <<<grid_for (total), kThreads, 0, stream>>> (in,
         c, h * w, c_out, total, (__half *) out);
@@ -126,6 +127,7 @@ hyrsm_cuda_avgpool_nhwc (const void *in, int dtype, int n, int hw, int c,
   size_t total = (size_t) n * c;
   if (total == 0)
     return cudaSuccess;
+  HYRSM_LAUNCH_BEGIN ();
   if (dtype == HYRSM_KERNEL_F16)
     avgpool_kernel<__half> <<<grid_for (total), kThreads, 0, stream>>> (
         (const __half *) in, n, hw, c, out);
@@ -144,6 +146,7 @@ hyrsm_cuda_bias_act (void *y, int dtype, const void *bias,
   size_t total = rows * cols;
   if (total == 0)
     return cudaSuccess;
+  HYRSM_LAUNCH_BEGIN ();
   if (dtype == HYRSM_KERNEL_F16)
     bias_act_kernel<__half> <<<grid_for (total), kThreads, 0, stream>>> (
         (__half *) y, (const __half *) bias, (const __half *) residual, total,
@@ -162,6 +165,7 @@ hyrsm_cuda_f32_to_f16 (const float *in, size_t n, void *out,
   HYRSM_REQUIRE (in != NULL && out != NULL);
   if (n == 0)
     return cudaSuccess;
+  HYRSM_LAUNCH_BEGIN ();
   f32_to_f16_kernel <<<grid_for (n), kThreads, 0, stream>>> (in, n,
       (__half *) out);
   return HYRSM_LAUNCH_RESULT ();
@@ -174,7 +178,24 @@ hyrsm_cuda_scale_add (const float *x, float a, const float *p, float b,
   HYRSM_REQUIRE (x != NULL && p != NULL && y != NULL);
   if (n == 0)
     return cudaSuccess;
+  HYRSM_LAUNCH_BEGIN ();
   scale_add_kernel <<<grid_for (n), kThreads, 0, stream>>> (x, a, p, b, n, y);
+  return HYRSM_LAUNCH_RESULT ();
+}
+
+extern "C" cudaError_t
+hyrsm_cuda_add_row_batched (const float *x, const float *rows_in, int batch,
+    int rows, int cols, float *y, cudaStream_t stream)
+{
+  HYRSM_REQUIRE (x != NULL && rows_in != NULL && y != NULL);
+  HYRSM_REQUIRE (batch >= 0 && rows >= 0 && cols >= 1);
+  size_t per_matrix = (size_t) rows * cols;
+  size_t total = (size_t) batch * per_matrix;
+  if (total == 0)
+    return cudaSuccess;
+  HYRSM_LAUNCH_BEGIN ();
+  add_row_kernel <<<grid_for (total), kThreads, 0, stream>>> (x, rows_in,
+      total, per_matrix, cols, y);
   return HYRSM_LAUNCH_RESULT ();
 }
 
@@ -182,14 +203,7 @@ extern "C" cudaError_t
 hyrsm_cuda_add_row (const float *x, const float *row, int rows, int cols,
     float *y, cudaStream_t stream)
 {
-  HYRSM_REQUIRE (x != NULL && row != NULL && y != NULL && rows >= 0);
-  HYRSM_REQUIRE (cols >= 1);
-  size_t total = (size_t) rows * cols;
-  if (total == 0)
-    return cudaSuccess;
-  add_row_kernel <<<grid_for (total), kThreads, 0, stream>>> (x, row, total,
-      cols, y);
-  return HYRSM_LAUNCH_RESULT ();
+  return hyrsm_cuda_add_row_batched (x, row, 1, rows, cols, y, stream);
 }
 
 extern "C" cudaError_t
@@ -201,6 +215,7 @@ hyrsm_cuda_mean_rows (const float *x, int batch, int rows, int cols,
   size_t total = (size_t) batch * cols;
   if (total == 0)
     return cudaSuccess;
+  HYRSM_LAUNCH_BEGIN ();
   mean_rows_kernel <<<grid_for (total), kThreads, 0, stream>>> (x, batch,
       rows, cols, out);
   return HYRSM_LAUNCH_RESULT ();

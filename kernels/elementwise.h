@@ -37,6 +37,12 @@ cudaError_t hyrsm_cuda_scale_add (const float *x, float a, const float *p,
 cudaError_t hyrsm_cuda_add_row (const float *x, const float *row, int rows,
     int cols, float *y, cudaStream_t stream);
 
+/* hyrsm_cuda_add_row for @batch matrices at once, each with its own row:
+ * y[b, r, j] = x[b, r, j] + rows_in[b, j] (x, y: batch x rows x cols;
+ * rows_in: batch x cols). In place allowed. */
+cudaError_t hyrsm_cuda_add_row_batched (const float *x, const float *rows_in,
+    int batch, int rows, int cols, float *y, cudaStream_t stream);
+
 /* out[j] = mean over @rows rows of x[r, j], for each of @batch matrices
  * (x: batch x rows x cols, out: batch x cols): token means u_m. */
 cudaError_t hyrsm_cuda_mean_rows (const float *x, int batch, int rows,

@@ -50,6 +50,7 @@ hyrsm_cuda_layernorm (const float *x, int rows, int dim, const float *weight,
   if (rows == 0)
     return cudaSuccess;
   unsigned int threads = dim >= 1024 ? 256 : 128;
+  HYRSM_LAUNCH_BEGIN ();
   layernorm_kernel <<<rows, threads, 0, stream>>> (x, dim, weight, bias, eps,
       y);
   return HYRSM_LAUNCH_RESULT ();

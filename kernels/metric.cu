@@ -81,6 +81,7 @@ hyrsm_cuda_bimhm (const float *support, int n_tokens, const float *query,
   HYRSM_REQUIRE (dim >= 1);
   if (n_tokens == 0)
     return cudaSuccess;
+  HYRSM_LAUNCH_BEGIN ();
   bimhm_kernel <<<n_tokens, 256, 0, stream>>> (support, query, rows, dim,
       dist);
   return HYRSM_LAUNCH_RESULT ();

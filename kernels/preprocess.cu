@@ -202,6 +202,7 @@ hyrsm_cuda_preprocess (const HyrsmKernelFrame *frames, int n,
   HYRSM_REQUIRE (hyrsm_kernel_pixel_bytes (p.format) > 0);
   const unsigned int threads = 256;
   dim3 grid (hyrsm_blocks ((size_t) p.crop * p.crop, threads), n);
+  HYRSM_LAUNCH_BEGIN ();
   if (p.dtype == HYRSM_KERNEL_F16)
     preprocess_kernel<__half> <<<grid, threads, 0, stream>>> (frames, p,
         (__half *) out);

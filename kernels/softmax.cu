@@ -94,6 +94,7 @@ hyrsm_cuda_softmax_rows (const float *x, int rows, int n, float scale,
   if (rows == 0)
     return cudaSuccess;
   const int warps = 4;
+  HYRSM_LAUNCH_BEGIN ();
   softmax_rows_kernel <<<(rows + warps - 1) / warps, warps * HYRSM_WARP, 0,
       stream>>> (x, rows, n, scale, y);
   return HYRSM_LAUNCH_RESULT ();
@@ -108,6 +109,7 @@ hyrsm_cuda_attention (const float *q, const float *k, const float *v, int ld,
   HYRSM_REQUIRE (d >= 1 && ld >= heads * d && ld_o >= heads * d);
   unsigned int threads = d >= 128 ? 128 : 64;
   dim3 grid (n, heads);
+  HYRSM_LAUNCH_BEGIN ();
   attention_kernel <<<grid, threads, n * sizeof (float), stream>>> (q, k, v,
       ld, n, d, 1.0f / sqrtf ((float) d), o, ld_o);
   return HYRSM_LAUNCH_RESULT ();

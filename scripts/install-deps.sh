@@ -8,7 +8,7 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 PACKAGES="
-  build-essential meson ninja-build pkg-config
+  build-essential meson ninja-build pkg-config xz-utils
   libglib2.0-dev libjson-glib-dev gobject-introspection libgirepository1.0-dev
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good

@@ -1,5 +1,6 @@
 /* hyrsm-backend-cuda.c: the CUDA backend: cuDNN backbone, cuBLAS GEMMs,
- * kernels/ for pre-processing and the small fused operations.
+ * kernels/ for pre-processing and the small fused operations, and the
+ * relation head and metric (model.md sections 4 to 6) on the device.
  *
  * Backbone (model.md section 3). Activations are NHWC, float16 by default
  * (tensor cores, float accumulation) or float32 (HYRSM_PRECISION=fp32; FMA
@@ -29,7 +30,9 @@
  * graphs, which are captured again.
  *
  * Host data moves through pinned staging buffers with asynchronous copies
- * on the backend's one stream; every entry point holds the backend's lock
+ * on the backend's one stream (weights too, with copy_up: never on the
+ * legacy default stream, which our non-blocking stream does not wait
+ * for); every entry point holds the backend's lock
  * and makes the backend's device current, so any thread may call it.
  * Every CUDA, cuDNN and cuBLAS status is checked and becomes a GError
  * naming the operation (hyrsm-cuda-check.h); nothing aborts.
@@ -81,8 +84,16 @@ typedef enum
 
 typedef struct
 {
+  cudnnConvolutionFwdAlgo_t algo;
+  cudnnMathType_t math;
+  gboolean unfused;             /* cuDNN refused the fused call for this shape */
+} AlgoChoice;
+
+typedef struct
+{
   StepKind kind;
   CudaConv *conv;
+  AlgoChoice *choice;           /* in self->algos; NULL when the step's own */
   int src, dst, residual;       /* buffer ids; residual -1 when none */
   int n, ih, iw, ic, oh, ow, oc;
   cudnnTensorDescriptor_t x, y;
@@ -102,12 +113,6 @@ typedef struct
   gboolean graph_tried;
   cudaGraphExec_t graph;
 } Plan;
-
-typedef struct
-{
-  cudnnConvolutionFwdAlgo_t algo;
-  cudnnMathType_t math;
-} AlgoChoice;
 
 typedef struct
 {
@@ -158,6 +163,8 @@ typedef struct
   size_t staging_bytes;
   void *pinned_in, *pinned_out; /* host staging */
   size_t pinned_in_bytes, pinned_out_bytes;
+  float *relation;              /* the relation head's activations */
+  size_t relation_bytes;
 } HyrsmBackendCuda;
 
 static void cuda_destroy (HyrsmBackend *backend);
@@ -249,8 +256,23 @@ ensure_pinned (void **ptr, size_t *have, size_t need, const char *what,
   return TRUE;
 }
 
+/* Copies @bytes of host memory (pageable) to device memory @dev on the
+ * backend's stream and waits for it. Every weight goes up this way: a plain
+ * cudaMemcpy runs on the legacy default stream, which the backend's
+ * non-blocking stream does not wait for, so a kernel or cuBLAS call on our
+ * stream could read the weight before it has arrived. */
+static gboolean
+copy_up (HyrsmBackendCuda *self, void *dev, const void *host, size_t bytes,
+    const char *what, GError **error)
+{
+  return HYRSM_CUDA_CHECK (cudaMemcpyAsync (dev, host, bytes,
+          cudaMemcpyHostToDevice, self->stream), error, "uploading %s", what)
+      && HYRSM_CUDA_CHECK (cudaStreamSynchronize (self->stream), error,
+      "uploading %s", what);
+}
+
 /* Copies @count floats to a new device array of the backend's element
- * type. */
+ * type: float32 as is, float16 converted on the device. */
 static gboolean
 upload (HyrsmBackendCuda *self, const float *host, size_t count, void **out,
     const char *what, GError **error)
@@ -260,9 +282,8 @@ upload (HyrsmBackendCuda *self, const float *host, size_t count, void **out,
   if (!HYRSM_CUDA_CHECK (cudaMalloc ((void **) &tmp, count * sizeof (float)),
           error, "allocating %s", what))
     return FALSE;
-  gboolean ok = HYRSM_CUDA_CHECK (cudaMemcpy (tmp, host,
-          count * sizeof (float), cudaMemcpyHostToDevice), error,
-      "uploading %s", what);
+  gboolean ok = copy_up (self, tmp, host, count * sizeof (float), what,
+      error);
   if (ok && self->precision == HYRSM_PRECISION_FP32) {
     *out = tmp;
     return TRUE;
@@ -474,10 +495,23 @@ batch_bucket (int n)
   return MIN (bucket, MAX_BATCH);
 }
 
+/* Whether @algo computes the convolution as a sum of products in the
+ * input's own order, like oneDNN: the (implicit) GEMM family. FFT and
+ * Winograd transform the operands first and differ from the CPU by more
+ * than float32's 1e-4 parity allows. */
+static gboolean
+algo_is_gemm (cudnnConvolutionFwdAlgo_t algo)
+{
+  return algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM
+      || algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM
+      || algo == CUDNN_CONVOLUTION_FWD_ALGO_GEMM;
+}
+
 /* Picks from cuDNN's ranked results: successful and within the workspace
- * limit. float32 excludes tensor-core results (TF32) and always runs with
- * CUDNN_FMA_MATH (the descriptor asked for it; a result reported as
- * "default" math then runs without TF32); float16 keeps the math type that
+ * limit. float32 keeps to the GEMM family (algo_is_gemm), excludes
+ * tensor-core results (TF32) and always runs with CUDNN_FMA_MATH (the
+ * descriptor asked for it; a result reported as "default" math then runs
+ * without TF32); float16 takes the fastest and keeps the math type that
  * cuDNN measured. */
 static gboolean
 pick_algo (HyrsmBackendCuda *self, const cudnnConvolutionFwdAlgoPerf_t *perf,
@@ -488,7 +522,8 @@ pick_algo (HyrsmBackendCuda *self, const cudnnConvolutionFwdAlgoPerf_t *perf,
     if (perf[i].status != CUDNN_STATUS_SUCCESS
         || perf[i].memory > WORKSPACE_LIMIT)
       continue;
-    if (fp32 && (perf[i].mathType == CUDNN_TENSOR_OP_MATH
+    if (fp32 && (!algo_is_gemm (perf[i].algo)
+            || perf[i].mathType == CUDNN_TENSOR_OP_MATH
             || perf[i].mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION))
       continue;
     choice->algo = perf[i].algo;
@@ -570,6 +605,7 @@ choose_algo (Builder *b, Step *s)
     g_free (key);
   }
   s->algo = choice->algo;
+  s->choice = choice;
   if (HYRSM_CUDNN_CHECK (cudnnSetConvolutionMathType (s->cdesc, choice->math),
           b->error, "math type of %s", s->conv->name)
       && cudnnGetConvolutionForwardWorkspaceSize (self->cudnn, s->x,
@@ -578,7 +614,8 @@ choose_algo (Builder *b, Step *s)
     return TRUE;
   /* The bucket's algorithm does not take this batch size: ask again. */
   g_clear_error (b->error);
-  AlgoChoice own;
+  AlgoChoice own = { 0 };
+  s->choice = NULL;
   return heuristic_algo (b, s, &own)
       && HYRSM_CUDNN_CHECK (cudnnSetConvolutionMathType (s->cdesc, own.math),
       b->error, "math type of %s", s->conv->name)
@@ -638,6 +675,9 @@ plan_conv (Builder *b, CudaConv *c, const Tensor *src,
     ok = FALSE;
   }
   ok = ok && choose_algo (b, &s);
+  /* A shape whose fused call cuDNN refused in another plan (or batch size
+   * of the same bucket) is not tried, nor logged, again. */
+  s.fused = !(s.choice && s.choice->unfused);
   if (!ok) {
     step_clear (&s);
     return FALSE;
@@ -759,6 +799,15 @@ get_plan (HyrsmBackendCuda *self, int n, GError **error)
       MAX (plan->workspace, 1), &grown, "the cuDNN workspace", error);
   if (grown)
     forget_graphs (self);
+  /* New memory holds whatever was there. A convolution without a residual
+   * passes its output as the fused call's z with alpha2 = 0, and 0 times a
+   * NaN left in memory is still NaN: start every grown buffer at zero. */
+  for (int i = 0; ok && grown && i < N_BUFFERS; i++)
+    ok = HYRSM_CUDA_CHECK (cudaMemsetAsync (self->buffers[i], 0,
+            self->buffer_bytes, self->stream), error,
+        "clearing the activations");
+  ok = ok && (!grown || HYRSM_CUDA_CHECK (cudaMemsetAsync (self->input, 0,
+              self->input_bytes, self->stream), error, "clearing the input"));
   if (!ok) {
     /* A buffer may now be smaller than another plan recorded: start over
      * from nothing at the next call. */
@@ -812,6 +861,8 @@ run_conv (HyrsmBackendCuda *self, Step *s, GError **error)
         "refused (%s): running the convolution and the epilogue apart",
         c->name, s->n, cudnnGetErrorString (status));
     s->fused = FALSE;
+    if (s->choice)
+      s->choice->unfused = TRUE;
   }
   return HYRSM_CUDNN_CHECK (cudnnConvolutionForward (self->cudnn, &one, s->x,
           x, c->wdesc, c->weight, s->cdesc, s->algo, self->workspace,
@@ -1100,8 +1151,7 @@ weight_on_device (HyrsmBackendCuda *self, const float *b, size_t bytes,
   copy->bytes = bytes;
   if (!HYRSM_CUDA_CHECK (cudaMalloc (&copy->data, bytes), error,
           "allocating a %" G_GSIZE_FORMAT "-byte weight", bytes)
-      || !HYRSM_CUDA_CHECK (cudaMemcpy (copy->data, b, bytes,
-              cudaMemcpyHostToDevice), error, "uploading a weight")) {
+      || !copy_up (self, copy->data, b, bytes, "a weight", error)) {
     if (copy->data)
       cudaFree (copy->data);
     g_free (copy);
@@ -1178,6 +1228,229 @@ cuda_gemm_nt_weight (HyrsmBackend *backend, int m, int n, int k,
   return gemm ((HyrsmBackendCuda *) backend, m, n, k, a, b, c, TRUE, error);
 }
 
+/* ---- relation head (model.md sections 4 and 5) ---- */
+
+/* Device copies of the head's weights, uploaded at first use and kept
+ * (weight_on_device, keyed by the model's arrays). Always float32: the
+ * head is small, and float32 keeps its 1e-4 parity in both precisions. */
+typedef struct
+{
+  const float *pe, *pre_w, *pre_b, *qkv, *out_w, *out_b;
+  const float *wq, *wk, *wv, *fc_w, *fc_b, *ln_w, *ln_b;
+} DeviceHead;
+
+static gboolean
+head_on_device (HyrsmBackendCuda *self, const HyrsmHeadWeights *w,
+    DeviceHead *d, GError **error)
+{
+  size_t v = (size_t) w->dim * sizeof (float), m = v * w->dim;
+#define UP(field, src, bytes) \
+  ((d->field = weight_on_device (self, (src), (bytes), error)) != NULL)
+  return UP (pe, w->pe, v * w->pe_rows) && UP (pre_w, w->pre_norm_weight, v)
+      && UP (pre_b, w->pre_norm_bias, v) && UP (qkv, w->qkv_weight, 3 * m)
+      && UP (out_w, w->out_weight, m) && UP (out_b, w->out_bias, v)
+      && UP (wq, w->wq, m) && UP (wk, w->wk, m) && UP (wv, w->wv, m)
+      && UP (fc_w, w->fc_weight, m) && UP (fc_b, w->fc_bias, v)
+      && UP (ln_w, w->ln_weight, v) && UP (ln_b, w->ln_bias, v);
+#undef UP
+}
+
+/* C (m x n) = A (m x k) W^T on the device, W a weight (n x k), row-major:
+ * column-major C^T = W A^T. */
+static gboolean
+device_gemm_nt (HyrsmBackendCuda *self, int m, int n, int k, const float *a,
+    const float *w, float *c, GError **error)
+{
+  const float one = 1.0f, zero = 0.0f;
+  return HYRSM_CUBLAS_CHECK (cublasSgemm (self->cublas, CUBLAS_OP_T,
+          CUBLAS_OP_N, n, m, k, &one, w, k, a, k, &zero, c, n), error,
+      "relation gemm %d x %d x %d", m, n, k);
+}
+
+/* Locks the device and prepares @floats of relation activations, @in
+ * floats of pinned input (filled from @host) and @out floats of pinned
+ * output; on success the lock is held and the input is on its way to
+ * self->relation. */
+static gboolean
+relation_begin (HyrsmBackendCuda *self, const HyrsmHeadWeights *w,
+    DeviceHead *d, size_t floats, const float *host, size_t in,
+    size_t out, GError **error)
+{
+  if (!lock_device (self, error))
+    return FALSE;
+  if (head_on_device (self, w, d, error)
+      && ensure_device ((void **) &self->relation, &self->relation_bytes,
+          floats * sizeof (float), NULL, "the relation head", error)
+      && ensure_pinned (&self->pinned_in, &self->pinned_in_bytes,
+          in * sizeof (float), "relation input", error)
+      && ensure_pinned (&self->pinned_out, &self->pinned_out_bytes,
+          out * sizeof (float), "relation output", error)) {
+    memcpy (self->pinned_in, host, in * sizeof (float));
+    if (HYRSM_CUDA_CHECK (cudaMemcpyAsync (self->relation, self->pinned_in,
+                in * sizeof (float), cudaMemcpyHostToDevice, self->stream),
+            error, "copying relation input to the device"))
+      return TRUE;
+  }
+  g_mutex_unlock (&self->lock);
+  return FALSE;
+}
+
+/* Copies @count floats from @dev to @host once the stream has run, and
+ * releases the lock relation_begin() took. */
+static gboolean
+relation_end (HyrsmBackendCuda *self, gboolean ok, const float *dev,
+    size_t count, float *host, const char *what, GError **error)
+{
+  ok = ok && HYRSM_CUDA_CHECK (cudaMemcpyAsync (self->pinned_out, dev,
+          count * sizeof (float), cudaMemcpyDeviceToHost, self->stream),
+      error, "copying %s to the host", what)
+      && HYRSM_CUDA_CHECK (cudaStreamSynchronize (self->stream), error,
+      "%s", what);
+  if (ok)
+    memcpy (host, self->pinned_out, count * sizeof (float));
+  g_mutex_unlock (&self->lock);
+  return ok;
+}
+
+static gboolean
+check_relation_args (const HyrsmHeadWeights *w, int rows, int max_rows,
+    const char *what, GError **error)
+{
+  if (w->n_heads < 1 || w->dim % w->n_heads != 0 || rows < 1
+      || rows > max_rows) {
+    g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_INVALID_ARGUMENT,
+        "cuda backend: %s of %d rows (1 to %d) with %d heads over %d "
+        "channels", what, rows, max_rows, w->n_heads, w->dim);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean
+cuda_relation_intra (HyrsmBackend *backend, const HyrsmHeadWeights *w,
+    int frames, double input_scale, double position_b,
+    const float *features, float *s, GError **error)
+{
+  HyrsmBackendCuda *self = (HyrsmBackendCuda *) backend;
+  int T = frames, D = w->dim, heads = w->n_heads;
+  size_t td = (size_t) T * D;
+  DeviceHead d;
+  if (!check_relation_args (w, T, MIN (w->pe_rows,
+              HYRSM_RELATION_MAX_TOKENS), "intra-video relation", error)
+      || !relation_begin (self, w, &d, 7 * td, features, td, td, error))
+    return FALSE;
+  /* f | x | z | q k v | y */
+  float *f = self->relation, *x = f + td, *z = x + td, *qkv = z + td;
+  float *y = qkv + 3 * td;
+  gboolean ok =
+      /* X = F sqrt (D / A) + B P; Z = LayerNorm (X) */
+      HYRSM_CUDA_CHECK (hyrsm_cuda_scale_add (f, (float) input_scale, d.pe,
+          (float) position_b, td, x, self->stream), error, "relation input")
+      && HYRSM_CUDA_CHECK (hyrsm_cuda_layernorm (x, T, D, d.pre_w, d.pre_b,
+          1e-5f, z, self->stream), error, "relation pre-norm")
+      /* [Q K V] = Z Wqkv^T; O (into z) = attention; Y = O Wo^T */
+      && device_gemm_nt (self, T, 3 * D, D, z, d.qkv, qkv, error)
+      && HYRSM_CUDA_CHECK (hyrsm_cuda_attention (qkv, qkv + D, qkv + 2 * D,
+          3 * D, T, heads, D / heads, z, D, self->stream), error,
+      "intra-video attention")
+      && device_gemm_nt (self, T, D, D, z, d.out_w, y, error)
+      /* S = ReLU (Y + bo + X) */
+      && HYRSM_CUDA_CHECK (hyrsm_cuda_bias_act (y, HYRSM_KERNEL_F32, d.out_b,
+          x, T, D, TRUE, self->stream), error, "relation residual");
+  return relation_end (self, ok, y, td, s, "the intra-video relation",
+      error);
+}
+
+static gboolean
+cuda_relation_inter (HyrsmBackend *backend, const HyrsmHeadWeights *w,
+    const float *u, int n_tokens, float *g, GError **error)
+{
+  HyrsmBackendCuda *self = (HyrsmBackendCuda *) backend;
+  int D = w->dim, heads = w->n_heads;
+  size_t nd = (size_t) n_tokens * D;
+  DeviceHead d;
+  if (!check_relation_args (w, n_tokens, HYRSM_RELATION_MAX_TOKENS,
+          "inter-video relation", error)
+      || !relation_begin (self, w, &d, 5 * nd, u, nd, nd, error))
+    return FALSE;
+  /* u | q | k | v | o */
+  float *du = self->relation, *q = du + nd, *k = q + nd, *v = k + nd;
+  float *o = v + nd;
+  gboolean ok = device_gemm_nt (self, n_tokens, D, D, du, d.wq, q, error)
+      && device_gemm_nt (self, n_tokens, D, D, du, d.wk, k, error)
+      && device_gemm_nt (self, n_tokens, D, D, du, d.wv, v, error)
+      && HYRSM_CUDA_CHECK (hyrsm_cuda_attention (q, k, v, D, n_tokens, heads,
+          D / heads, o, D, self->stream), error, "inter-video attention")
+      /* G = LayerNorm (O Wf^T + bf + U) (into q); g = ReLU (G), the
+       * LayerNorm's bias added with the ReLU */
+      && device_gemm_nt (self, n_tokens, D, D, o, d.fc_w, k, error)
+      && HYRSM_CUDA_CHECK (hyrsm_cuda_bias_act (k, HYRSM_KERNEL_F32, d.fc_b,
+          du, n_tokens, D, FALSE, self->stream), error, "relation residual")
+      && HYRSM_CUDA_CHECK (hyrsm_cuda_layernorm (k, n_tokens, D, d.ln_w,
+          NULL, 1e-5f, q, self->stream), error, "relation LayerNorm")
+      && HYRSM_CUDA_CHECK (hyrsm_cuda_bias_act (q, HYRSM_KERNEL_F32, d.ln_b,
+          NULL, n_tokens, D, TRUE, self->stream), error, "relation ReLU");
+  return relation_end (self, ok, q, nd, g, "the inter-video relation",
+      error);
+}
+
+/* The end of a decision (model.md sections 5 and 6): fused rows for every
+ * token and the query, then Bi-MHM for all tokens at once. One upload
+ * (query part, the tokens' W2a S parts, the token rows), one download of
+ * the n_tokens distances. */
+static gboolean
+cuda_token_distances (HyrsmBackend *backend, int rows, int dim,
+    const float *query_part, const float *const *frames_parts,
+    const float *token_parts, int n_tokens, double *dist, GError **error)
+{
+  HyrsmBackendCuda *self = (HyrsmBackendCuda *) backend;
+  if (rows < 1 || rows > HYRSM_METRIC_MAX_ROWS || dim < 1 || n_tokens < 1) {
+    g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_INVALID_ARGUMENT,
+        "cuda backend: distances of %d tokens of %d x %d (1 to %d rows)",
+        n_tokens, rows, dim, HYRSM_METRIC_MAX_ROWS);
+    return FALSE;
+  }
+  size_t td = (size_t) rows * dim, M = n_tokens;
+  size_t in = td + M * td + (M + 1) * dim;
+  if (!lock_device (self, error))
+    return FALSE;
+  gboolean ok = ensure_device ((void **) &self->relation,
+      &self->relation_bytes, (in + M) * sizeof (float), NULL, "the metric",
+      error)
+      && ensure_pinned (&self->pinned_in, &self->pinned_in_bytes,
+      in * sizeof (float), "metric input", error)
+      && ensure_pinned (&self->pinned_out, &self->pinned_out_bytes,
+      M * sizeof (float), "distances", error);
+  if (!ok) {
+    g_mutex_unlock (&self->lock);
+    return FALSE;
+  }
+  /* q | E_1 .. E_M | token rows | distances */
+  float *host = self->pinned_in;
+  memcpy (host, query_part, td * sizeof (float));
+  for (size_t m = 0; m < M; m++)
+    memcpy (host + td + m * td, frames_parts[m], td * sizeof (float));
+  memcpy (host + td + M * td, token_parts, (M + 1) * dim * sizeof (float));
+  float *q = self->relation, *e = q + td, *tok = e + M * td;
+  float *d = tok + (M + 1) * dim;
+  ok = HYRSM_CUDA_CHECK (cudaMemcpyAsync (q, host, in * sizeof (float),
+          cudaMemcpyHostToDevice, self->stream), error,
+      "copying the metric's input to the device")
+      && HYRSM_CUDA_CHECK (hyrsm_cuda_add_row_batched (e, tok, n_tokens,
+          rows, dim, e, self->stream), error, "fused rows of %d tokens",
+      n_tokens)
+      && HYRSM_CUDA_CHECK (hyrsm_cuda_add_row (q, tok + M * dim, rows, dim,
+          q, self->stream), error, "fused rows of the query")
+      && HYRSM_CUDA_CHECK (hyrsm_cuda_bimhm (e, n_tokens, q, rows, dim, d,
+          self->stream), error, "Bi-MHM of %d tokens", n_tokens);
+  float *got = g_new (float, M);
+  ok = relation_end (self, ok, d, M, got, "the Bi-MHM distances", error);
+  for (size_t m = 0; ok && m < M; m++)
+    dist[m] = got[m];
+  g_free (got);
+  return ok;
+}
+
 static void
 device_copy_free (gpointer data)
 {
@@ -1211,7 +1484,7 @@ cuda_destroy (HyrsmBackend *backend)
     if (self->buffers[i])
       cudaFree (self->buffers[i]);
   void *device[] = { self->input, self->features, self->workspace,
-    self->staging
+    self->staging, self->relation
   };
   for (guint i = 0; i < G_N_ELEMENTS (device); i++)
     if (device[i])
@@ -1412,4 +1685,7 @@ const HyrsmBackendOps hyrsm_backend_cuda_ops = {
   .destroy = cuda_destroy,
   .embed_frames = cuda_embed_frames,
   .gemm_nt_weight = cuda_gemm_nt_weight,
+  .relation_intra = cuda_relation_intra,
+  .relation_inter = cuda_relation_inter,
+  .token_distances = cuda_token_distances,
 };

@@ -94,7 +94,42 @@ struct _HyrsmBackendOps
    * uploading it at every call. Thread-safe. */
   gboolean (*gemm_nt_weight) (HyrsmBackend *self, int m, int n, int k,
       const float *a, const float *b, float *c, GError **error);
+
+  /* Optional (NULL: hyrsm-relation.c computes it with gemm_nt_weight and
+   * the CPU). The intra-video relation of one video on the backend's
+   * device (model.md section 4): @features (@frames x w->dim) -> @s (same
+   * size), with X = F @input_scale + @position_b P. @w (the model's head)
+   * stays allocated and unchanged while the backend lives, so its arrays
+   * may be kept on the device, keyed by their pointers. 1 <= @frames <=
+   * MIN (w->pe_rows, HYRSM_RELATION_MAX_TOKENS). Thread-safe. */
+  gboolean (*relation_intra) (HyrsmBackend *self, const HyrsmHeadWeights *w,
+      int frames, double input_scale, double position_b,
+      const float *features, float *s, GError **error);
+
+  /* Optional (NULL: on the CPU, as relation_intra). The inter-video
+   * relation (model.md section 5) of @n_tokens tokens @u (n_tokens x
+   * w->dim) -> @g, after the ReLU. 1 <= @n_tokens <=
+   * HYRSM_RELATION_MAX_TOKENS (callers compute larger sets themselves).
+   * Thread-safe. */
+  gboolean (*relation_inter) (HyrsmBackend *self, const HyrsmHeadWeights *w,
+      const float *u, int n_tokens, float *g, GError **error);
+
+  /* Optional (NULL: on the CPU). hyrsm_relation_token_distances() without
+   * the fused rows: E_m = @frames_parts[m] (@rows x @dim) + row m of
+   * @token_parts, E_q = @query_part + row @n_tokens, @dist[m] =
+   * Bi-MHM (E_m, E_q) (model.md section 6). 1 <= @rows <=
+   * HYRSM_RELATION_MAX_ROWS. Thread-safe. */
+  gboolean (*token_distances) (HyrsmBackend *self, int rows, int dim,
+      const float *query_part, const float *const *frames_parts,
+      const float *token_parts, int n_tokens, double *dist, GError **error);
 };
+
+/* The most tokens (frames, or support videos + 1) that relation_intra and
+ * relation_inter take: the attention kernel's limit (kernels/softmax.h). */
+#define HYRSM_RELATION_MAX_TOKENS 1024
+/* The most rows (frames) per set that token_distances takes: the metric
+ * kernel's limit (kernels/metric.h). */
+#define HYRSM_RELATION_MAX_ROWS 64
 
 extern const HyrsmBackendOps hyrsm_backend_cpu_ops;
 #ifdef HYRSM_HAVE_CUDA

@@ -44,9 +44,7 @@ static void
 run_embed_batch (HyrsmEngine *self, Job **jobs, guint n)
 {
   HyrsmModel *model = self->model;
-  guint crop = hyrsm_model_get_crop (model);
   guint dim = hyrsm_model_get_feature_dim (model);
-  gsize per_frame = (gsize) 3 * crop * crop;
   GError *error = NULL;
 
   if (hyrsm_model_get_backbone_weights (model) == NULL) {
@@ -54,16 +52,15 @@ run_embed_batch (HyrsmEngine *self, Job **jobs, guint n)
         "%s: model has no backbone to embed frames with",
         hyrsm_model_get_path (model));
   } else {
+    /* Pre-processing on the CPU into batch_input, or on the device of a
+     * backend that has it (the raw frames go up once). */
+    HyrsmRgbFrame frames[MAX_BATCH];
     for (guint i = 0; i < n; i++)
-      hyrsm_preprocess_rgb (jobs[i]->rgb, jobs[i]->width, jobs[i]->height,
-          jobs[i]->stride, hyrsm_model_get_resize (model), crop,
-          hyrsm_model_get_mean_array (model),
-          hyrsm_model_get_std_array (model),
-          self->batch_input + i * per_frame);
-    HyrsmBackend *backend = hyrsm_model_get_backend (model);
+      frames[i] = (HyrsmRgbFrame) {
+      jobs[i]->rgb, jobs[i]->width, jobs[i]->height, jobs[i]->stride};
     if (self->delay_ms)
       g_usleep (self->delay_ms * 1000);
-    if (backend->ops->embed (backend, self->batch_input, n,
+    if (hyrsm_model_embed_rgb_frames (model, frames, n, self->batch_input,
             self->batch_output, &error)) {
       for (guint i = 0; i < n; i++)
         memcpy (jobs[i]->features, self->batch_output + (gsize) i * dim,

@@ -94,4 +94,22 @@ HyrsmBackend *hyrsm_model_get_backend (HyrsmModel *self);
 const float *hyrsm_model_get_mean_array (HyrsmModel *self);     /* 3 */
 const float *hyrsm_model_get_std_array (HyrsmModel *self);      /* 3 */
 
+/* One packed RGB8 frame in host memory, as the element hands it over. */
+typedef struct
+{
+  const guint8 *rgb;
+  int width, height;
+  int stride;                   /* bytes per row, >= width * 3 */
+} HyrsmRgbFrame;
+
+/* Pre-processes (model.md section 2) and embeds @n frames of any sizes
+ * into @features (n x D). A backend that pre-processes on its device
+ * (embed_frames: CUDA) gets the raw frames, each uploaded once, runs of
+ * equally sized frames in one call; otherwise every frame is pre-processed
+ * on the CPU into @scratch (room for n x 3 x crop x crop floats) and the
+ * backend's embed runs on those. Thread-safe. */
+gboolean hyrsm_model_embed_rgb_frames (HyrsmModel *self,
+    const HyrsmRgbFrame *frames, guint n, float *scratch, float *features,
+    GError **error);
+
 G_END_DECLS

@@ -1209,6 +1209,10 @@ hyrsm_model_get_std_array (HyrsmModel *self)
  * batch the CPU backend runs fastest. */
 #define EMBED_CHUNK 8
 
+/* Frames of one size handed to a backend's embed_frames at once by
+ * hyrsm_model_embed_rgb_frames() (the engine's batches are smaller). */
+#define EMBED_RUN 64
+
 /* Frames larger than this per side are refused rather than risking size
  * overflows (the largest video frames are 16K). */
 #define MAX_FRAME_SIDE 65536
@@ -1308,6 +1312,68 @@ hyrsm_model_preprocess_frames (HyrsmModel *self, GBytes *rgb, guint n,
   return g_bytes_new_take (out, per_frame * n * sizeof (float));
 }
 
+/* embed_frames of the backend on @n RGB frames of one size. */
+static gboolean
+embed_rgb_on_device (HyrsmModel *self, const guint8 *const *frames,
+    const int *strides, guint n, guint width, guint height, float *features,
+    GError **error)
+{
+  HyrsmFramePlanes *planes = g_try_new0 (HyrsmFramePlanes, n);
+  if (planes == NULL) {
+    g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_BACKEND,
+        "out of memory for the descriptions of %u frames", n);
+    return FALSE;
+  }
+  for (guint i = 0; i < n; i++) {
+    planes[i].plane[0] = frames[i];
+    planes[i].stride[0] = strides ? strides[i] : (int) width * 3;
+  }
+  gboolean ok = self->backend->ops->embed_frames (self->backend,
+      HYRSM_PIXEL_RGB, HYRSM_YUV_BT601, planes, (int) n, (int) width,
+      (int) height, (int) self->resize, self->mean, self->std, features,
+      error);
+  g_free (planes);
+  return ok;
+}
+
+gboolean
+hyrsm_model_embed_rgb_frames (HyrsmModel *self, const HyrsmRgbFrame *frames,
+    guint n, float *scratch, float *features, GError **error)
+{
+  if (!check_can_embed (self, n, error))
+    return FALSE;
+  guint D = self->backbone.feature_dim;
+  if (self->backend->ops->embed_frames) {
+    gboolean ok = TRUE;
+    for (guint start = 0, end; ok && start < n; start = end) {
+      const guint8 *rgb[EMBED_RUN];
+      int strides[EMBED_RUN];
+      for (end = start; end < n && end - start < EMBED_RUN
+          && frames[end].width == frames[start].width
+          && frames[end].height == frames[start].height; end++) {
+        rgb[end - start] = frames[end].rgb;
+        strides[end - start] = frames[end].stride;
+      }
+      ok = check_frame_size (frames[start].width, frames[start].height,
+          error)
+          && embed_rgb_on_device (self, rgb, strides, end - start,
+          frames[start].width, frames[start].height,
+          features + (gsize) start * D, error);
+    }
+    return ok;
+  }
+  gsize frame_floats = (gsize) 3 * self->crop * self->crop;
+  for (guint i = 0; i < n; i++) {
+    if (!check_frame_size (frames[i].width, frames[i].height, error))
+      return FALSE;
+    hyrsm_preprocess_rgb (frames[i].rgb, frames[i].width, frames[i].height,
+        frames[i].stride, self->resize, self->crop, self->mean, self->std,
+        scratch + i * frame_floats);
+  }
+  return self->backend->ops->embed (self->backend, scratch, (int) n,
+      features, error);
+}
+
 /**
  * hyrsm_model_embed_rgb_raw: (skip)
  * @self: a #HyrsmModel with a backbone
@@ -1348,6 +1414,11 @@ hyrsm_model_embed_rgb_raw (HyrsmModel *self, const guint8 *const *frames,
       return FALSE;
     }
   }
+
+  /* A device backend pre-processes itself: the raw frames go up once. */
+  if (self->backend->ops->embed_frames)
+    return embed_rgb_on_device (self, frames, strides, n, width, height,
+        features, error);
 
   guint D = self->backbone.feature_dim;
   gsize frame_floats = (gsize) 3 * self->crop * self->crop;

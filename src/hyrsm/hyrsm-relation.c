@@ -4,7 +4,8 @@
  * Dense products (QKV, output projections, the fuse) are the backend's
  * gemm_nt with the PyTorch Linear weights as stored (out x in). What is
  * left is small (T x T or (M+1) x (M+1) attention, row statistics) and is
- * accumulated in double.
+ * accumulated in double. A backend with relation_intra / relation_inter
+ * (CUDA) computes sections 4 and 5 whole on its device instead.
  */
 #include "hyrsm-relation.h"
 #include "hyrsm-backend.h"
@@ -187,6 +188,10 @@ hyrsm_relation_intra (const HyrsmRelation *rel, const float *features,
 {
   const HyrsmHeadWeights *w = rel->w;
   int T = rel->frames, D = rel->dim;
+  const HyrsmBackendOps *ops = rel->backend->ops;
+  if (ops->relation_intra && T <= MIN (w->pe_rows, HYRSM_RELATION_MAX_TOKENS))
+    return ops->relation_intra (rel->backend, w, T, rel->input_scale,
+        rel->position_b, features, s, error);
   gsize n = (gsize) T * D;
   float *x = g_new (float, n);
   float *z = g_new (float, n);
@@ -245,6 +250,9 @@ hyrsm_relation_inter (const HyrsmRelation *rel, const float *u,
 {
   const HyrsmHeadWeights *w = rel->w;
   int D = rel->dim;
+  const HyrsmBackendOps *ops = rel->backend->ops;
+  if (ops->relation_inter && n_tokens <= HYRSM_RELATION_MAX_TOKENS)
+    return ops->relation_inter (rel->backend, w, u, n_tokens, g, error);
   gsize n = (gsize) n_tokens * D;
   float *q = g_new (float, n);
   float *k = g_new (float, n);
@@ -311,6 +319,40 @@ hyrsm_relation_fuse_add (const HyrsmRelation *rel, const float *frames_part,
 }
 
 /* ---- section 6: Bi-MHM ---- */
+
+gboolean
+hyrsm_relation_token_distances (const HyrsmRelation *rel,
+    const float *query_part, const float *const *frames_parts,
+    const float *token_parts, int n_tokens, double *dist, float *e,
+    GError **error)
+{
+  int T = rel->frames, D = rel->dim;
+  const HyrsmBackendOps *ops = rel->backend->ops;
+  if (e == NULL && ops->token_distances && T <= HYRSM_RELATION_MAX_ROWS)
+    return ops->token_distances (rel->backend, T, D, query_part,
+        frames_parts, token_parts, n_tokens, dist, error);
+
+  gsize td = (gsize) T * D;
+  float *e_q = e ? e + n_tokens * td : g_new (float, td);
+  float *e_m = e ? NULL : g_new (float, td);
+  double *norms = g_new (double, 2 * T);
+  hyrsm_relation_fuse_add (rel, query_part, token_parts + (gsize) n_tokens
+      * D, e_q);
+  hyrsm_row_norms (e_q, T, D, norms + T);
+  for (int m = 0; m < n_tokens; m++) {
+    float *row = e ? e + m * td : e_m;
+    hyrsm_relation_fuse_add (rel, frames_parts[m], token_parts + (gsize) m
+        * D, row);
+    hyrsm_row_norms (row, T, D, norms);
+    dist[m] = hyrsm_bimhm (row, norms, e_q, norms + T, T, D);
+  }
+  if (e == NULL) {
+    g_free (e_q);
+    g_free (e_m);
+  }
+  g_free (norms);
+  return TRUE;
+}
 
 void
 hyrsm_row_norms (const float *e, int rows, int dim, double *norms)

@@ -4,7 +4,9 @@
  * The heavy products go through the model's backend (gemm_nt); the small
  * reductions (LayerNorm statistics, softmax, attention over T or M+1
  * tokens, cosine similarities) are done here in double so that float32
- * results stay within 1e-4 of a float64 reference.
+ * results stay within 1e-4 of a float64 reference. A backend with the
+ * optional relation entries (relation_intra, relation_inter,
+ * token_distances: CUDA) runs sections 4 to 6 on its device instead.
  *
  * Thread safety: a HyrsmRelation is read-only once made, and every function
  * below may run in any number of threads at once.
@@ -50,6 +52,18 @@ gboolean hyrsm_relation_fuse_tokens (const HyrsmRelation *rel,
  * added to every row. */
 void hyrsm_relation_fuse_add (const HyrsmRelation *rel,
     const float *frames_part, const float *token_part, float *e);
+
+/* The last step of a decision (end of section 5, section 6): for each of
+ * @n_tokens support tokens m, E_m = @frames_parts[m] (T x D, W2a S_m) plus
+ * row m of @token_parts ((n_tokens + 1) x D, W2b g + b2, the query's row
+ * last), E_q = @query_part (T x D) plus the last row, and @dist[m] =
+ * Bi-MHM (E_m, E_q). With @e (room for (n_tokens + 1) x T x D: the E_m,
+ * then E_q) the fused rows are kept too, and the work is done here in
+ * double; without, on the backend's device when it has token_distances. */
+gboolean hyrsm_relation_token_distances (const HyrsmRelation *rel,
+    const float *query_part, const float *const *frames_parts,
+    const float *token_parts, int n_tokens, double *dist, float *e,
+    GError **error);
 
 /* Row norms of @e (rows x D), each max(||e_i||, 1e-12), for hyrsm_bimhm. */
 void hyrsm_row_norms (const float *e, int rows, int dim, double *norms);

@@ -626,9 +626,8 @@ relation_distances (HyrsmSupportSet *self, const float *query,
   float *U = g_new (float, (gsize) (M + 1) * D);
   float *g = g_new (float, (gsize) (M + 1) * D);
   float *tok = g_new (float, (gsize) (M + 1) * D);
-  float *e = g_new (float, td * (trace ? M + 1 : 1));
-  float *e_q = g_new (float, td);
-  double *norms = g_new (double, 2 * T);
+  float *e = trace ? g_new (float, td * (M + 1)) : NULL;
+  const float **parts = g_new (const float *, M);
   gboolean ok = FALSE;
 
   if (!derive (self, query, &q, error))
@@ -640,17 +639,13 @@ relation_distances (HyrsmSupportSet *self, const float *query,
       || !hyrsm_relation_fuse_tokens (self->rel, g, M + 1, tok, error))
     goto out;
 
-  hyrsm_relation_fuse_add (self->rel, q.w2a_s, tok + (gsize) M * D, e_q);
-  hyrsm_row_norms (e_q, T, D, norms + T);
-  for (int m = 0; m < M; m++) {
-    float *e_m = trace ? e + m * td : e;
-    hyrsm_relation_fuse_add (self->rel, tokens[m]->w2a_s,
-        tok + (gsize) m * D, e_m);
-    hyrsm_row_norms (e_m, T, D, norms);
-    token_dist[m] = hyrsm_bimhm (e_m, norms, e_q, norms + T, T, D);
-  }
+  /* Fused rows and Bi-MHM (on the backend's device unless traced). */
+  for (int m = 0; m < M; m++)
+    parts[m] = tokens[m]->w2a_s;
+  if (!hyrsm_relation_token_distances (self->rel, q.w2a_s, parts, tok, M,
+          token_dist, e, error))
+    goto out;
   if (trace) {
-    memcpy (e + M * td, e_q, td * sizeof (float));
     trace->g = g_steal_pointer (&g);
     trace->e = g_steal_pointer (&e);
   }
@@ -662,8 +657,7 @@ out:
   g_free (g);
   g_free (tok);
   g_free (e);
-  g_free (e_q);
-  g_free (norms);
+  g_free (parts);
   return ok;
 }
 

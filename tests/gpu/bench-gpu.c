@@ -56,22 +56,20 @@ die (const char *what, GError *error)
   exit (1);
 }
 
-/* Embeds @n RGB frames of @width x @height with the backend's fused
- * pre-processing (the model's own path pre-processes on the CPU). */
+/* Embeds @n RGB frames of @width x @height the way the engine does:
+ * hyrsm_model_embed_rgb_raw(), which hands the raw frames to the backend's
+ * fused device pre-processing (embed_frames). */
 static gboolean
 embed_rgb (HyrsmModel *model, HyrsmBackend *be, const guint8 *rgb, int n,
     int width, int height, float *features, GError **error)
 {
-  HyrsmFramePlanes *planes = g_new0 (HyrsmFramePlanes, n);
-  for (int i = 0; i < n; i++) {
-    planes[i].plane[0] = rgb + (gsize) i * width * height * 3;
-    planes[i].stride[0] = width * 3;
-  }
-  gboolean ok = be->ops->embed_frames (be, HYRSM_PIXEL_RGB, HYRSM_YUV_BT601,
-      planes, n, width, height, hyrsm_model_get_resize (model),
-      hyrsm_model_get_mean_array (model), hyrsm_model_get_std_array (model),
-      features, error);
-  g_free (planes);
+  g_assert (be->ops->embed_frames != NULL);
+  const guint8 **frames = g_new (const guint8 *, n);
+  for (int i = 0; i < n; i++)
+    frames[i] = rgb + (gsize) i * width * height * 3;
+  gboolean ok = hyrsm_model_embed_rgb_raw (model, frames, NULL, n, width,
+      height, features, error);
+  g_free (frames);
   return ok;
 }
 

@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
-"""PyTorch eager baseline for tests/gpu/run.sh, on the same GPU and weights.
+"""PyTorch baselines for tests/gpu/run.sh, on the same GPU and weights.
 
     bench_torch.py MODEL [--batches 1,8,64,256] [--json OUT] [--quick]
 
 MODEL is the file bench-gpu measures (tests/fixtures/make_model.py --backbone
 resnet50 --head 1shot, torchvision names). The backbone is torchvision's
 ResNet with the file's weights, fc removed, eval, float16, channels_last,
-eager (no torch.compile, no CUDA graphs): frames/s per batch size with the
-input already on the GPU (wall clock around a synchronized loop). One window: 8 frames of
+cudnn.benchmark: frames/s per batch size with the input already on the GPU,
+eager (backbone_fps) and replayed from a CUDA graph (torch.cuda.CUDAGraph,
+backbone_fps_graph: what bench-gpu's own figures are, graph replays), each
+timed with CUDA events around a loop of runs. No torch.compile. One window: 8 frames of
 uint8 RGB on the host -> GPU, resize/crop/normalize, backbone, the HyRSM++
 relation head and Bi-MHM against 5 supports (model.md sections 2-6), in
 float16 like the backbone (the head's matrix products in float32 would
@@ -132,20 +134,51 @@ def main():
     res = {"device": name, "torch": torch.__version__, "backbone_fps": {}}
     print("device %s, torch %s, cuDNN %s" % (name, torch.__version__, torch.backends.cudnn.version()))
 
+    def timed(run, iters):
+        """Seconds per call of run(), GPU time (CUDA events) on a GPU."""
+        if dev.type != "cuda":
+            t0 = time.perf_counter()
+            for _ in range(iters):
+                run()
+            return (time.perf_counter() - t0) / iters
+        start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(iters):
+            run()
+        stop.record()
+        stop.synchronize()
+        return start.elapsed_time(stop) / 1e3 / iters
+
+    if dev.type == "cuda":
+        res["backbone_fps_graph"] = {}
     with torch.inference_mode():
         for n in [int(b) for b in args.batches.split(",")]:
             x = torch.randn(n, 3, crop, crop, device=dev, dtype=dtype).to(memory_format=torch.channels_last)
             iters = 3 if args.quick else max(10, 2048 // n)
-            for _ in range(3):
+            for _ in range(3):  # cudnn.benchmark picks its algorithms here
                 model(x)
             sync()
-            t0 = time.perf_counter()
-            for _ in range(iters):
-                model(x)
-            sync()
-            sec = (time.perf_counter() - t0) / iters
+            sec = timed(lambda: model(x), iters)
             res["backbone_fps"][str(n)] = n / sec
-            print("backbone batch %d: %.0f frames/s (%.3f ms per batch)" % (n, n / sec, sec * 1e3))
+            print("backbone batch %d, eager: %.0f frames/s (%.3f ms per batch)" % (n, n / sec, sec * 1e3))
+            if dev.type == "cuda":
+                # Warm up on a side stream, capture, replay (PyTorch's CUDA
+                # graphs recipe); x is the graph's static input.
+                side = torch.cuda.Stream()
+                side.wait_stream(torch.cuda.current_stream())
+                with torch.cuda.stream(side):
+                    for _ in range(3):
+                        model(x)
+                torch.cuda.current_stream().wait_stream(side)
+                graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(graph):
+                    model(x)
+                graph.replay()
+                sync()
+                sec = timed(graph.replay, iters)
+                res["backbone_fps_graph"][str(n)] = n / sec
+                print("backbone batch %d, CUDA graph: %.0f frames/s (%.3f ms per batch)" % (n, n / sec, sec * 1e3))
+                del graph
 
         if "layer2.0.bias" in tensors:
             head = Head(tensors, meta, frames, dtype, dev)

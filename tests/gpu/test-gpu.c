@@ -5,8 +5,15 @@
  * (hyrsm-preprocess.c, the oneDNN backend, hyrsm-relation.c's Bi-MHM) or,
  * for the kernels the CPU path inlines (LayerNorm, softmax, attention),
  * with a double-precision reference written here. Tolerances, relative to
- * the largest reference value of the tensor: float32 1e-4, float16 1e-2;
- * end to end also the same predicted label.
+ * the largest reference value of the tensor (gpu-tolerance.h): float32
+ * 1e-4; float16 1e-2, and 3e-2 for class distances; end to end also the
+ * same predicted label.
+ *
+ * Every device test runs in a process of its own (run_isolated): a failed
+ * CUDA call aborts that process only, and a fault that poisons the CUDA
+ * context (a sticky error) cannot fail the tests after it. So each test
+ * passes or fails on its own, and the suite always runs to its end (with
+ * --keep-going, which main() adds).
  *
  * Without a usable CUDA device (no GPU, no driver, a driver too old) every
  * device test is skipped with "no CUDA device: <reason>"; the tests of
@@ -22,14 +29,17 @@
 #include "hyrsm-relation.h"
 #include "hyrsm-kernels.h"
 #include "test-model-writer.h"
+#include "gpu-tolerance.h"
 
 #include <cuda_runtime_api.h>
 #include <glib/gstdio.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
-#define TOL_FP32 1e-4
-#define TOL_FP16 1e-2
+#define TOL_FP32 GPU_TOL_FP32
+#define TOL_FP16 GPU_TOL_FP16
+#define CHILD_TIMEOUT_S 150     /* one device test, in its own process */
 
 static char *no_device;         /* "no CUDA device: ..." or NULL */
 static char *tmpdir;
@@ -42,12 +52,89 @@ static char *tmpdir;
     } \
   } G_STMT_END
 
+/* A failed CUDA call ends the test's own process (run_isolated), which
+ * fails that test alone. */
 #define CUDA_OK(call) \
   G_STMT_START { \
     cudaError_t _st = (call); \
     if (_st != cudaSuccess) \
       g_error ("%s: %s", #call, cudaGetErrorString (_st)); \
   } G_STMT_END
+
+/* g_test_message() for a test that may run in a child process: the child
+ * runs quietly (-q) and its messages would be lost, so it prints them as
+ * TAP comments on the stdout it shares with the parent. */
+static void G_GNUC_PRINTF (1, 2)
+note (const char *format, ...)
+{
+  va_list args;
+  va_start (args, format);
+  g_autofree char *text = g_strdup_vprintf (format, args);
+  va_end (args);
+  if (g_test_subprocess ()) {
+    g_print ("# %s\n", text);
+    fflush (stdout);            /* before a crash can lose it */
+  } else
+    g_test_message ("%s", text);
+}
+
+/* Runs the current test again in a child process (see the top) and fails
+ * it when the child fails, crashes or runs out of time. */
+static void
+run_child (void)
+{
+  g_test_trap_subprocess (NULL, (guint64) CHILD_TIMEOUT_S * G_USEC_PER_SEC,
+      G_TEST_SUBPROCESS_INHERIT_STDOUT | G_TEST_SUBPROCESS_INHERIT_STDERR);
+  if (g_test_trap_reached_timeout ())
+    g_test_fail_printf ("no result after %d s (the test's process was "
+        "killed)", CHILD_TIMEOUT_S);
+  else if (!g_test_trap_has_passed ())
+    g_test_fail_printf ("failed in its own process: see its messages "
+        "above");
+}
+
+typedef struct
+{
+  GTestDataFunc func;
+  gconstpointer data;
+} Isolated;
+
+/* A device test: skipped without a device, otherwise run in a child. */
+static void
+run_isolated (gconstpointer p)
+{
+  const Isolated *t = p;
+  if (g_test_subprocess ()) {
+    t->func (t->data);
+    return;
+  }
+  if (no_device) {
+    g_test_skip (no_device);
+    return;
+  }
+  run_child ();
+}
+
+static void
+add_device_test (const char *path, GTestDataFunc func, gconstpointer data)
+{
+  Isolated *t = g_new (Isolated, 1);     /* lives as long as the process */
+  t->func = func;
+  t->data = data;
+  g_test_add_data_func (path, t, run_isolated);
+}
+
+static void
+call_func (gconstpointer func)
+{
+  ((GTestFunc) func) ();
+}
+
+static void
+add_device_func (const char *path, GTestFunc func)
+{
+  add_device_test (path, call_func, (gconstpointer) func);
+}
 
 /* ---- helpers ---- */
 
@@ -84,40 +171,28 @@ half_to_float (guint16 h)
   return sign ? -v : v;
 }
 
-/* max |got - ref| / max |ref|. */
-static double
-rel_error (const float *got, const float *ref, gsize n)
-{
-  double diff = 0, scale = 0;
-  for (gsize i = 0; i < n; i++) {
-    if (!isfinite (got[i]))
-      return INFINITY;
-    diff = MAX (diff, fabs ((double) got[i] - ref[i]));
-    scale = MAX (scale, fabs ((double) ref[i]));
-  }
-  return scale > 0 ? diff / scale : diff;
-}
-
-static double
-rel_error_d (const float *got, const double *ref, gsize n)
-{
-  double diff = 0, scale = 0;
-  for (gsize i = 0; i < n; i++) {
-    if (!isfinite (got[i]))
-      return INFINITY;
-    diff = MAX (diff, fabs (got[i] - ref[i]));
-    scale = MAX (scale, fabs (ref[i]));
-  }
-  return scale > 0 ? diff / scale : diff;
-}
 
 static void
 check_close (const char *what, double err, double tol)
 {
-  g_test_message ("%s: relative error %.3g (tolerance %.0e)", what, err, tol);
-  if (!(err < tol))
+  note ("%s: relative error %.3g (tolerance %.0e)", what, err, tol);
+  if (!(err < tol)) {
+    note ("FAIL: %s: relative error %.3g is not below %.0e", what, err, tol);
     g_test_fail_printf ("%s: relative error %.3g is not below %.0e", what,
         err, tol);
+  }
+}
+
+/* Class distances against the CPU's: gpu_check_distances(). */
+static void
+check_distances (const char *what, const double *got, const double *ref,
+    guint n, double tol)
+{
+  g_autofree char *why = gpu_check_distances (got, ref, n, tol);
+  if (why) {
+    note ("FAIL: %s: %s", what, why);
+    g_test_fail_printf ("%s: %s", what, why);
+  }
 }
 
 static float *
@@ -141,7 +216,7 @@ test_no_such_device (void)
       HYRSM_PRECISION_FP32, &error);
   g_assert_null (be);
   g_assert_error (error, HYRSM_ERROR, HYRSM_ERROR_NO_DEVICE);
-  g_test_message ("%s", error->message);
+  note ("%s", error->message);
 }
 
 static char *
@@ -170,7 +245,7 @@ test_model_devices (void)
   HyrsmModel *model = hyrsm_model_new_from_file_full (path, "auto", &error);
   g_assert_no_error (error);
   const char *device = hyrsm_model_get_device (model);
-  g_test_message ("auto -> %s", device);
+  note ("auto -> %s", device);
   g_assert_cmpstr (device, ==, no_device ? "cpu" : "cuda:0");
   g_object_unref (model);
 
@@ -189,7 +264,7 @@ test_model_devices (void)
   if (no_device) {
     g_assert_null (model);
     g_assert_error (error, HYRSM_ERROR, HYRSM_ERROR_NO_DEVICE);
-    g_test_message ("cuda without a device: %s", error->message);
+    note ("cuda without a device: %s", error->message);
   } else {
     g_assert_no_error (error);
     g_assert_cmpstr (hyrsm_model_get_device (model), ==, "cuda:0");
@@ -341,14 +416,14 @@ check_preprocess (int format, const char *name, int matrix, int width,
   float *got = dev_download (out, 3 * plane * sizeof (float));
   what = g_strdup_printf ("preprocess %s %dx%d -> %d/%d NCHW f32", name,
       width, height, resize, crop);
-  check_close (what, rel_error (got, ref, 3 * plane), TOL_FP32);
+  check_close (what, gpu_rel_error (got, ref, 3 * plane), TOL_FP32);
   g_free (got);
 
   CUDA_OK (hyrsm_cuda_preprocess (d_pinned_desc, 1, &params, out, NULL));
   got = dev_download (out, 3 * plane * sizeof (float));
   g_free (what);
   what = g_strdup_printf ("preprocess %s from pinned host memory", name);
-  check_close (what, rel_error (got, ref, 3 * plane), TOL_FP32);
+  check_close (what, gpu_rel_error (got, ref, 3 * plane), TOL_FP32);
   g_free (got);
 
   params.layout = HYRSM_KERNEL_NHWC;
@@ -365,7 +440,7 @@ check_preprocess (int format, const char *name, int matrix, int width,
   }
   g_free (what);
   what = g_strdup_printf ("preprocess %s NHWC f16", name);
-  check_close (what, rel_error (nchw, ref, 3 * plane), TOL_FP16);
+  check_close (what, gpu_rel_error (nchw, ref, 3 * plane), TOL_FP16);
 
   g_free (nchw);
   g_free (half);
@@ -432,7 +507,7 @@ test_layernorm (void)
     float *got = dev_download (dx, n * 4);
     g_autofree char *what = g_strdup_printf ("layernorm %d x %d (in place)",
         rows, dim);
-    check_close (what, rel_error_d (got, ref, n), TOL_FP32);
+    check_close (what, gpu_rel_error_d (got, ref, n), TOL_FP32);
     cudaFree (dx);
     cudaFree (dw);
     cudaFree (db);
@@ -468,7 +543,7 @@ test_softmax (void)
     CUDA_OK (hyrsm_cuda_softmax_rows (dx, rows, n, scale, dx, NULL));
     float *got = dev_download (dx, count * 4);
     g_autofree char *what = g_strdup_printf ("softmax %d x %d", rows, n);
-    check_close (what, rel_error_d (got, ref, count), TOL_FP32);
+    check_close (what, gpu_rel_error_d (got, ref, count), TOL_FP32);
     cudaFree (dx);
     g_free (got);
     g_free (ref);
@@ -510,7 +585,7 @@ check_attention (int n, int heads, int d, guint32 seed)
   float *got = dev_download (dout, (gsize) n * D * 4);
   g_autofree char *what = g_strdup_printf ("attention %d tokens, %d heads "
       "of %d", n, heads, d);
-  check_close (what, rel_error_d (got, ref, (gsize) n * D), TOL_FP32);
+  check_close (what, gpu_rel_error_d (got, ref, (gsize) n * D), TOL_FP32);
   cudaFree (dqkv);
   cudaFree (dout);
   g_free (got);
@@ -552,7 +627,7 @@ test_metric (void)
   float *dd = dev_upload (NULL, tokens * 4);
   CUDA_OK (hyrsm_cuda_bimhm (ds, tokens, dq, rows, dim, dd, NULL));
   float *got = dev_download (dd, tokens * 4);
-  check_close ("Bi-MHM, 25 tokens of 8 x 2048", rel_error_d (got, ref,
+  check_close ("Bi-MHM, 25 tokens of 8 x 2048", gpu_rel_error_d (got, ref,
           tokens), TOL_FP32);
   g_assert_cmpfloat (fabs (got[7]), <, 1e-5);
   cudaFree (ds);
@@ -598,7 +673,7 @@ test_elementwise (void)
         s += x[((gsize) f * c + ch) * h * w + p];
       ref_pool[f * cp + ch] = s / (h * w);
     }
-  check_close ("average pool", rel_error_d (pooled, ref_pool, n * cp),
+  check_close ("average pool", gpu_rel_error_d (pooled, ref_pool, n * cp),
       TOL_FP32);
 
   /* bias + residual + ReLU, scale_add, add_row, mean_rows. */
@@ -617,19 +692,27 @@ test_elementwise (void)
   float *r1 = dev_download (dout, m * 4);
   for (gsize i = 0; i < m; i++)
     expect[i] = MAX (a[i] + bias[i % cols] + b[i], 0.0f);
-  check_close ("bias + residual + ReLU", rel_error (r1, expect, m), TOL_FP32);
+  check_close ("bias + residual + ReLU", gpu_rel_error (r1, expect, m), TOL_FP32);
 
   CUDA_OK (hyrsm_cuda_scale_add (da, 2.5f, db, 0.5f, m, dout, NULL));
   float *r2 = dev_download (dout, m * 4);
   for (gsize i = 0; i < m; i++)
     expect[i] = 2.5f * a[i] + 0.5f * b[i];
-  check_close ("scale_add", rel_error (r2, expect, m), TOL_FP32);
+  check_close ("scale_add", gpu_rel_error (r2, expect, m), TOL_FP32);
 
   CUDA_OK (hyrsm_cuda_add_row (da, dbias, rows, cols, dout, NULL));
   float *r3 = dev_download (dout, m * 4);
   for (gsize i = 0; i < m; i++)
     expect[i] = a[i] + bias[i % cols];
-  check_close ("add_row", rel_error (r3, expect, m), TOL_FP32);
+  check_close ("add_row", gpu_rel_error (r3, expect, m), TOL_FP32);
+  /* two matrices of rows / 2 rows, each with its own row (b's first two) */
+  CUDA_OK (hyrsm_cuda_add_row_batched (da, db, 2, rows / 2, cols, dout,
+          NULL));
+  g_free (r3);
+  r3 = dev_download (dout, m * 4);
+  for (gsize i = 0; i < m; i++)
+    expect[i] = a[i] + b[i / ((gsize) (rows / 2) * cols) * cols + i % cols];
+  check_close ("add_row_batched", gpu_rel_error (r3, expect, m), TOL_FP32);
 
   CUDA_OK (hyrsm_cuda_mean_rows (da, 2, rows / 2, cols, dout, NULL));
   float *r4 = dev_download (dout, 2 * cols * 4);
@@ -640,14 +723,14 @@ test_elementwise (void)
         s += a[((gsize) bt * (rows / 2) + r) * cols + j];
       expect[bt * cols + j] = (float) (s / (rows / 2));
     }
-  check_close ("mean_rows", rel_error (r4, expect, 2 * cols), TOL_FP32);
+  check_close ("mean_rows", gpu_rel_error (r4, expect, 2 * cols), TOL_FP32);
 
   void *dh = dev_upload (NULL, m * 2);
   CUDA_OK (hyrsm_cuda_f32_to_f16 (da, m, dh, NULL));
   guint16 *h16 = dev_download (dh, m * 2);
   for (gsize i = 0; i < m; i++)
     expect[i] = half_to_float (h16[i]);
-  check_close ("f32 -> f16", rel_error (expect, a, m), 1e-3);
+  check_close ("f32 -> f16", gpu_rel_error (expect, a, m), 1e-3);
 
   void *ptrs[] = { dx, dy, dp, da, db, dbias, dout, dh };
   for (guint i = 0; i < G_N_ELEMENTS (ptrs); i++)
@@ -679,7 +762,7 @@ cuda_new (const HyrsmBackboneWeights *w, int crop, HyrsmPrecision precision)
   HyrsmBackend *be = hyrsm_backend_cuda_new (w, crop, 0, precision, &error);
   g_assert_no_error (error);
   g_assert_nonnull (be);
-  g_test_message ("%s", hyrsm_backend_cuda_describe (be));
+  note ("%s", hyrsm_backend_cuda_describe (be));
   return be;
 }
 
@@ -730,10 +813,10 @@ test_backbone (gconstpointer data)
   for (int i = 0; i < n; i++) {
     g_autofree char *what = g_strdup_printf ("%s frame %d of %d", nc->name,
         i, n);
-    check_close (what, rel_error (first + (gsize) i * dim,
+    check_close (what, gpu_rel_error (first + (gsize) i * dim,
             ref + (gsize) i * dim, dim), tol);
   }
-  check_close ("batch 1 against the CPU", rel_error (one, ref, dim), tol);
+  check_close ("batch 1 against the CPU", gpu_rel_error (one, ref, dim), tol);
   g_assert_cmpmem (first, (gsize) n * dim * 4, again, (gsize) n * dim * 4);
   g_assert_cmpmem (one, (gsize) dim * 4, one_again, (gsize) dim * 4);
 
@@ -783,7 +866,7 @@ test_embed_frames (void)
     g_assert_true (ok);
     g_autofree char *what = g_strdup_printf ("embed_frames %s",
         formats[fi].name);
-    check_close (what, rel_error (got, ref, (gsize) n * dim), TOL_FP32);
+    check_close (what, gpu_rel_error (got, ref, (gsize) n * dim), TOL_FP32);
     for (int i = 0; i < n; i++)
       test_frame_clear (&f[i]);
     g_free (normalized);
@@ -813,14 +896,14 @@ check_gemm (HyrsmPrecision precision, double tol)
 
   g_assert_true (gpu->ops->gemm_nt (gpu, m, n, k, a, b, got, &error));
   g_assert_no_error (error);
-  check_close ("gemm_nt 9 x 1536 x 512", rel_error (got, ref,
+  check_close ("gemm_nt 9 x 1536 x 512", gpu_rel_error (got, ref,
           (gsize) m * n), tol);
   for (int round = 0; round < 2; round++) {     /* upload, then cached */
     memset (got, 0, (gsize) m * n * 4);
     g_assert_true (gpu->ops->gemm_nt_weight (gpu, m, n, k, a, b, got,
             &error));
     g_assert_no_error (error);
-    check_close ("gemm_nt_weight", rel_error (got, ref, (gsize) m * n), tol);
+    check_close ("gemm_nt_weight", gpu_rel_error (got, ref, (gsize) m * n), tol);
   }
   g_assert_false (gpu->ops->gemm_nt (gpu, 0, n, k, a, b, got, &error));
   g_assert_error (error, HYRSM_ERROR, HYRSM_ERROR_INVALID_ARGUMENT);
@@ -844,7 +927,7 @@ test_gemm (void)
 
 /* A ResNet-18 + 1-shot head made by tests/fixtures/make_model.py (well
  * scaled random weights), at a small crop. NULL (and a skip) without
- * Python + torch. */
+ * Python + torch. tests/gpu/run.sh makes the same file (same arguments). */
 static char *
 make_head_model (void)
 {
@@ -913,7 +996,7 @@ run_e2e (const char *path, const char *device, int classes, int T,
   g_autoptr (GError) error = NULL;
   HyrsmModel *model = hyrsm_model_new_from_file_full (path, device, &error);
   g_assert_no_error (error);
-  g_test_message ("%s: %s", device, hyrsm_model_get_device (model));
+  note ("%s: %s", device, hyrsm_model_get_device (model));
   int D = hyrsm_model_get_feature_dim (model);
   gsize video = (gsize) T * D;
   out->features = g_new (float, (classes + 1) * video);
@@ -949,36 +1032,53 @@ run_e2e (const char *path, const char *device, int classes, int T,
   g_object_unref (model);
 }
 
+/* The model is made here, in the parent (Python, no CUDA), so that a
+ * missing torch is a skip; the comparison runs in a child (run_child). */
 static void
 test_end_to_end (void)
 {
-  REQUIRE_DEVICE ();
-  g_autofree char *path = make_head_model ();
-  if (path == NULL)
+  if (!g_test_subprocess ()) {
+    REQUIRE_DEVICE ();
+    /* run.sh makes the model itself (HYRSM_GPU_E2E_MODEL_FILE), so that
+     * PyTorch does not run under the bundle's LD_LIBRARY_PATH. */
+    const char *given = g_getenv ("HYRSM_GPU_E2E_MODEL_FILE");
+    g_autofree char *model = given ? g_strdup (given) : make_head_model ();
+    if (model == NULL)
+      return;
+    g_setenv ("HYRSM_GPU_E2E_MODEL", model, TRUE);
+    run_child ();
+    g_unsetenv ("HYRSM_GPU_E2E_MODEL");
+    if (given == NULL)
+      g_unlink (model);
     return;
+  }
+  const char *path = g_getenv ("HYRSM_GPU_E2E_MODEL");
+  g_assert_nonnull (path);
   const int classes = 5, T = 8, width = 160, height = 120;
   E2E cpu, gpu[2];
   run_e2e (path, "cpu", classes, T, width, height, &cpu);
   static const char *const precisions[2] = { "fp32", "fp16" };
   for (int p = 0; p < 2; p++) {
     double tol = p == 0 ? TOL_FP32 : TOL_FP16;
+    double dist_tol = p == 0 ? TOL_FP32 : GPU_TOL_FP16_DISTANCE;
     g_setenv ("HYRSM_PRECISION", precisions[p], TRUE);
     run_e2e (path, "cuda", classes, T, width, height, &gpu[p]);
     gsize nf = (gsize) (classes + 1) * T * 512;
     g_autofree char *w1 = g_strdup_printf ("end to end %s: features",
         precisions[p]);
-    check_close (w1, rel_error (gpu[p].features, cpu.features, nf), tol);
-    float got[8], ref[8];
-    for (int c = 0; c < classes; c++) {
-      got[c] = (float) gpu[p].distances[c];
-      ref[c] = (float) cpu.distances[c];
-      g_test_message ("%s: distance %d: cpu %.6f, cuda %.6f", precisions[p],
+    check_close (w1, gpu_rel_error (gpu[p].features, cpu.features, nf), tol);
+    for (int c = 0; c < classes; c++)
+      note ("%s: distance %d: cpu %.6f, cuda %.6f", precisions[p],
           c, cpu.distances[c], gpu[p].distances[c]);
-    }
     g_autofree char *w2 = g_strdup_printf ("end to end %s: distances",
         precisions[p]);
-    check_close (w2, rel_error (got, ref, classes), tol);
-    g_assert_cmpstr (gpu[p].label, ==, cpu.label);
+    check_close (w2, gpu_rel_error_dd (gpu[p].distances, cpu.distances,
+            classes), dist_tol);
+    check_distances (w2, gpu[p].distances, cpu.distances, classes,
+        dist_tol);
+    if (gpu_argmin (gpu[p].distances, classes) == gpu_argmin (cpu.distances,
+            classes))
+      g_assert_cmpstr (gpu[p].label, ==, cpu.label);
   }
   g_unsetenv ("HYRSM_PRECISION");
   for (int p = 0; p < 2; p++) {
@@ -989,7 +1089,228 @@ test_end_to_end (void)
   g_free (cpu.features);
   g_free (cpu.distances);
   g_free (cpu.label);
+}
+
+/* ---- the isolation of device tests (runs without a device) ---- */
+
+/* A failed CUDA call in a test's own process fails that process, naming
+ * the call, and the process running the suite carries on. */
+static void
+test_isolation (void)
+{
+  if (g_test_subprocess ()) {
+    CUDA_OK (cudaErrorInvalidValue);    /* as a failed CUDA call would */
+    return;
+  }
+  g_test_trap_subprocess (NULL, 60 * G_USEC_PER_SEC,
+      G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_failed ();
+  g_test_trap_assert_stderr ("*cudaErrorInvalidValue*");
+}
+
+/* ---- the model's embed paths (device pre-processing) ---- */
+
+/* hyrsm_model_embed_frames() and the engine's hyrsm_model_embed_rgb_frames()
+ * (frames of two sizes in one batch, rows with padding) on `cuda`, where
+ * the raw frames are pre-processed on the device, against `cpu`. */
+static void
+test_model_embed_rgb (void)
+{
+  g_autofree char *path = write_small_model ("embed-rgb.safetensors");
+  g_autoptr (GError) error = NULL;
+  g_setenv ("HYRSM_PRECISION", "fp32", TRUE);
+  HyrsmModel *cpu = hyrsm_model_new_from_file_full (path, "cpu", &error);
+  g_assert_no_error (error);
+  HyrsmModel *gpu = hyrsm_model_new_from_file_full (path, "cuda", &error);
+  g_assert_no_error (error);
+  HyrsmBackend *be = hyrsm_model_get_backend (gpu);
+  g_assert_nonnull (be->ops->embed_frames);
+  int D = hyrsm_model_get_feature_dim (cpu);
+
+  const int n = 3, width = 97, height = 61;
+  guint8 *rgb = g_malloc ((gsize) n * width * height * 3);
+  GRand *rand = g_rand_new_with_seed (21);
+  for (gsize i = 0; i < (gsize) n * width * height * 3; i++)
+    rgb[i] = (guint8) g_rand_int_range (rand, 0, 256);
+  g_autoptr (GBytes) bytes = g_bytes_new (rgb, (gsize) n * width * height * 3);
+  g_autoptr (GBytes) ref = hyrsm_model_embed_frames (cpu, bytes, n, width,
+      height, &error);
+  g_assert_no_error (error);
+  g_autoptr (GBytes) got = hyrsm_model_embed_frames (gpu, bytes, n, width,
+      height, &error);
+  g_assert_no_error (error);
+  check_close ("embed_frames (RGB) on the device",
+      gpu_rel_error (g_bytes_get_data (got, NULL), g_bytes_get_data (ref,
+              NULL), (gsize) n * D), TOL_FP32);
+
+  /* The engine's batch: 97x61, then a 40x30 frame with padded rows, then
+   * 97x61 again (three runs of equal size). */
+  const int w2 = 40, h2 = 30, stride2 = w2 * 3 + 7;
+  guint8 *small = g_malloc ((gsize) stride2 * h2);
+  for (gsize i = 0; i < (gsize) stride2 * h2; i++)
+    small[i] = (guint8) g_rand_int_range (rand, 0, 256);
+  HyrsmRgbFrame frames[3] = {
+    {rgb, width, height, width * 3},
+    {small, w2, h2, stride2},
+    {rgb + (gsize) width * height * 3, width, height, width * 3},
+  };
+  int crop = hyrsm_model_get_crop (cpu);
+  float *scratch = g_new (float, (gsize) 3 * 3 * crop * crop);
+  float *want = g_new (float, (gsize) 3 * D), *have = g_new (float,
+      (gsize) 3 * D);
+  g_assert_true (hyrsm_model_embed_rgb_frames (cpu, frames, 3, scratch, want,
+          &error));
+  g_assert_no_error (error);
+  memset (scratch, 0xff, (gsize) 3 * 3 * crop * crop * sizeof (float));
+  g_assert_true (hyrsm_model_embed_rgb_frames (gpu, frames, 3, scratch, have,
+          &error));
+  g_assert_no_error (error);
+  check_close ("the engine's mixed batch on the device",
+      gpu_rel_error (have, want, (gsize) 3 * D), TOL_FP32);
+
+  g_rand_free (rand);
+  g_free (rgb);
+  g_free (small);
+  g_free (scratch);
+  g_free (want);
+  g_free (have);
+  g_object_unref (cpu);
+  g_object_unref (gpu);
+  g_unsetenv ("HYRSM_PRECISION");
   g_unlink (path);
+}
+
+/* ---- the relation head on the device ---- */
+
+/* relation_intra / relation_inter / token_distances of the CUDA backend
+ * (through hyrsm-relation.c, which hands sections 4 to 6 to it) against
+ * the CPU model's, and a whole match through the public API. float32 head
+ * in both precisions; fp16 mode runs its GEMMs in TF32. */
+static void
+check_relation (const char *precision, double tol, double dist_tol)
+{
+  const int D = 256, T = 8, classes = 5;
+  TestModelSpec spec = {.head = "1shot",.head_dim = D,.seed = 11 };
+  g_autofree char *path = g_build_filename (tmpdir, "head.safetensors",
+      NULL);
+  g_autoptr (GError) error = NULL;
+  g_assert_true (test_model_write (path, &spec, &error));
+  g_assert_no_error (error);
+  g_setenv ("HYRSM_PRECISION", precision, TRUE);
+  HyrsmModel *cpu = hyrsm_model_new_from_file_full (path, "cpu", &error);
+  g_assert_no_error (error);
+  HyrsmModel *gpu = hyrsm_model_new_from_file_full (path, "cuda", &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (hyrsm_model_get_backend (gpu)->ops->relation_intra);
+  g_assert_nonnull (hyrsm_model_get_backend (gpu)->ops->token_distances);
+  const HyrsmRelation *rc = hyrsm_relation_get (cpu);
+  const HyrsmRelation *rg = hyrsm_relation_get (gpu);
+  g_assert_cmpint (hyrsm_relation_get_frames (rg), ==, T);
+
+  float *f = random_floats ((gsize) T * D, 0.0, 3.0, 31);
+  float *want = g_new (float, (gsize) T * D), *have = g_new (float,
+      (gsize) T * D);
+  g_assert_true (hyrsm_relation_intra (rc, f, want, &error));
+  g_assert_true (hyrsm_relation_intra (rg, f, have, &error));
+  g_assert_no_error (error);
+  g_autofree char *w1 = g_strdup_printf ("%s: intra-video relation",
+      precision);
+  check_close (w1, gpu_rel_error (have, want, (gsize) T * D), tol);
+
+  /* 6 tokens (5 supports + the query), and more than the device takes
+   * (the CPU computes those) */
+  const int counts[2] = { classes + 1, HYRSM_RELATION_MAX_TOKENS + 1 };
+  for (int i = 0; i < 2; i++) {
+    int n = counts[i];
+    float *u = random_floats ((gsize) n * D, -1.0, 1.0, 32 + i);
+    float *g1 = g_new (float, (gsize) n * D), *g2 = g_new (float,
+        (gsize) n * D);
+    g_assert_true (hyrsm_relation_inter (rc, u, n, g1, &error));
+    g_assert_true (hyrsm_relation_inter (rg, u, n, g2, &error));
+    g_assert_no_error (error);
+    g_autofree char *w2 = g_strdup_printf ("%s: inter-video relation, %d "
+        "tokens", precision, n);
+    check_close (w2, gpu_rel_error (g2, g1, (gsize) n * D), tol);
+    g_free (u);
+    g_free (g1);
+    g_free (g2);
+  }
+
+  /* Fused rows and Bi-MHM of 5 tokens: on the device (no fused rows
+   * asked for) against the CPU path (asked for). */
+  {
+    const int M = classes;
+    gsize td = (gsize) T * D;
+    float *qp = random_floats (td, -1.0, 1.0, 50);
+    float *fp = random_floats (M * td, -1.0, 1.0, 51);
+    float *tp = random_floats ((gsize) (M + 1) * D, -0.5, 0.5, 52);
+    const float *parts[5];
+    for (int m = 0; m < M; m++)
+      parts[m] = fp + m * td;
+    /* one token equal to the query: distance 0 */
+    memcpy (fp + td, qp, td * sizeof (float));
+    memcpy (tp + D, tp + (gsize) M * D, D * sizeof (float));
+    double dc[5], dg[5];
+    float *e = g_new (float, (M + 1) * td);
+    g_assert_true (hyrsm_relation_token_distances (rg, qp, parts, tp, M, dc,
+            e, &error));
+    g_assert_true (hyrsm_relation_token_distances (rg, qp, parts, tp, M, dg,
+            NULL, &error));
+    g_assert_no_error (error);
+    g_autofree char *w = g_strdup_printf ("%s: fused rows + Bi-MHM",
+        precision);
+    check_close (w, gpu_rel_error_dd (dg, dc, M), TOL_FP32);
+    g_assert_cmpfloat (fabs (dg[1]), <, 1e-5);
+    g_free (qp);
+    g_free (fp);
+    g_free (tp);
+    g_free (e);
+  }
+
+  /* A whole decision: 5 classes, 1 shot, through the public API. */
+  HyrsmSupportSet *sc = hyrsm_support_set_new (cpu);
+  HyrsmSupportSet *sg = hyrsm_support_set_new (gpu);
+  for (int c = 0; c < classes; c++) {
+    float *ex = random_floats ((gsize) T * D, 0.0, 2.0, 40 + c);
+    g_autofree char *label = g_strdup_printf ("class-%d", c);
+    g_assert_true (hyrsm_support_set_add_raw (sc, label, ex, &error));
+    g_assert_true (hyrsm_support_set_add_raw (sg, label, ex, &error));
+    g_assert_no_error (error);
+    g_free (ex);
+  }
+  float *query = random_floats ((gsize) T * D, 0.0, 2.0, 42);
+  HyrsmMatchResult *mc = hyrsm_support_set_match_raw (sc, query, &error);
+  g_assert_no_error (error);
+  HyrsmMatchResult *mg = hyrsm_support_set_match_raw (sg, query, &error);
+  g_assert_no_error (error);
+  guint nc = 0, ng = 0;
+  const double *dc = hyrsm_match_result_get_distances (mc, &nc);
+  const double *dg = hyrsm_match_result_get_distances (mg, &ng);
+  g_assert_cmpuint (nc, ==, classes);
+  g_assert_cmpuint (ng, ==, classes);
+  g_autofree char *w3 = g_strdup_printf ("%s: match distances", precision);
+  check_close (w3, gpu_rel_error_dd (dg, dc, classes), dist_tol);
+  check_distances (w3, dg, dc, classes, dist_tol);
+
+  g_object_unref (mc);
+  g_object_unref (mg);
+  g_object_unref (sc);
+  g_object_unref (sg);
+  g_free (query);
+  g_free (f);
+  g_free (want);
+  g_free (have);
+  g_object_unref (cpu);
+  g_object_unref (gpu);
+  g_unsetenv ("HYRSM_PRECISION");
+  g_unlink (path);
+}
+
+static void
+test_relation (void)
+{
+  check_relation ("fp32", TOL_FP32, TOL_FP32);
+  check_relation ("fp16", TOL_FP16, GPU_TOL_FP16_DISTANCE);
 }
 
 /* ---- main ---- */
@@ -997,6 +1318,13 @@ test_end_to_end (void)
 int
 main (int argc, char **argv)
 {
+  /* One failed test must not stop the others (GLib stops at the first
+   * failure without --keep-going). */
+  char **args = g_new0 (char *, argc + 2);
+  for (int i = 0; i < argc; i++)
+    args[i] = argv[i];
+  args[argc++] = (char *) "--keep-going";
+  argv = args;
   g_test_init (&argc, &argv, NULL);
   tmpdir = g_dir_make_tmp ("hyrsm-gpu-XXXXXX", NULL);
   g_assert_nonnull (tmpdir);
@@ -1015,26 +1343,30 @@ main (int argc, char **argv)
 
   g_test_add_func ("/gpu/errors/no-such-device", test_no_such_device);
   g_test_add_func ("/gpu/model/devices", test_model_devices);
+  g_test_add_func ("/gpu/isolation/cuda-failure", test_isolation);
   for (guint i = 0; i < G_N_ELEMENTS (formats); i++) {
     g_autofree char *name = g_strdup_printf ("/gpu/preprocess/%s",
         formats[i].name);
-    g_test_add_data_func (name, &formats[i], test_preprocess);
+    add_device_test (name, test_preprocess, &formats[i]);
   }
-  g_test_add_func ("/gpu/layernorm", test_layernorm);
-  g_test_add_func ("/gpu/softmax/rows", test_softmax);
-  g_test_add_func ("/gpu/softmax/attention", test_attention);
-  g_test_add_func ("/gpu/metric/bimhm", test_metric);
-  g_test_add_func ("/gpu/elementwise", test_elementwise);
+  add_device_func ("/gpu/layernorm", test_layernorm);
+  add_device_func ("/gpu/softmax/rows", test_softmax);
+  add_device_func ("/gpu/softmax/attention", test_attention);
+  add_device_func ("/gpu/metric/bimhm", test_metric);
+  add_device_func ("/gpu/elementwise", test_elementwise);
   for (guint i = 0; i < G_N_ELEMENTS (net_cases); i++) {
     g_autofree char *name = g_strdup_printf ("/gpu/backbone/%s",
         net_cases[i].name);
-    g_test_add_data_func (name, &net_cases[i], test_backbone);
+    add_device_test (name, test_backbone, &net_cases[i]);
   }
-  g_test_add_func ("/gpu/backbone/embed-frames", test_embed_frames);
-  g_test_add_func ("/gpu/gemm", test_gemm);
+  add_device_func ("/gpu/backbone/embed-frames", test_embed_frames);
+  add_device_func ("/gpu/gemm", test_gemm);
+  add_device_func ("/gpu/model/embed-rgb", test_model_embed_rgb);
+  add_device_func ("/gpu/relation/head", test_relation);
   g_test_add_func ("/gpu/end-to-end/resnet18-1shot", test_end_to_end);
 
   int status = g_test_run ();
+  g_free (args);
   g_rmdir (tmpdir);
   g_free (tmpdir);
   g_free (no_device);
