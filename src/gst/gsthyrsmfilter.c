@@ -255,6 +255,12 @@ load_support (GstHyrsmFilter *self, HyrsmModel *model, const gchar *path,
         ("%u file(s) of support set \"%s\" could not be used; the first: %s",
             n_skipped, path, skipped[0]), (NULL));
   g_strfreev (skipped);
+  gchar **odd = gst_hyrsm_support_dir_get_warnings (dir);
+  if (odd && odd[0])
+    GST_ELEMENT_WARNING (self, RESOURCE, READ,
+        ("%u example(s) of support set \"%s\" are shorter than a window; "
+            "the first: %s", g_strv_length (odd), path, odd[0]), (NULL));
+  g_strfreev (odd);
   g_object_unref (dir);
   return TRUE;
 }

@@ -65,6 +65,7 @@ struct _GstHyrsmSupportDir
   GHashTable *n_examples;       /* label -> GUINT_TO_POINTER (count) */
   GstClockTime median_duration;
   GPtrArray *skipped;           /* "file: reason" */
+  GPtrArray *warnings;          /* "file: what is odd about it" */
   char *cache_dir;              /* where features were cached, or NULL */
   guint n_decoded, n_cached, n_feature_files;
   GPtrArray *examples;          /* Example*, in the set's insertion order */
@@ -764,7 +765,8 @@ cache_file (const char *root, const char *label_dir, const char *name)
 /* Features cached under @root for @name, if they match @sig. */
 static float *
 cache_lookup (Loader *l, const char *root, const char *label_dir,
-    const char *name, const Signature *sig, GstClockTime *duration)
+    const char *name, const Signature *sig, GstClockTime *duration,
+    guint64 *n_frames)
 {
   g_autofree char *path = cache_file (root, label_dir, name);
   if (!g_file_test (path, G_FILE_TEST_EXISTS))
@@ -795,6 +797,10 @@ cache_lookup (Loader *l, const char *root, const char *label_dir,
   guint64 v;
   if (d && g_ascii_string_to_unsigned (d, 10, 1, G_MAXUINT64, &v, NULL))
     *duration = v;
+  const char *frames = g_hash_table_lookup (meta, KEY_SOURCE_FRAMES);
+  if (frames && g_ascii_string_to_unsigned (frames, 10, 1, G_MAXUINT64, &v,
+          NULL))
+    *n_frames = v;
   GST_DEBUG ("cache hit: %s", path);
   g_free (l->result->cache_dir);
   l->result->cache_dir = g_strdup (root);
@@ -957,9 +963,15 @@ decode_folder (Loader *l, const char *folder, GPtrArray *images, Clip *clip,
   return TRUE;
 }
 
+/* @n_frames: the frames the example was sampled from (0: unknown, as for
+ * feature files). An example of fewer than T frames (a still image, a
+ * two-frame clip) is used, its frames repeated, with a warning; its
+ * duration does not count toward the median window, which it would pull
+ * below what an action takes. */
 static void
 add_example (Loader *l, const char *label, const char *file,
-    const float *features, GstClockTime duration, guint *n_added)
+    const float *features, GstClockTime duration, guint64 n_frames,
+    guint *n_added)
 {
   g_autoptr (GError) error = NULL;
   if (!hyrsm_support_set_add_raw (l->result->set, label, features, &error)) {
@@ -967,7 +979,16 @@ add_example (Loader *l, const char *label, const char *file,
     return;
   }
   (*n_added)++;
-  if (GST_CLOCK_TIME_IS_VALID (duration) && duration > 0)
+  gboolean short_example = n_frames > 0 && n_frames < l->T;
+  if (short_example) {
+    g_autofree char *name = g_filename_display_name (file);
+    char *entry = g_strdup_printf ("%s: only %" G_GUINT64_FORMAT " frame(s), "
+        "fewer than the model's %u: used with repeated frames, and left out "
+        "of the median window", name, n_frames, l->T);
+    GST_WARNING ("support set %s: %s", l->display_dir, entry);
+    g_ptr_array_add (l->result->warnings, entry);
+  }
+  if (GST_CLOCK_TIME_IS_VALID (duration) && duration > 0 && !short_example)
     g_array_append_val (l->durations, duration);
   Example *e = g_new0 (Example, 1);
   e->label = g_strdup (label);
@@ -1005,11 +1026,12 @@ load_media (Loader *l, const char *label, const char *label_dir,
     const char *roots[] = { l->cache_local, l->cache_user };
     for (guint i = 0; i < G_N_ELEMENTS (roots); i++) {
       GstClockTime duration = GST_CLOCK_TIME_NONE;
+      guint64 n_frames = 0;
       float *cached = cache_lookup (l, roots[i], label_dir, name, &sig,
-          &duration);
+          &duration, &n_frames);
       if (cached) {
         l->result->n_cached++;
-        add_example (l, label, display, cached, duration, n_added);
+        add_example (l, label, display, cached, duration, n_frames, n_added);
         g_free (cached);
         return TRUE;
       }
@@ -1038,7 +1060,8 @@ load_media (Loader *l, const char *label, const char *label_dir,
   if (features == NULL) {
     skip (l, display, "cannot embed: %s", local->message);
   } else {
-    add_example (l, label, display, features, clip.duration, n_added);
+    add_example (l, label, display, features, clip.duration, clip.n_frames,
+        n_added);
     cache_store (l, label_dir, name, features, &sig, &clip);
     g_free (features);
   }
@@ -1064,7 +1087,7 @@ load_feature_file (Loader *l, const char *label, const char *label_dir,
   if (d && g_ascii_string_to_unsigned (d, 10, 1, G_MAXUINT64, &v, NULL))
     duration = v;
   l->result->n_feature_files++;
-  add_example (l, label, display, features, duration, n_added);
+  add_example (l, label, display, features, duration, 0, n_added);
   g_free (features);
 }
 
@@ -1597,6 +1620,28 @@ gst_hyrsm_support_dir_get_skipped (GstHyrsmSupportDir *self)
 }
 
 /**
+ * gst_hyrsm_support_dir_get_warnings:
+ * @self: a #GstHyrsmSupportDir
+ *
+ * The entries used despite something odd, each as "label/file: what":
+ * examples of fewer frames than the model samples (a still image, a
+ * two-frame clip), whose frames were repeated and whose duration does not
+ * count toward the median window.
+ *
+ * Returns: (transfer full) (array zero-terminated=1): the warnings (an
+ *   empty array when none)
+ */
+gchar **
+gst_hyrsm_support_dir_get_warnings (GstHyrsmSupportDir *self)
+{
+  g_return_val_if_fail (GST_HYRSM_IS_SUPPORT_DIR (self), NULL);
+  gchar **v = g_new0 (gchar *, self->warnings->len + 1);
+  for (guint i = 0; i < self->warnings->len; i++)
+    v[i] = g_strdup (self->warnings->pdata[i]);
+  return v;
+}
+
+/**
  * gst_hyrsm_support_dir_get_cache_dir:
  * @self: a #GstHyrsmSupportDir
  *
@@ -1692,6 +1737,7 @@ gst_hyrsm_support_dir_finalize (GObject *object)
   g_strfreev (self->labels);
   g_hash_table_unref (self->n_examples);
   g_ptr_array_unref (self->skipped);
+  g_ptr_array_unref (self->warnings);
   g_ptr_array_unref (self->examples);
   g_free (self->cache_dir);
   G_OBJECT_CLASS (gst_hyrsm_support_dir_parent_class)->finalize (object);
@@ -1756,6 +1802,7 @@ gst_hyrsm_support_dir_init (GstHyrsmSupportDir *self)
   self->n_examples = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
       NULL);
   self->skipped = g_ptr_array_new_with_free_func (g_free);
+  self->warnings = g_ptr_array_new_with_free_func (g_free);
   self->examples = g_ptr_array_new_with_free_func (example_free);
   self->median_duration = GST_CLOCK_TIME_NONE;
 }

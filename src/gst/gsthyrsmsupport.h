@@ -97,6 +97,8 @@ GstClockTime gst_hyrsm_support_dir_get_median_duration (GstHyrsmSupportDir *self
 GST_HYRSM_API
 gchar **gst_hyrsm_support_dir_get_skipped (GstHyrsmSupportDir *self);
 GST_HYRSM_API
+gchar **gst_hyrsm_support_dir_get_warnings (GstHyrsmSupportDir *self);
+GST_HYRSM_API
 const gchar *gst_hyrsm_support_dir_get_cache_dir (GstHyrsmSupportDir *self);
 GST_HYRSM_API
 guint gst_hyrsm_support_dir_get_n_decoded (GstHyrsmSupportDir *self);

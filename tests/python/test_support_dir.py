@@ -115,6 +115,30 @@ def test_clip_without_decoder_names_the_missing_decoder(model, support):
     assert "decoder" in reason[0] and "no video stream" not in reason[0], reason[0]
 
 
+def test_still_image_example_is_used_with_a_warning(model, clips, support):
+    """A single frame (a still image) is an example with a warning, and it
+    does not pull the median window down."""
+    before = GstHyrsm.SupportDir.load(model, str(support), None)
+    still = support / "tree" / "still"
+    still.mkdir()
+    shutil.copy(clips / "frames" / "tree_4" / "00000.jpg", still / "00000.jpg")
+    two = support / "street" / "two.avi"
+    subprocess.run(["gst-launch-1.0", "-q", "multifilesrc",
+                    "location=%s" % (clips / "frames" / "street_4" / "%05d.jpg"),
+                    "stop-index=1", "caps=image/jpeg,framerate=15/1", "!", "jpegdec", "!",
+                    "videoconvert", "!", "jpegenc", "!", "avimux", "!", "filesink",
+                    "location=%s" % two], check=True)
+    d = GstHyrsm.SupportDir.load(model, str(support), None)
+    assert d.get_n_examples("tree") == 4 and d.get_n_examples("street") == 4
+    warnings = d.get_warnings()
+    assert any(w.startswith("tree/still: only 1 frame(s)") for w in warnings), warnings
+    assert any(w.startswith("street/two.avi: only 2 frame(s)") for w in warnings), warnings
+    assert d.get_median_duration() == before.get_median_duration()
+    # Loaded again from the cache: the same warnings.
+    again = GstHyrsm.SupportDir.load(model, str(support), None)
+    assert sorted(again.get_warnings()) == sorted(warnings)
+
+
 def test_support_path_that_is_a_file(model, tmp_path):
     f = tmp_path / "actions.txt"
     f.write_text("not a folder")
