@@ -331,7 +331,8 @@ gst_hyrsm_mqtt_new (const GstHyrsmMqttConfig *config,
     gst_hyrsm_mqtt_free (self);
     return NULL;
   }
-  if (rc != MOSQ_ERR_SUCCESS) {
+  gboolean retry = rc != MOSQ_ERR_SUCCESS;
+  if (retry) {
     /* Refused or unreachable now: the network thread keeps trying. */
     gchar *reason = g_strdup (rc == MOSQ_ERR_ERRNO ? g_strerror (errno) :
         mosquitto_strerror (rc));
@@ -342,6 +343,11 @@ gst_hyrsm_mqtt_new (const GstHyrsmMqttConfig *config,
     g_free (reason);
   }
   rc = mosquitto_loop_start (self->mosq);
+  /* libmosquitto's thread only retries a connection that once got as far
+   * as being attempted from its loop: after a failed first connect, hand
+   * it a reconnect. */
+  if (rc == MOSQ_ERR_SUCCESS && retry)
+    rc = mosquitto_reconnect_async (self->mosq);
   if (rc != MOSQ_ERR_SUCCESS) {
     fail (error, "cannot start the MQTT network thread", rc);
     gst_hyrsm_mqtt_free (self);

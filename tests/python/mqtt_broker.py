@@ -1,0 +1,100 @@
+"""A real MQTT broker for tests: Debian's /usr/sbin/mosquitto on a free
+127.0.0.1 port with a generated config, and mosquitto_sub to read what
+arrives."""
+import getpass
+import socket
+import subprocess
+import threading
+import time
+
+MOSQUITTO = "/usr/sbin/mosquitto"
+MOSQUITTO_SUB = "/usr/bin/mosquitto_sub"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Broker:
+    """mosquitto on 127.0.0.1:port. With persistence, subscriptions and
+    queued QoS 1 messages survive stop()/start(), as on a real deployment
+    whose broker restarts."""
+
+    def __init__(self, workdir, persistence=False):
+        self.port = free_port()
+        self.workdir = workdir
+        self.conf = workdir / "mosquitto.conf"
+        # user: run as root, mosquitto would switch to the mosquitto user,
+        # which cannot write the test's persistence directory.
+        lines = [f"listener {self.port} 127.0.0.1", "allow_anonymous true",
+                 f"user {getpass.getuser()}"]
+        if persistence:
+            lines += ["persistence true", f"persistence_location {workdir}/"]
+        self.conf.write_text("\n".join(lines) + "\n")
+        self.log = open(workdir / "mosquitto.log", "ab")
+        self.proc = None
+
+    @property
+    def address(self):
+        return f"127.0.0.1:{self.port}"
+
+    def start(self):
+        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)],
+                                     stdout=self.log, stderr=self.log)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, "mosquitto exited: see mosquitto.log"
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("mosquitto did not start listening")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        self.proc = None
+
+
+class Subscriber:
+    """mosquitto_sub -C count -W timeout, at QoS 1; with client_id, a
+    persistent session that keeps its subscription across broker restarts.
+    Collects the payloads on a thread; ready once the broker acknowledged
+    the subscription."""
+
+    def __init__(self, broker, topic, count, timeout_s=60, client_id=None):
+        # stdbuf: mosquitto_sub's stdio would hold the lines in a pipe.
+        args = ["stdbuf", "-oL", MOSQUITTO_SUB, "-d", "-h", "127.0.0.1", "-p", str(broker.port),
+                "-t", topic, "-q", "1", "-C", str(count), "-W", str(timeout_s)]
+        if client_id:
+            args += ["-c", "-i", client_id]
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
+        self.messages = []
+        self.subscribed = threading.Event()
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+        assert self.subscribed.wait(10), "mosquitto_sub did not subscribe"
+
+    def _read(self):
+        for line in self.proc.stdout:
+            line = line.rstrip("\n")
+            if line.startswith("Client "):
+                if "received SUBACK" in line:
+                    self.subscribed.set()
+            elif line.startswith("{"):
+                self.messages.append(line)
+
+    def wait(self, timeout_s=90):
+        self.proc.wait(timeout_s)
+        self.thread.join(5)
+        return self.messages
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
