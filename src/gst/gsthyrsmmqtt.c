@@ -6,8 +6,10 @@
  * queue when its on_publish callback arrives (PUBACK/PUBCOMP for QoS 1/2,
  * written out for QoS 0). libmosquitto keeps the messages it was handed
  * across a lost connection and resends them when it reconnects, so a message
- * sent while the broker went down is delivered once it is back. While
- * disconnected, new messages only queue; a full queue drops its oldest. */
+ * sent while the broker went down is delivered once it is back (QoS 0
+ * packets it had not written yet are dropped by libmosquitto: we send those
+ * again). While disconnected, new messages only queue; a full queue drops
+ * its oldest. */
 #include "gsthyrsmmqtt.h"
 
 #include <gio/gio.h>
@@ -193,6 +195,13 @@ on_disconnect (struct mosquitto *mosq, void *data, int rc)
   g_mutex_lock (&self->lock);
   gboolean was_connected = self->connected;
   self->connected = FALSE;
+  if (self->config.qos == 0) {
+    /* libmosquitto drops QoS 0 packets it had not written yet (written
+     * ones were acknowledged through on_publish): send them again. */
+    for (GList *l = self->queue.head; l; l = l->next)
+      ((Message *) l->data)->sent = FALSE;
+    self->in_flight = 0;
+  }
   gboolean report = rc != 0 && was_connected && !self->reported_down;
   if (report)
     self->reported_down = TRUE;

@@ -194,14 +194,15 @@ def test_real_decisions_to_file_and_mqtt(real_clips, small_resnet18, broker, tmp
 
 # ---- MQTT delivery ----
 
-def test_broker_restart_loses_nothing(tmp_path):
-    """The broker goes away for 5 s while decisions keep coming: all arrive,
-    in order, once it is back; the element says what happened."""
+@pytest.mark.parametrize("qos", [1, 2])
+def test_broker_restart_loses_nothing(tmp_path, qos):
+    """The broker goes away for 5 s while decisions keep coming: all arrive
+    once it is back; the element says what happened."""
     broker = Broker(tmp_path, persistence=True)
     broker.start()
     n = 80
     sub = Subscriber(broker, "restart/t", count=n, timeout_s=90, client_id="hyrsm-test-sub")
-    feed = Feeder(f"method=mqtt address={broker.address} topic=restart/t "
+    feed = Feeder(f"method=mqtt address={broker.address} topic=restart/t qos={qos} "
                   f"drain-timeout={30 * Gst.SECOND}")
     try:
         assert feed.start() != Gst.StateChangeReturn.FAILURE
