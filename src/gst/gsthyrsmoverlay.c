@@ -70,7 +70,10 @@ struct _GstHyrsmOverlay
   Style style;
   gboolean dirty;
 
-  /* Streaming thread. */
+  /* Streaming thread. The element's own font map, as pango's default one
+   * is per thread. */
+  PangoFontMap *fontmap;
+  PangoContext *pango;
   GstVideoInfo info;
   gboolean attach;              /* downstream renders the composition meta */
   GstStructure *decision;       /* the last one seen */
@@ -162,10 +165,10 @@ set_color (cairo_t *cr, guint32 argb, gdouble alpha_scale)
 }
 
 static PangoLayout *
-make_layout (cairo_t *cr, guint px, gboolean bold, const gchar *text,
+make_layout (PangoContext *pango, guint px, gboolean bold, const gchar *text,
     gint max_width)
 {
-  PangoLayout *layout = pango_cairo_create_layout (cr);
+  PangoLayout *layout = pango_layout_new (pango);
   PangoFontDescription *desc = pango_font_description_from_string
       (FONT_FAMILY);
   pango_font_description_set_absolute_size (desc, (gdouble) px * PANGO_SCALE);
@@ -194,8 +197,8 @@ show_layout (cairo_t *cr, PangoLayout *layout, gdouble x, gdouble y)
  * Returns the box as an overlay rectangle placed at (0, 0), at most
  * @max_width x @max_height pixels. */
 static GstVideoOverlayRectangle *
-render_decision_box (const GstStructure *decision, const Style *style,
-    gint max_width, gint max_height)
+render_decision_box (PangoContext *pango, const GstStructure *decision,
+    const Style *style, gint max_width, gint max_height)
 {
   const gchar *label = gst_structure_get_string (decision, "label");
   gboolean unknown;
@@ -213,10 +216,7 @@ render_decision_box (const GstStructure *decision, const Style *style,
   gint inner = MAX (max_width - 2 * pad, 1);
   gint bar_w = 5 * px;
 
-  /* Measure on a scratch surface; draw on the real one below. */
-  cairo_surface_t *scratch = cairo_image_surface_create (CAIRO_FORMAT_ARGB32,
-      1, 1);
-  cairo_t *mcr = cairo_create (scratch);
+  /* Measure first, then draw on a surface of the size found. */
   gchar *header_text;
   if (unknown)
     header_text = g_strdup ("unknown");
@@ -225,7 +225,7 @@ render_decision_box (const GstStructure *decision, const Style *style,
         confidence * 100);
   else
     header_text = g_strdup (label ? label : "?");
-  PangoLayout *header = make_layout (mcr, px, TRUE, header_text, inner);
+  PangoLayout *header = make_layout (pango, px, TRUE, header_text, inner);
   gint header_w, header_h;
   pango_layout_get_pixel_size (header, &header_w, &header_h);
 
@@ -235,8 +235,8 @@ render_decision_box (const GstStructure *decision, const Style *style,
   for (guint i = 0; i < n_bars; i++) {
     ClassRow *r = &g_array_index (rows, ClassRow, i);
     gchar *v = g_strdup_printf ("%.2f", r->distance);
-    names[i] = make_layout (mcr, small, FALSE, r->label, inner / 2);
-    values[i] = make_layout (mcr, small, FALSE, v, inner / 4);
+    names[i] = make_layout (pango, small, FALSE, r->label, inner / 2);
+    values[i] = make_layout (pango, small, FALSE, v, inner / 4);
     g_free (v);
     gint w, h;
     pango_layout_get_pixel_size (names[i], &w, &h);
@@ -299,8 +299,6 @@ render_decision_box (const GstStructure *decision, const Style *style,
   g_free (values);
   g_object_unref (header);
   g_free (header_text);
-  cairo_destroy (mcr);
-  cairo_surface_destroy (scratch);
   g_array_unref (rows);
 
   GstVideoOverlayRectangle *rect = gst_video_overlay_rectangle_new_raw
@@ -327,8 +325,8 @@ make_composition (GstHyrsmOverlay *self)
   if (vw <= 2 * margin || vh <= 2 * margin)
     margin = 0;
 
-  GstVideoOverlayRectangle *rect = render_decision_box (self->decision,
-      &style, vw - 2 * margin, vh - 2 * margin);
+  GstVideoOverlayRectangle *rect = render_decision_box (self->pango,
+      self->decision, &style, vw - 2 * margin, vh - 2 * margin);
   gint x, y;
   guint w, h;
   gst_video_overlay_rectangle_get_render_rectangle (rect, NULL, NULL, &w,
@@ -519,7 +517,10 @@ gst_hyrsm_overlay_get_property (GObject *object, guint prop_id,
 static void
 gst_hyrsm_overlay_finalize (GObject *object)
 {
-  forget_decision (GST_HYRSM_OVERLAY (object));
+  GstHyrsmOverlay *self = GST_HYRSM_OVERLAY (object);
+  forget_decision (self);
+  g_object_unref (self->pango);
+  g_object_unref (self->fontmap);
   G_OBJECT_CLASS (gst_hyrsm_overlay_parent_class)->finalize (object);
 }
 
@@ -598,5 +599,7 @@ gst_hyrsm_overlay_init (GstHyrsmOverlay *self)
   self->style.box_color = DEFAULT_BOX_COLOR;
   self->style.bar_color = DEFAULT_BAR_COLOR;
   self->style.max_bars = DEFAULT_MAX_BARS;
+  self->fontmap = pango_cairo_font_map_new ();
+  self->pango = pango_font_map_create_context (self->fontmap);
   gst_base_transform_set_in_place (GST_BASE_TRANSFORM (self), TRUE);
 }
