@@ -28,6 +28,9 @@ GST_DEBUG_CATEGORY_STATIC (hyrsm_mqtt_debug);
 #define KEEPALIVE_S 10
 #define RECONNECT_DELAY_S 1
 #define RECONNECT_DELAY_MAX_S 4
+/* A first connection still not made after this long is reported even when
+ * nothing failed visibly (a firewall dropping packets). */
+#define CONNECT_WARN_US (5 * G_USEC_PER_SEC)
 
 typedef struct
 {
@@ -48,9 +51,16 @@ struct _GstHyrsmMqtt
   GCond cond;                   /* the queue shrank */
   GQueue queue;                 /* Message *, oldest first */
   guint in_flight;
-  gboolean connected;
+  gint connected;               /* written under the lock, atomic */
   gboolean ever_connected;
-  gboolean reported_down;       /* a failure was notified since connecting */
+  /* A failure was notified since connecting; atomic, as on_log reads it
+   * without the lock (libmosquitto may log from inside mosquitto_publish,
+   * which we call with the lock held). */
+  gint reported_down;
+  gint64 started;               /* monotonic, µs */
+  gboolean running;             /* the network thread runs: notify */
+  gchar *tls_error;             /* OpenSSL's reason, before the thread runs */
+  gint tls_failed;              /* atomic */
   guint64 published;
   guint64 dropped;
 };
@@ -177,10 +187,9 @@ on_connect (struct mosquitto *mosq, void *data, int rc)
     return;
   }
   g_mutex_lock (&self->lock);
-  self->connected = TRUE;
+  g_atomic_int_set (&self->connected, TRUE);
   self->ever_connected = TRUE;
-  gboolean was_down = self->reported_down;
-  self->reported_down = FALSE;
+  gboolean was_down = g_atomic_int_exchange (&self->reported_down, FALSE);
   send_pending_locked (self);
   g_mutex_unlock (&self->lock);
   GST_INFO ("connected to %s:%u", self->config.host, self->config.port);
@@ -193,8 +202,7 @@ on_disconnect (struct mosquitto *mosq, void *data, int rc)
 {
   GstHyrsmMqtt *self = data;
   g_mutex_lock (&self->lock);
-  gboolean was_connected = self->connected;
-  self->connected = FALSE;
+  gboolean was_connected = g_atomic_int_exchange (&self->connected, FALSE);
   if (self->config.qos == 0) {
     /* libmosquitto drops QoS 0 packets it had not written yet (written
      * ones were acknowledged through on_publish): send them again. */
@@ -202,9 +210,8 @@ on_disconnect (struct mosquitto *mosq, void *data, int rc)
       ((Message *) l->data)->sent = FALSE;
     self->in_flight = 0;
   }
-  gboolean report = rc != 0 && was_connected && !self->reported_down;
-  if (report)
-    self->reported_down = TRUE;
+  gboolean report = rc != 0 && was_connected
+      && g_atomic_int_compare_and_exchange (&self->reported_down, FALSE, TRUE);
   g_mutex_unlock (&self->lock);
   GST_INFO ("disconnected (%d: %s)", rc, mosquitto_strerror (rc));
   if (report)
@@ -231,10 +238,39 @@ on_publish (struct mosquitto *mosq, void *data, int mid)
   g_mutex_unlock (&self->lock);
 }
 
+static gboolean
+uses_tls (GstHyrsmMqtt *self)
+{
+  return (self->config.tls_ca_file && *self->config.tls_ca_file)
+      || (self->config.tls_cert_file && *self->config.tls_cert_file);
+}
+
+/* libmosquitto reports some failures only here: a TLS handshake that
+ * failed (certificate not verified, not a TLS port). libmosquitto's thread
+ * gives up after a failed first handshake, so that one is final; other
+ * errors while not connected are the reason of a retried connection. */
 static void
 on_log (struct mosquitto *mosq, void *data, int level, const char *text)
 {
+  GstHyrsmMqtt *self = data;
   GST_DEBUG ("libmosquitto: %s", text);
+  if (!(level & MOSQ_LOG_ERR) || g_atomic_int_get (&self->connected))
+    return;
+  if (uses_tls (self) && g_str_has_prefix (text, "OpenSSL Error")
+      && !self->ever_connected) {
+    if (!self->running) {
+      /* In gst_hyrsm_mqtt_new (): it reports the failure itself. */
+      if (self->tls_error == NULL)
+        self->tls_error = g_strdup (text);
+    } else if (g_atomic_int_compare_and_exchange (&self->tls_failed, FALSE,
+            TRUE)) {
+      notify (self, GST_HYRSM_MQTT_TLS_FAILED, text);
+    }
+    return;
+  }
+  if (self->running
+      && g_atomic_int_compare_and_exchange (&self->reported_down, FALSE, TRUE))
+    notify (self, GST_HYRSM_MQTT_CONNECT_FAILED, text);
 }
 
 static gboolean
@@ -317,6 +353,7 @@ gst_hyrsm_mqtt_new (const GstHyrsmMqttConfig *config,
   g_mutex_init (&self->lock);
   g_cond_init (&self->cond);
   g_queue_init (&self->queue);
+  self->started = g_get_monotonic_time ();
 
   const gchar *id = config->client_id && *config->client_id ?
       config->client_id : NULL;
@@ -334,29 +371,42 @@ gst_hyrsm_mqtt_new (const GstHyrsmMqttConfig *config,
 
   int rc = mosquitto_connect_async (self->mosq, self->config.host,
       self->config.port, KEEPALIVE_S);
+  int err = errno;
   if (rc == MOSQ_ERR_EAI) {
     g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
         "cannot resolve host \"%s\"", self->config.host);
     gst_hyrsm_mqtt_free (self);
     return NULL;
   }
+  if (rc == MOSQ_ERR_TLS) {
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
+        "TLS handshake failed: %s (check tls-ca-file, tls-cert-file, "
+        "tls-key-file)", self->tls_error ? self->tls_error :
+        mosquitto_strerror (rc));
+    gst_hyrsm_mqtt_free (self);
+    return NULL;
+  }
   gboolean retry = rc != MOSQ_ERR_SUCCESS;
   if (retry) {
     /* Refused or unreachable now: the network thread keeps trying. */
-    gchar *reason = g_strdup (rc == MOSQ_ERR_ERRNO ? g_strerror (errno) :
-        mosquitto_strerror (rc));
+    const gchar *reason = rc == MOSQ_ERR_ERRNO ? g_strerror (err) :
+        mosquitto_strerror (rc);
     GST_INFO ("first connection to %s:%u failed: %s", self->config.host,
         self->config.port, reason);
-    self->reported_down = TRUE;
-    notify (self, GST_HYRSM_MQTT_CONNECT_FAILED, reason);
-    g_free (reason);
+    if (g_atomic_int_compare_and_exchange (&self->reported_down, FALSE, TRUE))
+      notify (self, GST_HYRSM_MQTT_CONNECT_FAILED, reason);
   }
+  self->running = TRUE;
   rc = mosquitto_loop_start (self->mosq);
-  /* libmosquitto's thread only retries a connection that once got as far
-   * as being attempted from its loop: after a failed first connect, hand
-   * it a reconnect. */
-  if (rc == MOSQ_ERR_SUCCESS && retry)
-    rc = mosquitto_reconnect_async (self->mosq);
+  if (rc == MOSQ_ERR_SUCCESS && retry) {
+    /* libmosquitto's thread does not retry a first connection that failed
+     * before it started: hand it a reconnect. That attempt may fail at
+     * once too (TLS), which on_log reported; the thread keeps trying. */
+    int again = mosquitto_reconnect_async (self->mosq);
+    if (again != MOSQ_ERR_SUCCESS)
+      GST_INFO ("reconnect to %s:%u failed: %s", self->config.host,
+          self->config.port, mosquitto_strerror (again));
+  }
   if (rc != MOSQ_ERR_SUCCESS) {
     fail (error, "cannot start the MQTT network thread", rc);
     gst_hyrsm_mqtt_free (self);
@@ -388,7 +438,13 @@ gst_hyrsm_mqtt_publish (GstHyrsmMqtt *self, gchar *payload)
   }
   g_queue_push_tail (&self->queue, m);
   send_pending_locked (self);
+  gboolean report = !self->ever_connected
+      && g_get_monotonic_time () - self->started > CONNECT_WARN_US
+      && g_atomic_int_compare_and_exchange (&self->reported_down, FALSE, TRUE);
   g_mutex_unlock (&self->lock);
+  if (report)
+    notify (self, GST_HYRSM_MQTT_CONNECT_FAILED,
+        "no answer after 5 s (still trying)");
 }
 
 /**
@@ -432,6 +488,7 @@ gst_hyrsm_mqtt_free (GstHyrsmMqtt *self)
     mosquitto_destroy (self->mosq);
   }
   g_queue_clear_full (&self->queue, (GDestroyNotify) message_free);
+  g_free (self->tls_error);
   g_mutex_clear (&self->lock);
   g_cond_clear (&self->cond);
   g_free (self->config.host);

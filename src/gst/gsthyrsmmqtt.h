@@ -27,6 +27,7 @@ typedef enum
   GST_HYRSM_MQTT_CONNECT_FAILED,        /* no connection yet; retrying */
   GST_HYRSM_MQTT_LOST,          /* connection lost; retrying */
   GST_HYRSM_MQTT_REFUSED,       /* the broker refused us (credentials...) */
+  GST_HYRSM_MQTT_TLS_FAILED,    /* first TLS handshake failed; given up */
 } GstHyrsmMqttEvent;
 
 /* Called on the client's network thread. */

@@ -161,6 +161,12 @@ mqtt_notify (GstHyrsmMqttEvent event, const gchar *reason, gpointer data)
           ("Connected to MQTT broker %s; sending the queued decisions.",
               address), (NULL));
       break;
+    case GST_HYRSM_MQTT_TLS_FAILED:
+      GST_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE,
+          ("TLS handshake with MQTT broker %s failed: %s (check "
+              "tls-ca-file, tls-cert-file, tls-key-file).", address, reason),
+          (NULL));
+      break;
     case GST_HYRSM_MQTT_REFUSED:
       GST_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE,
           ("MQTT broker %s refused the connection: %s (check username, "

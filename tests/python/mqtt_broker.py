@@ -22,7 +22,7 @@ class Broker:
     queued QoS 1 messages survive stop()/start(), as on a real deployment
     whose broker restarts."""
 
-    def __init__(self, workdir, persistence=False):
+    def __init__(self, workdir, persistence=False, tls=None):
         self.port = free_port()
         self.workdir = workdir
         self.conf = workdir / "mosquitto.conf"
@@ -32,6 +32,8 @@ class Broker:
                  f"user {getpass.getuser()}"]
         if persistence:
             lines += ["persistence true", f"persistence_location {workdir}/"]
+        if tls:
+            lines += [f"cafile {tls.ca}", f"certfile {tls.cert}", f"keyfile {tls.key}"]
         self.conf.write_text("\n".join(lines) + "\n")
         self.log = open(workdir / "mosquitto.log", "ab")
         self.proc = None
@@ -66,12 +68,14 @@ class Subscriber:
     Collects the payloads on a thread; ready once the broker acknowledged
     the subscription."""
 
-    def __init__(self, broker, topic, count, timeout_s=60, client_id=None):
+    def __init__(self, broker, topic, count, timeout_s=60, client_id=None, cafile=None):
         # stdbuf: mosquitto_sub's stdio would hold the lines in a pipe.
         args = ["stdbuf", "-oL", MOSQUITTO_SUB, "-d", "-h", "127.0.0.1", "-p", str(broker.port),
                 "-t", topic, "-q", "1", "-C", str(count), "-W", str(timeout_s)]
         if client_id:
             args += ["-c", "-i", client_id]
+        if cafile:
+            args += ["--cafile", str(cafile)]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True)
         self.messages = []
@@ -98,3 +102,22 @@ class Subscriber:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+
+class TlsFiles:
+    """A throw-away CA and a server certificate for 127.0.0.1 (openssl)."""
+
+    def __init__(self, workdir):
+        def run(*args):
+            subprocess.run(["openssl", *args], check=True, cwd=workdir,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        run("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
+            "-subj", "/CN=gst-hyrsm test CA")
+        run("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
+        (workdir / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+        run("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "san.ext")
+        self.ca = workdir / "ca.crt"
+        self.cert = workdir / "server.crt"
+        self.key = workdir / "server.key"

@@ -15,7 +15,7 @@ from gi.repository import Gst, GstHyrsm, Hyrsm  # noqa: E402
 import pytest  # noqa: E402
 
 from conftest import ROOT  # noqa: E402
-from mqtt_broker import Broker, Subscriber  # noqa: E402
+from mqtt_broker import Broker, Subscriber, TlsFiles  # noqa: E402
 
 Gst.init(None)
 
@@ -291,6 +291,41 @@ def test_unreachable_broker_warns_and_does_not_hang(tmp_path):
     assert any("Could not connect" in w and broker.address in w for w in warnings), warnings
     assert any("5 decision(s) not yet acknowledged" in w for w in warnings), warnings
     assert feed.stats.get_uint("queued")[1] == 5
+
+
+def test_tls_delivers_and_a_wrong_ca_is_an_error(tmp_path):
+    (tmp_path / "good").mkdir()
+    (tmp_path / "other").mkdir()
+    tls = TlsFiles(tmp_path / "good")
+    other = TlsFiles(tmp_path / "other")
+    broker = Broker(tmp_path, tls=tls)
+    broker.start()
+    try:
+        sub = Subscriber(broker, "tls/t", count=3, timeout_s=30, cafile=tls.ca)
+        feed = Feeder(f'method=mqtt address={broker.address} topic=tls/t tls-ca-file="{tls.ca}"')
+        assert feed.start() != Gst.StateChangeReturn.FAILURE
+        for i in range(3):
+            feed.push(i)
+        msgs = feed.finish()
+        feed.stop()
+        assert msgs[-1].type == Gst.MessageType.EOS
+        assert texts(msgs, Gst.MessageType.WARNING) == []
+        assert len(sub.wait()) == 3
+
+        # A CA that did not sign the broker's certificate: an error naming
+        # the reason and the property, whether the handshake failed while
+        # starting or just after (libmosquitto does not retry a failed first
+        # handshake).
+        feed = Feeder(f'method=mqtt address={broker.address} topic=tls/t '
+                      f'tls-ca-file="{other.ca}"')
+        feed.start()
+        errors = texts(feed.messages(timeout_s=10), Gst.MessageType.ERROR)
+        feed.stop()
+        assert any(broker.address in e and "certificate verify failed" in e
+                   and "tls-ca-file" in e for e in errors), errors
+    finally:
+        sub.kill()
+        broker.stop()
 
 
 def start_error(props):
