@@ -16,6 +16,7 @@
 #include <gst/gst.h>
 #include <glib/gstdio.h>
 #include <mosquitto.h>
+#include <pthread.h>
 #include <unistd.h>
 #include <errno.h>
 #include <string.h>
@@ -177,7 +178,7 @@ notify (GstHyrsmMqtt *self, GstHyrsmMqttEvent event, const gchar *reason)
 
 /* Network thread callbacks. */
 static void
-on_connect (struct mosquitto *mosq, void *data, int rc)
+on_connect_body (struct mosquitto *mosq, void *data, int rc)
 {
   GstHyrsmMqtt *self = data;
   if (rc != 0) {
@@ -198,7 +199,7 @@ on_connect (struct mosquitto *mosq, void *data, int rc)
 }
 
 static void
-on_disconnect (struct mosquitto *mosq, void *data, int rc)
+on_disconnect_body (struct mosquitto *mosq, void *data, int rc)
 {
   GstHyrsmMqtt *self = data;
   g_mutex_lock (&self->lock);
@@ -219,7 +220,7 @@ on_disconnect (struct mosquitto *mosq, void *data, int rc)
 }
 
 static void
-on_publish (struct mosquitto *mosq, void *data, int mid)
+on_publish_body (struct mosquitto *mosq, void *data, int mid)
 {
   GstHyrsmMqtt *self = data;
   g_mutex_lock (&self->lock);
@@ -250,7 +251,7 @@ uses_tls (GstHyrsmMqtt *self)
  * gives up after a failed first handshake, so that one is final; other
  * errors while not connected are the reason of a retried connection. */
 static void
-on_log (struct mosquitto *mosq, void *data, int level, const char *text)
+on_log_body (struct mosquitto *mosq, void *data, int level, const char *text)
 {
   GstHyrsmMqtt *self = data;
   GST_DEBUG ("libmosquitto: %s", text);
@@ -271,6 +272,41 @@ on_log (struct mosquitto *mosq, void *data, int level, const char *text)
   if (self->running
       && g_atomic_int_compare_and_exchange (&self->reported_down, FALSE, TRUE))
     notify (self, GST_HYRSM_MQTT_CONNECT_FAILED, text);
+}
+
+/* The callbacks run on libmosquitto's thread, which gst_hyrsm_mqtt_free
+ * cancels (mosquitto_loop_stop (force)): never inside our code, where it
+ * could hold our lock or GStreamer's (posting a message writes to the
+ * bus, a cancellation point). */
+#define NO_CANCEL(call) G_STMT_START { \
+    int cancel_state; \
+    pthread_setcancelstate (PTHREAD_CANCEL_DISABLE, &cancel_state); \
+    call; \
+    pthread_setcancelstate (cancel_state, NULL); \
+  } G_STMT_END
+
+static void
+on_connect (struct mosquitto *mosq, void *data, int rc)
+{
+  NO_CANCEL (on_connect_body (mosq, data, rc));
+}
+
+static void
+on_disconnect (struct mosquitto *mosq, void *data, int rc)
+{
+  NO_CANCEL (on_disconnect_body (mosq, data, rc));
+}
+
+static void
+on_publish (struct mosquitto *mosq, void *data, int mid)
+{
+  NO_CANCEL (on_publish_body (mosq, data, mid));
+}
+
+static void
+on_log (struct mosquitto *mosq, void *data, int level, const char *text)
+{
+  NO_CANCEL (on_log_body (mosq, data, level, text));
 }
 
 static gboolean
