@@ -366,6 +366,28 @@ downstream_renders_meta (GstHyrsmOverlay *self, GstCaps *caps)
   return has;
 }
 
+/* Adds @comp's box to the frame's composition meta, keeping what an
+ * element upstream (another overlay) put there. */
+static void
+attach_composition (GstBuffer *buf, GstVideoOverlayComposition *comp)
+{
+  GstVideoOverlayCompositionMeta *meta =
+      gst_buffer_get_video_overlay_composition_meta (buf);
+  if (meta == NULL) {
+    gst_buffer_add_video_overlay_composition_meta (buf, comp);
+    return;
+  }
+  GstVideoOverlayComposition *merged =
+      gst_video_overlay_composition_copy (meta->overlay);
+  guint n = gst_video_overlay_composition_n_rectangles (comp);
+  for (guint i = 0; i < n; i++)
+    gst_video_overlay_composition_add_rectangle (merged,
+        gst_video_overlay_composition_get_rectangle (comp, i));
+  gst_buffer_remove_video_overlay_composition_meta (buf, meta);
+  gst_buffer_add_video_overlay_composition_meta (buf, merged);
+  gst_video_overlay_composition_unref (merged);
+}
+
 static gboolean
 gst_hyrsm_overlay_set_caps (GstBaseTransform *trans, GstCaps *incaps,
     GstCaps *outcaps)
@@ -405,7 +427,7 @@ gst_hyrsm_overlay_transform_ip (GstBaseTransform *trans, GstBuffer *buf)
   }
 
   if (self->attach) {
-    gst_buffer_add_video_overlay_composition_meta (buf, self->composition);
+    attach_composition (buf, self->composition);
     return GST_FLOW_OK;
   }
   GstVideoFrame frame;

@@ -89,6 +89,45 @@ GST_START_TEST (test_attaches_meta_when_downstream_renders_it)
 }
 GST_END_TEST;
 
+/* A box an upstream overlay attached stays; ours is added to it. */
+GST_START_TEST (test_keeps_an_upstream_composition)
+{
+  GstHarness *h = gst_harness_new ("hyrsmoverlay");
+  gst_harness_add_propose_allocation_meta (h,
+      GST_VIDEO_OVERLAY_COMPOSITION_META_API_TYPE, NULL);
+  gst_harness_set_caps_str (h, CAPS, CAPS);
+  GstBuffer *in = grey_frame ();
+  GstBuffer *pixels = gst_buffer_new_allocate (NULL, 4 * 4 * 4, NULL);
+  gst_buffer_add_video_meta (pixels, GST_VIDEO_FRAME_FLAG_NONE,
+      GST_VIDEO_OVERLAY_COMPOSITION_FORMAT_RGB, 4, 4);
+  GstVideoOverlayRectangle *theirs = gst_video_overlay_rectangle_new_raw
+      (pixels, 100, 100, 4, 4, GST_VIDEO_OVERLAY_FORMAT_FLAG_NONE);
+  GstVideoOverlayComposition *comp = gst_video_overlay_composition_new
+      (theirs);
+  gst_buffer_add_video_overlay_composition_meta (in, comp);
+  GstStructure *d = decision ();
+  gst_buffer_add_hyrsm_meta (in, d);
+  gst_structure_free (d);
+  fail_unless_equals_int (gst_harness_push (h, in), GST_FLOW_OK);
+  GstBuffer *out = gst_harness_pull (h);
+  GstVideoOverlayCompositionMeta *meta =
+      gst_buffer_get_video_overlay_composition_meta (out);
+  fail_unless (meta != NULL);
+  fail_unless_equals_int (gst_video_overlay_composition_n_rectangles
+      (meta->overlay), 2);
+  gint x, y;
+  gst_video_overlay_rectangle_get_render_rectangle
+      (gst_video_overlay_composition_get_rectangle (meta->overlay, 0), &x, &y,
+      NULL, NULL);
+  fail_unless (x == 100 && y == 100, "the upstream box moved: %d,%d", x, y);
+  gst_buffer_unref (out);
+  gst_video_overlay_composition_unref (comp);
+  gst_video_overlay_rectangle_unref (theirs);
+  gst_buffer_unref (pixels);
+  gst_harness_teardown (h);
+}
+GST_END_TEST;
+
 static Suite *
 hyrsmoverlay_suite (void)
 {
@@ -97,6 +136,7 @@ hyrsmoverlay_suite (void)
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_blends_without_downstream_support);
   tcase_add_test (tc, test_attaches_meta_when_downstream_renders_it);
+  tcase_add_test (tc, test_keeps_an_upstream_composition);
   return s;
 }
 
