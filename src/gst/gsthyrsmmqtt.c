@@ -62,6 +62,7 @@ struct _GstHyrsmMqtt
   gboolean running;             /* the network thread runs: notify */
   gchar *tls_error;             /* OpenSSL's reason, before the thread runs */
   gint tls_failed;              /* atomic */
+  gint refused;                 /* atomic */
   guint64 published;
   guint64 dropped;
 };
@@ -184,7 +185,9 @@ on_connect_body (struct mosquitto *mosq, void *data, int rc)
   if (rc != 0) {
     GST_WARNING ("broker refused the connection: %s",
         mosquitto_connack_string (rc));
-    notify (self, GST_HYRSM_MQTT_REFUSED, mosquitto_connack_string (rc));
+    /* libmosquitto keeps retrying; one error is enough. */
+    if (g_atomic_int_compare_and_exchange (&self->refused, FALSE, TRUE))
+      notify (self, GST_HYRSM_MQTT_REFUSED, mosquitto_connack_string (rc));
     return;
   }
   g_mutex_lock (&self->lock);

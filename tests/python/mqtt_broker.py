@@ -22,14 +22,22 @@ class Broker:
     queued QoS 1 messages survive stop()/start(), as on a real deployment
     whose broker restarts."""
 
-    def __init__(self, workdir, persistence=False, tls=None):
+    def __init__(self, workdir, persistence=False, tls=None, users=None):
         self.port = free_port()
         self.workdir = workdir
         self.conf = workdir / "mosquitto.conf"
         # user: run as root, mosquitto would switch to the mosquitto user,
         # which cannot write the test's persistence directory.
-        lines = [f"listener {self.port} 127.0.0.1", "allow_anonymous true",
+        lines = [f"listener {self.port} 127.0.0.1",
+                 f"allow_anonymous {'false' if users else 'true'}",
                  f"user {getpass.getuser()}"]
+        if users:
+            passwords = workdir / "passwords"
+            passwords.touch()
+            for name, password in users.items():
+                subprocess.run(["/usr/bin/mosquitto_passwd", "-b", str(passwords), name,
+                                password], check=True)
+            lines.append(f"password_file {passwords}")
         if persistence:
             lines += ["persistence true", f"persistence_location {workdir}/"]
         if tls:
@@ -68,7 +76,8 @@ class Subscriber:
     Collects the payloads on a thread; ready once the broker acknowledged
     the subscription."""
 
-    def __init__(self, broker, topic, count, timeout_s=60, client_id=None, cafile=None):
+    def __init__(self, broker, topic, count, timeout_s=60, client_id=None, cafile=None,
+                 user=None):
         # stdbuf: mosquitto_sub's stdio would hold the lines in a pipe.
         args = ["stdbuf", "-oL", MOSQUITTO_SUB, "-d", "-h", "127.0.0.1", "-p", str(broker.port),
                 "-t", topic, "-q", "1", "-C", str(count), "-W", str(timeout_s)]
@@ -76,6 +85,8 @@ class Subscriber:
             args += ["-c", "-i", client_id]
         if cafile:
             args += ["--cafile", str(cafile)]
+        if user:
+            args += ["-u", user[0], "-P", user[1]]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True)
         self.messages = []

@@ -330,6 +330,48 @@ def test_tls_delivers_and_a_wrong_ca_is_an_error(tmp_path):
         broker.stop()
 
 
+def test_credentials_are_used_and_a_refusal_is_an_error(tmp_path):
+    broker = Broker(tmp_path, users={"cam": "s3cret"})
+    broker.start()
+    try:
+        sub = Subscriber(broker, "auth/t", count=2, timeout_s=30, user=("cam", "s3cret"))
+        feed = Feeder(f"method=mqtt address={broker.address} topic=auth/t "
+                      "username=cam password=s3cret")
+        assert feed.start() != Gst.StateChangeReturn.FAILURE
+        feed.push(0)
+        feed.push(1)
+        assert feed.finish()[-1].type == Gst.MessageType.EOS
+        feed.stop()
+        assert len(sub.wait()) == 2
+
+        feed = Feeder(f"method=mqtt address={broker.address} topic=auth/t "
+                      "username=cam password=wrong")
+        feed.start()
+        errors = texts(feed.messages(timeout_s=10), Gst.MessageType.ERROR)
+        feed.stop()
+        assert any("refused" in e and broker.address in e and "password" in e
+                   for e in errors), errors
+    finally:
+        sub.kill()
+        broker.stop()
+
+
+def test_meta_without_label_is_a_warning_and_skipped(tmp_path):
+    path = tmp_path / "d.jsonl"
+    feed = Feeder(f'file-path="{path}"')
+    assert feed.start() != Gst.StateChangeReturn.FAILURE
+    buf = Gst.Buffer.new_wrapped(b"\0" * 16)
+    buf.pts = 0
+    GstHyrsm.buffer_add_hyrsm_meta(buf, Gst.Structure.new_empty("hyrsm"))
+    feed.src.emit("push-buffer", buf)
+    feed.push(1)
+    msgs = feed.finish()
+    feed.stop()
+    assert msgs[-1].type == Gst.MessageType.EOS
+    assert any("could not be published" in w for w in texts(msgs, Gst.MessageType.WARNING))
+    assert [json.loads(line)["label"] for line in path.read_text().splitlines()] == ["falling"]
+
+
 def start_error(props):
     feed = Feeder(props)
     ret = feed.start()
