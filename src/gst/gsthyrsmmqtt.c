@@ -63,6 +63,7 @@ struct _GstHyrsmMqtt
   gchar *tls_error;             /* OpenSSL's reason, before the thread runs */
   gint tls_failed;              /* atomic */
   gint refused;                 /* atomic */
+  gboolean interrupted;         /* drains return at once */
   guint64 published;
   guint64 dropped;
 };
@@ -497,12 +498,27 @@ gst_hyrsm_mqtt_drain (GstHyrsmMqtt *self, gint64 timeout_us)
 {
   gint64 end = g_get_monotonic_time () + timeout_us;
   g_mutex_lock (&self->lock);
-  while (self->queue.length > 0)
+  while (self->queue.length > 0 && !self->interrupted)
     if (!g_cond_wait_until (&self->cond, &self->lock, end))
       break;
   gboolean empty = self->queue.length == 0;
   g_mutex_unlock (&self->lock);
   return empty;
+}
+
+/**
+ * gst_hyrsm_mqtt_interrupt:
+ *
+ * Makes a running gst_hyrsm_mqtt_drain() and later ones return at once
+ * (the element is stopping).
+ */
+void
+gst_hyrsm_mqtt_interrupt (GstHyrsmMqtt *self)
+{
+  g_mutex_lock (&self->lock);
+  self->interrupted = TRUE;
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
 }
 
 void

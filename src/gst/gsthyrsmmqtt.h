@@ -42,6 +42,7 @@ GstHyrsmMqtt *gst_hyrsm_mqtt_new (const GstHyrsmMqttConfig *config,
     GstHyrsmMqttNotify notify, gpointer user_data, GError **error);
 void gst_hyrsm_mqtt_publish (GstHyrsmMqtt *self, gchar *payload);
 gboolean gst_hyrsm_mqtt_drain (GstHyrsmMqtt *self, gint64 timeout_us);
+void gst_hyrsm_mqtt_interrupt (GstHyrsmMqtt *self);
 void gst_hyrsm_mqtt_get_stats (GstHyrsmMqtt *self, guint64 *published,
     guint *queued, guint64 *dropped, gboolean *connected);
 void gst_hyrsm_mqtt_free (GstHyrsmMqtt *self);

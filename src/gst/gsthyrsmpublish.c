@@ -376,6 +376,23 @@ gst_hyrsm_publish_sink_event (GstBaseTransform *trans, GstEvent *event)
       (trans, event);
 }
 
+/* A drain at EOS must not hold up stopping: the streaming thread is
+ * waited for before stop(). */
+static GstStateChangeReturn
+gst_hyrsm_publish_change_state (GstElement *element,
+    GstStateChange transition)
+{
+  GstHyrsmPublish *self = GST_HYRSM_PUBLISH (element);
+  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY) {
+    GST_OBJECT_LOCK (self);
+    if (self->mqtt)
+      gst_hyrsm_mqtt_interrupt (self->mqtt);
+    GST_OBJECT_UNLOCK (self);
+  }
+  return GST_ELEMENT_CLASS (gst_hyrsm_publish_parent_class)->change_state
+      (element, transition);
+}
+
 /* ---- properties ---- */
 
 static GstStructure *
@@ -593,6 +610,8 @@ gst_hyrsm_publish_class_init (GstHyrsmPublishClass *klass)
   gst_element_class_add_static_pad_template (element_class, &sink_template);
   gst_element_class_add_static_pad_template (element_class, &src_template);
 
+  element_class->change_state =
+      GST_DEBUG_FUNCPTR (gst_hyrsm_publish_change_state);
   trans_class->start = GST_DEBUG_FUNCPTR (gst_hyrsm_publish_start);
   trans_class->stop = GST_DEBUG_FUNCPTR (gst_hyrsm_publish_stop);
   trans_class->transform_ip =

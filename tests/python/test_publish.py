@@ -372,6 +372,19 @@ def test_meta_without_label_is_a_warning_and_skipped(tmp_path):
     assert [json.loads(line)["label"] for line in path.read_text().splitlines()] == ["falling"]
 
 
+def test_stopping_interrupts_the_drain_at_eos(tmp_path):
+    broker = Broker(tmp_path)          # never started
+    feed = Feeder(f"method=mqtt address={broker.address} drain-timeout={60 * Gst.SECOND}")
+    assert feed.start() != Gst.StateChangeReturn.FAILURE
+    feed.push(0)
+    feed.src.emit("end-of-stream")
+    time.sleep(0.5)                    # the streaming thread now waits in the drain
+    t0 = time.monotonic()
+    feed.stop()
+    assert time.monotonic() - t0 < 5
+    assert feed.stats.get_uint("queued")[1] == 1
+
+
 def start_error(props):
     feed = Feeder(props)
     ret = feed.start()
