@@ -110,9 +110,40 @@ class Subscriber:
         return self.messages
 
     def kill(self):
+        """Stops mosquitto_sub; what it printed before is in messages."""
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        self.thread.join(5)
+
+    stop = kill
+
+
+class Processes:
+    """The brokers and subscribers of one test, all stopped at its end
+    (close()), whatever the test's outcome."""
+
+    def __init__(self, workdir):
+        self.workdir = workdir
+        self.started = []
+
+    def broker(self, start=True, **kwargs):
+        workdir = self.workdir / f"broker{len(self.started)}"
+        workdir.mkdir()
+        broker = Broker(workdir, **kwargs)
+        self.started.append(broker)
+        if start:
+            broker.start()
+        return broker
+
+    def subscriber(self, *args, **kwargs):
+        sub = Subscriber(*args, **kwargs)
+        self.started.append(sub)
+        return sub
+
+    def close(self):
+        for p in reversed(self.started):
+            p.stop()
 
 
 class TlsFiles:

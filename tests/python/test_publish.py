@@ -15,7 +15,7 @@ from gi.repository import Gst, GstHyrsm, Hyrsm  # noqa: E402
 import pytest  # noqa: E402
 
 from conftest import ROOT  # noqa: E402
-from mqtt_broker import Broker, Subscriber, TlsFiles  # noqa: E402
+from mqtt_broker import Processes, TlsFiles  # noqa: E402
 
 Gst.init(None)
 
@@ -98,11 +98,12 @@ def texts(msgs, kind):
 
 
 @pytest.fixture
-def broker(tmp_path):
-    b = Broker(tmp_path)
-    b.start()
-    yield b
-    b.stop()
+def mqtt(tmp_path):
+    """Starts brokers (mosquitto) and subscribers (mosquitto_sub); stops
+    them after the test."""
+    procs = Processes(tmp_path)
+    yield procs
+    procs.close()
 
 
 # ---- against hyrsmfilter ----
@@ -123,14 +124,15 @@ def wall(text):
         tzinfo=datetime.timezone.utc)
 
 
-def test_real_decisions_to_file_and_mqtt(real_clips, small_resnet18, broker, tmp_path):
+def test_real_decisions_to_file_and_mqtt(real_clips, small_resnet18, mqtt, tmp_path):
     """Every hyrsmfilter decision arrives once in the file and once on the
     broker, with the documented fields (docs/publish.md)."""
     support = real_clips / "support"
     stream = real_clips / "stream.mkv"
     jsonl = tmp_path / "decisions.jsonl"
     jsonl.write_text('{"earlier": "line"}\n')        # appended to, not replaced
-    sub = Subscriber(broker, "cams/1/actions", count=200, timeout_s=60)
+    broker = mqtt.broker()
+    sub = mqtt.subscriber(broker, "cams/1/actions", count=200, timeout_s=60)
     before = time.time()
     pipeline = Gst.parse_launch(
         f'filesrc location="{stream}" ! decodebin ! videoconvert ! '
@@ -195,35 +197,31 @@ def test_real_decisions_to_file_and_mqtt(real_clips, small_resnet18, broker, tmp
 # ---- MQTT delivery ----
 
 @pytest.mark.parametrize("qos", [1, 2])
-def test_broker_restart_loses_nothing(tmp_path, qos):
+def test_broker_restart_loses_nothing(mqtt, qos):
     """The broker goes away for 5 s while decisions keep coming: all arrive
     once it is back; the element says what happened."""
-    broker = Broker(tmp_path, persistence=True)
-    broker.start()
+    broker = mqtt.broker(persistence=True)
     n = 100
-    sub = Subscriber(broker, "restart/t", count=n, timeout_s=90, client_id="hyrsm-test-sub")
+    sub = mqtt.subscriber(broker, "restart/t", count=n, timeout_s=90,
+                          client_id="hyrsm-test-sub")
     feed = Feeder(f"method=mqtt address={broker.address} topic=restart/t qos={qos} "
                   f"drain-timeout={30 * Gst.SECOND}")
-    try:
-        assert feed.start() != Gst.StateChangeReturn.FAILURE
-        t0 = time.monotonic()
-        stopped = restarted = None
-        for i in range(n):           # 10 decisions/s
-            if i == 15:
-                broker.stop()
-                stopped = time.monotonic()
-            if stopped and not restarted and time.monotonic() - stopped >= 5:
-                broker.start()
-                restarted = time.monotonic()
-            feed.push(i)
-            time.sleep(max(0, t0 + (i + 1) * 0.1 - time.monotonic()))
-        assert restarted, "the broker was down until the end"
-        msgs = feed.finish()
-        feed.stop()
-        got = [json.loads(m)["window"]["end"]["running-time"] for m in sub.wait()]
-    finally:
-        sub.kill()
-        broker.stop()
+    assert feed.start() != Gst.StateChangeReturn.FAILURE
+    t0 = time.monotonic()
+    stopped = restarted = None
+    for i in range(n):           # 10 decisions/s
+        if i == 15:
+            broker.stop()
+            stopped = time.monotonic()
+        if stopped and not restarted and time.monotonic() - stopped >= 5:
+            broker.start()
+            restarted = time.monotonic()
+        feed.push(i)
+        time.sleep(max(0, t0 + (i + 1) * 0.1 - time.monotonic()))
+    assert restarted, "the broker was down until the end"
+    msgs = feed.finish()
+    feed.stop()
+    got = [json.loads(m)["window"]["end"]["running-time"] for m in sub.wait()]
     assert msgs[-1].type == Gst.MessageType.EOS
     expected = [i * Gst.SECOND // 10 + Gst.SECOND for i in range(n)]
     assert sorted(set(got)) == expected
@@ -234,15 +232,14 @@ def test_broker_restart_loses_nothing(tmp_path, qos):
     assert feed.stats.get_uint64("dropped")[1] == 0
 
 
-def test_full_queue_drops_oldest_without_blocking(tmp_path):
+def test_full_queue_drops_oldest_without_blocking(mqtt):
     """No broker: the stream never waits, the queue keeps the newest
     max-queue decisions, and the broker receives exactly those once it is
     up."""
     # A persistent subscriber session, made before the broker goes away,
     # keeps what arrives while the subscriber itself is not yet back.
-    broker = Broker(tmp_path, persistence=True)
-    broker.start()
-    Subscriber(broker, "q/t", count=1, timeout_s=30, client_id="hyrsm-q-sub").kill()
+    broker = mqtt.broker(persistence=True)
+    mqtt.subscriber(broker, "q/t", count=1, timeout_s=30, client_id="hyrsm-q-sub").kill()
     broker.stop()
 
     feed = Feeder(f"method=mqtt address={broker.address} topic=q/t max-queue=10 "
@@ -265,21 +262,17 @@ def test_full_queue_drops_oldest_without_blocking(tmp_path):
     assert any("Could not connect" in w and broker.address in w for w in warnings), warnings
 
     broker.start()
-    sub = Subscriber(broker, "q/t", count=10, timeout_s=30, client_id="hyrsm-q-sub")
-    try:
-        msgs = feed.finish()
-        feed.stop()
-        got = [json.loads(m)["window"]["end"]["running-time"] for m in sub.wait()]
-    finally:
-        sub.kill()
-        broker.stop()
+    sub = mqtt.subscriber(broker, "q/t", count=10, timeout_s=30, client_id="hyrsm-q-sub")
+    msgs = feed.finish()
+    feed.stop()
+    got = [json.loads(m)["window"]["end"]["running-time"] for m in sub.wait()]
     assert msgs[-1].type == Gst.MessageType.EOS
     assert got == [i * Gst.SECOND // 10 + Gst.SECOND for i in range(20, 30)]
     assert feed.stats.get_uint64("published")[1] == 10
 
 
-def test_unreachable_broker_warns_and_does_not_hang(tmp_path):
-    broker = Broker(tmp_path)          # never started: nothing listens there
+def test_unreachable_broker_warns_and_does_not_hang(mqtt):
+    broker = mqtt.broker(start=False)  # nothing listens there
     feed = Feeder(f"method=mqtt address={broker.address} drain-timeout={Gst.SECOND // 2}")
     t0 = time.monotonic()
     assert feed.start() != Gst.StateChangeReturn.FAILURE
@@ -295,65 +288,54 @@ def test_unreachable_broker_warns_and_does_not_hang(tmp_path):
     assert feed.stats.get_uint("queued")[1] == 5
 
 
-def test_tls_delivers_and_a_wrong_ca_is_an_error(tmp_path):
+def test_tls_delivers_and_a_wrong_ca_is_an_error(mqtt, tmp_path):
     (tmp_path / "good").mkdir()
     (tmp_path / "other").mkdir()
     tls = TlsFiles(tmp_path / "good")
     other = TlsFiles(tmp_path / "other")
-    broker = Broker(tmp_path, tls=tls)
-    broker.start()
-    try:
-        sub = Subscriber(broker, "tls/t", count=3, timeout_s=30, cafile=tls.ca)
-        feed = Feeder(f'method=mqtt address={broker.address} topic=tls/t tls-ca-file="{tls.ca}"')
-        assert feed.start() != Gst.StateChangeReturn.FAILURE
-        for i in range(3):
-            feed.push(i)
-        msgs = feed.finish()
-        feed.stop()
-        assert msgs[-1].type == Gst.MessageType.EOS
-        assert texts(msgs, Gst.MessageType.WARNING) == []
-        assert len(sub.wait()) == 3
+    broker = mqtt.broker(tls=tls)
+    sub = mqtt.subscriber(broker, "tls/t", count=3, timeout_s=30, cafile=tls.ca)
+    feed = Feeder(f'method=mqtt address={broker.address} topic=tls/t tls-ca-file="{tls.ca}"')
+    assert feed.start() != Gst.StateChangeReturn.FAILURE
+    for i in range(3):
+        feed.push(i)
+    msgs = feed.finish()
+    feed.stop()
+    assert msgs[-1].type == Gst.MessageType.EOS
+    assert texts(msgs, Gst.MessageType.WARNING) == []
+    assert len(sub.wait()) == 3
 
-        # A CA that did not sign the broker's certificate: an error naming
-        # the reason and the property, whether the handshake failed while
-        # starting or just after (libmosquitto does not retry a failed first
-        # handshake).
-        feed = Feeder(f'method=mqtt address={broker.address} topic=tls/t '
-                      f'tls-ca-file="{other.ca}"')
-        feed.start()
-        errors = texts(feed.messages(timeout_s=10), Gst.MessageType.ERROR)
-        feed.stop()
-        assert any(broker.address in e and "certificate verify failed" in e
-                   and "tls-ca-file" in e for e in errors), errors
-    finally:
-        sub.kill()
-        broker.stop()
+    # A CA that did not sign the broker's certificate: an error naming the
+    # reason and the property, whether the handshake failed while starting
+    # or just after (libmosquitto does not retry a failed first handshake).
+    feed = Feeder(f'method=mqtt address={broker.address} topic=tls/t '
+                  f'tls-ca-file="{other.ca}"')
+    feed.start()
+    errors = texts(feed.messages(timeout_s=10), Gst.MessageType.ERROR)
+    feed.stop()
+    assert any(broker.address in e and "certificate verify failed" in e
+               and "tls-ca-file" in e for e in errors), errors
 
 
-def test_credentials_are_used_and_a_refusal_is_an_error(tmp_path):
-    broker = Broker(tmp_path, users={"cam": "s3cret"})
-    broker.start()
-    try:
-        sub = Subscriber(broker, "auth/t", count=2, timeout_s=30, user=("cam", "s3cret"))
-        feed = Feeder(f"method=mqtt address={broker.address} topic=auth/t "
-                      "username=cam password=s3cret")
-        assert feed.start() != Gst.StateChangeReturn.FAILURE
-        feed.push(0)
-        feed.push(1)
-        assert feed.finish()[-1].type == Gst.MessageType.EOS
-        feed.stop()
-        assert len(sub.wait()) == 2
+def test_credentials_are_used_and_a_refusal_is_an_error(mqtt):
+    broker = mqtt.broker(users={"cam": "s3cret"})
+    sub = mqtt.subscriber(broker, "auth/t", count=2, timeout_s=30, user=("cam", "s3cret"))
+    feed = Feeder(f"method=mqtt address={broker.address} topic=auth/t "
+                  "username=cam password=s3cret")
+    assert feed.start() != Gst.StateChangeReturn.FAILURE
+    feed.push(0)
+    feed.push(1)
+    assert feed.finish()[-1].type == Gst.MessageType.EOS
+    feed.stop()
+    assert len(sub.wait()) == 2
 
-        feed = Feeder(f"method=mqtt address={broker.address} topic=auth/t "
-                      "username=cam password=wrong")
-        feed.start()
-        errors = texts(feed.messages(timeout_s=10), Gst.MessageType.ERROR)
-        feed.stop()
-        assert any("refused" in e and broker.address in e and "password" in e
-                   for e in errors), errors
-    finally:
-        sub.kill()
-        broker.stop()
+    feed = Feeder(f"method=mqtt address={broker.address} topic=auth/t "
+                  "username=cam password=wrong")
+    feed.start()
+    errors = texts(feed.messages(timeout_s=10), Gst.MessageType.ERROR)
+    feed.stop()
+    assert any("refused" in e and broker.address in e and "password" in e
+               for e in errors), errors
 
 
 def test_meta_without_label_is_a_warning_and_skipped(tmp_path):
@@ -372,8 +354,8 @@ def test_meta_without_label_is_a_warning_and_skipped(tmp_path):
     assert [json.loads(line)["label"] for line in path.read_text().splitlines()] == ["falling"]
 
 
-def test_stopping_interrupts_the_drain_at_eos(tmp_path):
-    broker = Broker(tmp_path)          # never started
+def test_stopping_interrupts_the_drain_at_eos(mqtt):
+    broker = mqtt.broker(start=False)  # nothing listens there
     feed = Feeder(f"method=mqtt address={broker.address} drain-timeout={60 * Gst.SECOND}")
     assert feed.start() != Gst.StateChangeReturn.FAILURE
     feed.push(0)
