@@ -2,7 +2,8 @@
 # The main job: installs what is needed, builds, and runs the live demo:
 # a support set of real video clips (cut from videos that Debian packages
 # ship), a held-out stream played in real time through hyrsmfilter, and
-# each decision printed as it happens.
+# each decision printed as it happens; the stream is also written with the
+# decisions drawn on it (hyrsmoverlay), with one of its frames as PNG.
 set -eu
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
@@ -26,4 +27,7 @@ echo "== Support set ($work/clips/support): one folder per label, 3 clips each"
 ls "$work/clips/support"
 echo "== Playing $work/clips/stream.mkv in real time through hyrsmfilter"
 $PYTHON scripts/demo_live.py --model "$model" --support "$work/clips/support" \
-  --stream "$work/clips/stream.mkv" --truth "$work/clips/stream.txt"
+  --stream "$work/clips/stream.mkv" --truth "$work/clips/stream.txt" \
+  --labelled "$work/demo-labelled.mkv" --snapshot "$work/demo-labelled.png"
+echo "== The stream with the decisions drawn by hyrsmoverlay: $work/demo-labelled.mkv"
+echo "   One of its frames: $work/demo-labelled.png"

@@ -2,12 +2,18 @@
 """Plays a video through hyrsmfilter and prints each decision as it happens.
 
     demo_live.py --model M --support DIR --stream FILE [--truth stream.txt]
+                 [--labelled OUT.mkv] [--snapshot OUT.png]
 
 The stream is played in real time (the sink syncs to the clock), so
 decisions appear as a live camera would give them. With --truth (lines
 "start_s end_s start_frame end_frame label"), each decision is marked right
 or wrong for windows that lie inside one labelled segment, and the rate is
 printed at the end.
+
+--labelled also writes the stream with each decision drawn on it by
+hyrsmoverlay (scaled to 480x360 so that the text is legible; VP8 in
+Matroska), and --snapshot one of its frames as PNG (the first one shown at
+least 14 s into the stream).
 """
 import argparse
 import sys
@@ -15,7 +21,10 @@ import sys
 import gi
 
 gi.require_version("Gst", "1.0")
-from gi.repository import GLib, Gst  # noqa: E402
+gi.require_version("GstVideo", "1.0")
+from gi.repository import GLib, Gst, GstVideo  # noqa: E402
+
+SNAPSHOT_AT = 14 * Gst.SECOND
 
 
 def read_truth(path):
@@ -37,6 +46,20 @@ def truth_for(segments, start_s, end_s):
     return None
 
 
+def save_snapshot(pad, info, path):
+    """Writes the first frame at or after SNAPSHOT_AT as PNG, once."""
+    buf = info.get_buffer()
+    if buf.pts == Gst.CLOCK_TIME_NONE or buf.pts < SNAPSHOT_AT:
+        return Gst.PadProbeReturn.OK
+    sample = Gst.Sample.new(buf, pad.get_current_caps(), None, None)
+    png = GstVideo.video_convert_sample(sample, Gst.Caps.from_string("image/png"),
+                                        5 * Gst.SECOND)
+    png_buf = png.get_buffer()
+    with open(path, "wb") as f:
+        f.write(png_buf.extract_dup(0, png_buf.get_size()))
+    return Gst.PadProbeReturn.REMOVE
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True)
@@ -45,6 +68,8 @@ def main():
     ap.add_argument("--truth")
     ap.add_argument("--stride", type=float, default=0.5, help="seconds between decisions")
     ap.add_argument("--fast", action="store_true", help="do not play in real time")
+    ap.add_argument("--labelled", help="also write the stream with the decisions drawn on it")
+    ap.add_argument("--snapshot", help="with --labelled: one labelled frame as PNG")
     args = ap.parse_args()
 
     Gst.init(None)
@@ -52,9 +77,23 @@ def main():
     desc = (
         f'filesrc location="{args.stream}" ! decodebin ! videoconvert ! '
         f'hyrsmfilter name=hyrsm model="{args.model}" support="{args.support}" '
-        f"stride={int(args.stride * Gst.SECOND)} ! fakesink sync={'false' if args.fast else 'true'}"
+        f"stride={int(args.stride * Gst.SECOND)} ! "
     )
+    sink = f"fakesink sync={'false' if args.fast else 'true'}"
+    if args.labelled:
+        # HyrsmMeta rides through videoscale; the overlay draws each decision
+        # until the next one.
+        desc += (
+            "videoscale ! video/x-raw,width=480,height=360 ! hyrsmoverlay name=overlay ! "
+            f"tee name=t ! queue ! {sink}  t. ! queue ! videoconvert ! "
+            f'vp8enc deadline=1 ! matroskamux ! filesink location="{args.labelled}"'
+        )
+    else:
+        desc += sink
     pipeline = Gst.parse_launch(desc)
+    if args.labelled and args.snapshot:
+        pad = pipeline.get_by_name("overlay").get_static_pad("src")
+        pad.add_probe(Gst.PadProbeType.BUFFER, save_snapshot, args.snapshot)
     loop = GLib.MainLoop()
     counts = {"right": 0, "judged": 0, "total": 0}
 

@@ -15,7 +15,7 @@ PACKAGES="
   gstreamer1.0-libav gstreamer1.0-x gir1.2-gstreamer-1.0
   gir1.2-gst-plugins-base-1.0
   libcairo2-dev libpango1.0-dev
-  libmosquitto-dev mosquitto mosquitto-clients
+  libmosquitto-dev mosquitto mosquitto-clients openssl
   libdnnl-dev
   python3 python3-gi python3-gst-1.0 python3-pytest python3-numpy
   python3-torch python3-torchvision python3-yaml

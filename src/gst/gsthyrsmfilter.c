@@ -871,6 +871,23 @@ make_decision (GstHyrsmFilter *self, WindowJob *job, HyrsmMatchResult *res,
       "latency", G_TYPE_UINT64, latency, NULL);
   gst_structure_take_value (s, "labels", &labels);
   gst_structure_take_value (s, "distances", &distances);
+  /* What a consumer needs to file the decision (hyrsmpublish): where it
+   * comes from and when, in wall-clock time, its window ended (the arrival
+   * of the frame completing it). */
+  gchar *stream_id = gst_pad_get_stream_id (GST_BASE_TRANSFORM_SINK_PAD
+      (self));
+  GST_OBJECT_LOCK (self);
+  gst_structure_set (s,
+      "unknown", G_TYPE_BOOLEAN, hyrsm_match_result_is_unknown (res),
+      "running-time-start", G_TYPE_UINT64, job->start,
+      "wallclock-end", G_TYPE_INT64, g_get_real_time () -
+      (g_get_monotonic_time () - job->arrival),
+      "stream-id", G_TYPE_STRING, stream_id ? stream_id : "",
+      "model-fingerprint", G_TYPE_STRING,
+      hyrsm_model_get_fingerprint (self->model),
+      "support-path", G_TYPE_STRING, self->support_in_use, NULL);
+  GST_OBJECT_UNLOCK (self);
+  g_free (stream_id);
   return s;
 }
 

@@ -16,8 +16,11 @@ G_BEGIN_DECLS
  *
  * Name of the #GstCustomMeta that hyrsmfilter attaches to buffers. Its
  * structure (named `hyrsm`) holds the fields of the `hyrsm` bus message:
- * `label`, `confidence`, `distance`, `labels`, `distances`, `window-start`,
- * `window-end`, `running-time`, `latency`.
+ * `label`, `unknown`, `confidence`, `distance`, `labels`, `distances`,
+ * `window-start`, `window-end` (stream time), `running-time-start`,
+ * `running-time` (the window in running time), `wallclock-end` (gint64,
+ * microseconds since the Unix epoch: when the frame completing the window
+ * arrived), `latency`, `stream-id`, `model-fingerprint`, `support-path`.
  */
 #define GST_HYRSM_META_NAME "HyrsmMeta"
 

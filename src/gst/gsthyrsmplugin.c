@@ -1,16 +1,22 @@
-/* gsthyrsmplugin.c: the hyrsm plugin; registers hyrsmfilter only. */
+/* gsthyrsmplugin.c: the hyrsm plugin; registers hyrsmfilter, hyrsmoverlay
+ * and hyrsmpublish. */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #endif
 
 #include "gsthyrsmfilter.h"
 #include "gsthyrsmmeta.h"
+#include "gsthyrsmoverlay.h"
+#include "gsthyrsmpublish.h"
 
 static gboolean
 plugin_init (GstPlugin *plugin)
 {
   gst_hyrsm_meta_register ();
-  return GST_ELEMENT_REGISTER (hyrsmfilter, plugin);
+  gboolean ok = GST_ELEMENT_REGISTER (hyrsmfilter, plugin);
+  ok &= GST_ELEMENT_REGISTER (hyrsmoverlay, plugin);
+  ok &= GST_ELEMENT_REGISTER (hyrsmpublish, plugin);
+  return ok;
 }
 
 GST_PLUGIN_DEFINE (GST_VERSION_MAJOR, GST_VERSION_MINOR, hyrsm,

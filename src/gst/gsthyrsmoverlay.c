@@ -1,0 +1,627 @@
+/* gsthyrsmoverlay.c: hyrsmoverlay, draws the latest decision (HyrsmMeta)
+ * on the video.
+ *
+ * The box is rendered with pango/cairo into a small premultiplied ARGB
+ * buffer once per decision, wrapped in a GstVideoOverlayComposition, and
+ * either blended into each frame in place (only the pixels under the box
+ * are touched, in the frame's own format) or attached as
+ * GstVideoOverlayCompositionMeta when downstream renders it (as
+ * textoverlay does).
+ */
+
+/**
+ * SECTION:element-hyrsmoverlay
+ * @title: hyrsmoverlay
+ *
+ * Shows the decisions of hyrsmfilter on the video: the label, its
+ * confidence and a bar per class; "unknown" when the distance is above the
+ * filter's threshold. The last decision stays until the next one.
+ *
+ * ## Example launch line
+ * |[
+ * gst-launch-1.0 v4l2src ! videoconvert ! hyrsmfilter model=m.safetensors support=actions/ ! hyrsmoverlay ! videoconvert ! autovideosink
+ * ]|
+ */
+#include "gsthyrsmoverlay.h"
+#include "gsthyrsmmeta.h"
+
+#include <gst/video/video.h>
+#include <pango/pangocairo.h>
+#include <math.h>
+
+GST_DEBUG_CATEGORY_STATIC (gst_hyrsm_overlay_debug);
+#define GST_CAT_DEFAULT gst_hyrsm_overlay_debug
+
+#define DEFAULT_POSITION GST_HYRSM_OVERLAY_TOP_LEFT
+#define DEFAULT_FONT_SIZE 0     /* frame height / 20 */
+#define DEFAULT_TEXT_COLOR 0xffffffff
+#define DEFAULT_UNKNOWN_COLOR 0xffff8040
+#define DEFAULT_BOX_COLOR 0xa0000000
+#define DEFAULT_BAR_COLOR 0xff40c060
+#define DEFAULT_MAX_BARS 5
+#define FONT_FAMILY "Sans"
+
+enum
+{
+  PROP_0,
+  PROP_POSITION,
+  PROP_FONT_SIZE,
+  PROP_TEXT_COLOR,
+  PROP_UNKNOWN_COLOR,
+  PROP_BOX_COLOR,
+  PROP_BAR_COLOR,
+  PROP_MAX_BARS,
+};
+
+/* The properties as one render sees them. */
+typedef struct
+{
+  GstHyrsmOverlayPosition position;
+  guint font_px;
+  guint32 text_color, unknown_color, box_color, bar_color;
+  guint max_bars;
+} Style;
+
+struct _GstHyrsmOverlay
+{
+  GstBaseTransform parent;
+
+  /* Properties, under the object lock; `dirty` asks for a new render. */
+  Style style;
+  gboolean dirty;
+
+  /* Streaming thread. The element's own font map, as pango's default one
+   * is per thread. */
+  PangoFontMap *fontmap;
+  PangoContext *pango;
+  GstVideoInfo info;
+  gboolean attach;              /* downstream renders the composition meta */
+  GstStructure *decision;       /* the last one seen */
+  GstVideoOverlayComposition *composition;      /* its box, NULL: none yet */
+};
+
+#define VIDEO_CAPS GST_VIDEO_CAPS_MAKE (GST_VIDEO_OVERLAY_COMPOSITION_BLEND_FORMATS)
+
+static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
+    GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS (VIDEO_CAPS));
+static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
+    GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS (VIDEO_CAPS));
+
+G_DEFINE_TYPE (GstHyrsmOverlay, gst_hyrsm_overlay, GST_TYPE_BASE_TRANSFORM);
+GST_ELEMENT_REGISTER_DEFINE (hyrsmoverlay, "hyrsmoverlay", GST_RANK_NONE,
+    GST_TYPE_HYRSM_OVERLAY);
+
+GType
+gst_hyrsm_overlay_position_get_type (void)
+{
+  static gsize type = 0;
+  static const GEnumValue values[] = {
+    {GST_HYRSM_OVERLAY_TOP_LEFT, "Top left", "top-left"},
+    {GST_HYRSM_OVERLAY_TOP_RIGHT, "Top right", "top-right"},
+    {GST_HYRSM_OVERLAY_BOTTOM_LEFT, "Bottom left", "bottom-left"},
+    {GST_HYRSM_OVERLAY_BOTTOM_RIGHT, "Bottom right", "bottom-right"},
+    {0, NULL, NULL},
+  };
+  if (g_once_init_enter (&type))
+    g_once_init_leave (&type,
+        g_enum_register_static ("GstHyrsmOverlayPosition", values));
+  return type;
+}
+
+/* ---- rendering one decision ---- */
+
+typedef struct
+{
+  const gchar *label;
+  gdouble distance;
+  gdouble share;                /* softmax of -distance, as confidence is */
+} ClassRow;
+
+static gint
+compare_rows (gconstpointer a, gconstpointer b)
+{
+  const ClassRow *x = a, *y = b;
+  return x->distance < y->distance ? -1 : x->distance > y->distance;
+}
+
+/* The decision's classes, closest first, with their softmax shares. */
+static GArray *
+class_rows (const GstStructure *decision)
+{
+  GArray *rows = g_array_new (FALSE, FALSE, sizeof (ClassRow));
+  const GValue *labels = gst_structure_get_value (decision, "labels");
+  const GValue *distances = gst_structure_get_value (decision, "distances");
+  if (!labels || !distances || !GST_VALUE_HOLDS_ARRAY (labels)
+      || !GST_VALUE_HOLDS_ARRAY (distances))
+    return rows;
+  guint n = MIN (gst_value_array_get_size (labels),
+      gst_value_array_get_size (distances));
+  gdouble best = INFINITY, sum = 0;
+  for (guint i = 0; i < n; i++) {
+    const GValue *l = gst_value_array_get_value (labels, i);
+    const GValue *d = gst_value_array_get_value (distances, i);
+    if (!G_VALUE_HOLDS_STRING (l) || !G_VALUE_HOLDS_DOUBLE (d))
+      continue;
+    ClassRow row = { g_value_get_string (l), g_value_get_double (d), 0 };
+    best = MIN (best, row.distance);
+    g_array_append_val (rows, row);
+  }
+  for (guint i = 0; i < rows->len; i++)
+    sum += exp (-(g_array_index (rows, ClassRow, i).distance - best));
+  for (guint i = 0; i < rows->len; i++) {
+    ClassRow *r = &g_array_index (rows, ClassRow, i);
+    r->share = exp (-(r->distance - best)) / sum;
+  }
+  g_array_sort (rows, compare_rows);
+  return rows;
+}
+
+static void
+set_color (cairo_t *cr, guint32 argb, gdouble alpha_scale)
+{
+  cairo_set_source_rgba (cr, ((argb >> 16) & 0xff) / 255.0,
+      ((argb >> 8) & 0xff) / 255.0, (argb & 0xff) / 255.0,
+      ((argb >> 24) & 0xff) / 255.0 * alpha_scale);
+}
+
+static PangoLayout *
+make_layout (PangoContext *pango, guint px, gboolean bold, const gchar *text,
+    gint max_width)
+{
+  PangoLayout *layout = pango_layout_new (pango);
+  PangoFontDescription *desc = pango_font_description_from_string
+      (FONT_FAMILY);
+  pango_font_description_set_absolute_size (desc, (gdouble) px * PANGO_SCALE);
+  if (bold)
+    pango_font_description_set_weight (desc, PANGO_WEIGHT_BOLD);
+  pango_layout_set_font_description (layout, desc);
+  pango_font_description_free (desc);
+  pango_layout_set_width (layout, MAX (max_width, 1) * PANGO_SCALE);
+  pango_layout_set_ellipsize (layout, PANGO_ELLIPSIZE_END);
+  pango_layout_set_single_paragraph_mode (layout, TRUE);
+  pango_layout_set_text (layout, text, -1);
+  return layout;
+}
+
+static void
+show_layout (cairo_t *cr, PangoLayout *layout, gdouble x, gdouble y)
+{
+  pango_cairo_update_layout (cr, layout);
+  cairo_move_to (cr, x, y);
+  pango_cairo_show_layout (cr, layout);
+}
+
+/* Draws one decision's box: the label (or "unknown") with its confidence,
+ * then a bar per class, closest first (at most style->max_bars), whose
+ * length is the class's softmax share and whose text is its distance.
+ * Returns the box as an overlay rectangle placed at (0, 0), at most
+ * @max_width x @max_height pixels. */
+static GstVideoOverlayRectangle *
+render_decision_box (PangoContext *pango, const GstStructure *decision,
+    const Style *style, gint max_width, gint max_height)
+{
+  const gchar *label = gst_structure_get_string (decision, "label");
+  gboolean unknown;
+  if (!gst_structure_get_boolean (decision, "unknown", &unknown))
+    unknown = g_strcmp0 (label, "unknown") == 0;
+  gdouble confidence = 0;
+  gboolean has_conf = gst_structure_get_double (decision, "confidence",
+      &confidence);
+  GArray *rows = class_rows (decision);
+  guint n_bars = MIN (rows->len, style->max_bars);
+
+  guint px = style->font_px;
+  guint small = MAX (px * 2 / 3, 6);
+  gint pad = MAX (px / 3, 2);
+  gint inner = MAX (max_width - 2 * pad, 1);
+  gint bar_w = 5 * px;
+
+  /* Measure first, then draw on a surface of the size found. */
+  gchar *header_text;
+  if (unknown)
+    header_text = g_strdup ("unknown");
+  else if (has_conf)
+    header_text = g_strdup_printf ("%s  %.0f%%", label ? label : "?",
+        confidence * 100);
+  else
+    header_text = g_strdup (label ? label : "?");
+  PangoLayout *header = make_layout (pango, px, TRUE, header_text, inner);
+  gint header_w, header_h;
+  pango_layout_get_pixel_size (header, &header_w, &header_h);
+
+  PangoLayout **names = g_new0 (PangoLayout *, n_bars + 1);
+  PangoLayout **values = g_new0 (PangoLayout *, n_bars + 1);
+  gint name_w = 0, value_w = 0, row_h = 0;
+  for (guint i = 0; i < n_bars; i++) {
+    ClassRow *r = &g_array_index (rows, ClassRow, i);
+    gchar *v = g_strdup_printf ("%.2f", r->distance);
+    names[i] = make_layout (pango, small, FALSE, r->label, inner / 2);
+    values[i] = make_layout (pango, small, FALSE, v, inner / 4);
+    g_free (v);
+    gint w, h;
+    pango_layout_get_pixel_size (names[i], &w, &h);
+    name_w = MAX (name_w, w);
+    row_h = MAX (row_h, h);
+    pango_layout_get_pixel_size (values[i], &w, &h);
+    value_w = MAX (value_w, w);
+  }
+  gint rows_w = n_bars ? name_w + pad + bar_w + pad + value_w : 0;
+  gint width = MIN (2 * pad + MAX (header_w, rows_w), max_width);
+  gint height = MIN (2 * pad + header_h + (gint) n_bars * (row_h + pad / 2),
+      max_height);
+  width = MAX (width, 1);
+  height = MAX (height, 1);
+
+  GstBuffer *pixels = gst_buffer_new_allocate (NULL, (gsize) width * height *
+      4, NULL);
+  gst_buffer_add_video_meta (pixels, GST_VIDEO_FRAME_FLAG_NONE,
+      GST_VIDEO_OVERLAY_COMPOSITION_FORMAT_RGB, width, height);
+  GstMapInfo map;
+  gst_buffer_map (pixels, &map, GST_MAP_READWRITE);
+  memset (map.data, 0, map.size);
+  /* Cairo's ARGB32 is premultiplied, native-endian: the composition's
+   * BGRA/ARGB with the premultiplied flag. */
+  cairo_surface_t *surface = cairo_image_surface_create_for_data (map.data,
+      CAIRO_FORMAT_ARGB32, width, height, width * 4);
+  cairo_t *cr = cairo_create (surface);
+
+  set_color (cr, style->box_color, 1.0);
+  cairo_rectangle (cr, 0, 0, width, height);
+  cairo_fill (cr);
+  set_color (cr, unknown ? style->unknown_color : style->text_color, 1.0);
+  show_layout (cr, header, pad, pad);
+
+  gdouble y = pad + header_h;
+  for (guint i = 0; i < n_bars; i++) {
+    ClassRow *r = &g_array_index (rows, ClassRow, i);
+    gdouble bx = pad + name_w + pad, by = y + row_h * 0.2, bh = row_h * 0.6;
+    set_color (cr, style->text_color, 1.0);
+    show_layout (cr, names[i], pad, y);
+    set_color (cr, style->bar_color, 0.3);
+    cairo_rectangle (cr, bx, by, bar_w, bh);
+    cairo_fill (cr);
+    set_color (cr, style->bar_color, 1.0);
+    cairo_rectangle (cr, bx, by, MAX (bar_w * r->share, 1), bh);
+    cairo_fill (cr);
+    set_color (cr, style->text_color, 1.0);
+    show_layout (cr, values[i], bx + bar_w + pad, y);
+    y += row_h + pad / 2;
+  }
+
+  cairo_destroy (cr);
+  cairo_surface_destroy (surface);
+  gst_buffer_unmap (pixels, &map);
+  for (guint i = 0; i < n_bars; i++) {
+    g_object_unref (names[i]);
+    g_object_unref (values[i]);
+  }
+  g_free (names);
+  g_free (values);
+  g_object_unref (header);
+  g_free (header_text);
+  g_array_unref (rows);
+
+  GstVideoOverlayRectangle *rect = gst_video_overlay_rectangle_new_raw
+      (pixels, 0, 0, width, height,
+      GST_VIDEO_OVERLAY_FORMAT_FLAG_PREMULTIPLIED_ALPHA);
+  gst_buffer_unref (pixels);
+  return rect;
+}
+
+/* The composition for the current decision, placed per `position`. One box
+ * per decision today; per-ROI boxes would add one rectangle each. */
+static GstVideoOverlayComposition *
+make_composition (GstHyrsmOverlay *self)
+{
+  GST_OBJECT_LOCK (self);
+  Style style = self->style;
+  self->dirty = FALSE;
+  GST_OBJECT_UNLOCK (self);
+  gint vw = GST_VIDEO_INFO_WIDTH (&self->info);
+  gint vh = GST_VIDEO_INFO_HEIGHT (&self->info);
+  if (style.font_px == 0)
+    style.font_px = MAX (vh / 20, 8);
+  gint margin = MAX (style.font_px / 2, 1);
+  if (vw <= 2 * margin || vh <= 2 * margin)
+    margin = 0;
+
+  GstVideoOverlayRectangle *rect = render_decision_box (self->pango,
+      self->decision, &style, vw - 2 * margin, vh - 2 * margin);
+  gint x, y;
+  guint w, h;
+  gst_video_overlay_rectangle_get_render_rectangle (rect, NULL, NULL, &w,
+      &h);
+  gboolean right = style.position == GST_HYRSM_OVERLAY_TOP_RIGHT
+      || style.position == GST_HYRSM_OVERLAY_BOTTOM_RIGHT;
+  gboolean bottom = style.position == GST_HYRSM_OVERLAY_BOTTOM_LEFT
+      || style.position == GST_HYRSM_OVERLAY_BOTTOM_RIGHT;
+  x = right ? vw - margin - (gint) w : margin;
+  y = bottom ? vh - margin - (gint) h : margin;
+  gst_video_overlay_rectangle_set_render_rectangle (rect, x, y, w, h);
+  GstVideoOverlayComposition *comp =
+      gst_video_overlay_composition_new (rect);
+  gst_video_overlay_rectangle_unref (rect);
+  return comp;
+}
+
+/* ---- streaming ---- */
+
+static void
+forget_decision (GstHyrsmOverlay *self)
+{
+  gst_clear_structure (&self->decision);
+  g_clear_pointer (&self->composition, gst_video_overlay_composition_unref);
+}
+
+/* Whether downstream draws GstVideoOverlayCompositionMeta itself (it says
+ * so in the ALLOCATION query), so that frames need not be touched. */
+static gboolean
+downstream_renders_meta (GstHyrsmOverlay *self, GstCaps *caps)
+{
+  GstQuery *query = gst_query_new_allocation (caps, FALSE);
+  gboolean has = gst_pad_peer_query (GST_BASE_TRANSFORM_SRC_PAD (self), query)
+      && gst_query_find_allocation_meta (query,
+      GST_VIDEO_OVERLAY_COMPOSITION_META_API_TYPE, NULL);
+  gst_query_unref (query);
+  return has;
+}
+
+/* Adds @comp's box to the frame's composition meta, keeping what an
+ * element upstream (another overlay) put there. */
+static void
+attach_composition (GstBuffer *buf, GstVideoOverlayComposition *comp)
+{
+  GstVideoOverlayCompositionMeta *meta =
+      gst_buffer_get_video_overlay_composition_meta (buf);
+  if (meta == NULL) {
+    gst_buffer_add_video_overlay_composition_meta (buf, comp);
+    return;
+  }
+  GstVideoOverlayComposition *merged =
+      gst_video_overlay_composition_copy (meta->overlay);
+  guint n = gst_video_overlay_composition_n_rectangles (comp);
+  for (guint i = 0; i < n; i++)
+    gst_video_overlay_composition_add_rectangle (merged,
+        gst_video_overlay_composition_get_rectangle (comp, i));
+  gst_buffer_remove_video_overlay_composition_meta (buf, meta);
+  gst_buffer_add_video_overlay_composition_meta (buf, merged);
+  gst_video_overlay_composition_unref (merged);
+}
+
+static gboolean
+gst_hyrsm_overlay_set_caps (GstBaseTransform *trans, GstCaps *incaps,
+    GstCaps *outcaps)
+{
+  GstHyrsmOverlay *self = GST_HYRSM_OVERLAY (trans);
+  if (!gst_video_info_from_caps (&self->info, incaps)) {
+    GST_ELEMENT_ERROR (self, STREAM, FORMAT, ("Invalid video caps."),
+        ("%" GST_PTR_FORMAT, incaps));
+    return FALSE;
+  }
+  self->attach = downstream_renders_meta (self, outcaps);
+  GST_INFO_OBJECT (self, "%s the decision box",
+      self->attach ? "downstream renders" : "blending");
+  /* The box's place depends on the frame size. */
+  g_clear_pointer (&self->composition, gst_video_overlay_composition_unref);
+  return TRUE;
+}
+
+static GstFlowReturn
+gst_hyrsm_overlay_transform_ip (GstBaseTransform *trans, GstBuffer *buf)
+{
+  GstHyrsmOverlay *self = GST_HYRSM_OVERLAY (trans);
+  const GstStructure *decision = gst_buffer_get_hyrsm_meta (buf);
+  if (decision) {
+    forget_decision (self);
+    self->decision = gst_structure_copy (decision);
+  }
+  if (self->decision == NULL)
+    return GST_FLOW_OK;
+
+  GST_OBJECT_LOCK (self);
+  gboolean dirty = self->dirty;
+  GST_OBJECT_UNLOCK (self);
+  if (self->composition == NULL || dirty) {
+    g_clear_pointer (&self->composition, gst_video_overlay_composition_unref);
+    self->composition = make_composition (self);
+  }
+
+  if (self->attach) {
+    attach_composition (buf, self->composition);
+    return GST_FLOW_OK;
+  }
+  GstVideoFrame frame;
+  if (!gst_video_frame_map (&frame, &self->info, buf, GST_MAP_READWRITE)) {
+    GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Could not map a frame."),
+        (NULL));
+    return GST_FLOW_ERROR;
+  }
+  gst_video_overlay_composition_blend (self->composition, &frame);
+  gst_video_frame_unmap (&frame);
+  return GST_FLOW_OK;
+}
+
+static gboolean
+gst_hyrsm_overlay_sink_event (GstBaseTransform *trans, GstEvent *event)
+{
+  GstHyrsmOverlay *self = GST_HYRSM_OVERLAY (trans);
+  switch (GST_EVENT_TYPE (event)) {
+    case GST_EVENT_FLUSH_STOP:
+    case GST_EVENT_STREAM_START:
+      /* A seek or a new stream: the old decision no longer applies. */
+      forget_decision (self);
+      break;
+    default:
+      break;
+  }
+  return GST_BASE_TRANSFORM_CLASS (gst_hyrsm_overlay_parent_class)->sink_event
+      (trans, event);
+}
+
+static gboolean
+gst_hyrsm_overlay_stop (GstBaseTransform *trans)
+{
+  forget_decision (GST_HYRSM_OVERLAY (trans));
+  return TRUE;
+}
+
+/* ---- properties ---- */
+
+static void
+gst_hyrsm_overlay_set_property (GObject *object, guint prop_id,
+    const GValue *value, GParamSpec *pspec)
+{
+  GstHyrsmOverlay *self = GST_HYRSM_OVERLAY (object);
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case PROP_POSITION:
+      self->style.position = g_value_get_enum (value);
+      break;
+    case PROP_FONT_SIZE:
+      self->style.font_px = g_value_get_uint (value);
+      break;
+    case PROP_TEXT_COLOR:
+      self->style.text_color = g_value_get_uint (value);
+      break;
+    case PROP_UNKNOWN_COLOR:
+      self->style.unknown_color = g_value_get_uint (value);
+      break;
+    case PROP_BOX_COLOR:
+      self->style.box_color = g_value_get_uint (value);
+      break;
+    case PROP_BAR_COLOR:
+      self->style.bar_color = g_value_get_uint (value);
+      break;
+    case PROP_MAX_BARS:
+      self->style.max_bars = g_value_get_uint (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+  }
+  self->dirty = TRUE;
+  GST_OBJECT_UNLOCK (self);
+}
+
+static void
+gst_hyrsm_overlay_get_property (GObject *object, guint prop_id,
+    GValue *value, GParamSpec *pspec)
+{
+  GstHyrsmOverlay *self = GST_HYRSM_OVERLAY (object);
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case PROP_POSITION:
+      g_value_set_enum (value, self->style.position);
+      break;
+    case PROP_FONT_SIZE:
+      g_value_set_uint (value, self->style.font_px);
+      break;
+    case PROP_TEXT_COLOR:
+      g_value_set_uint (value, self->style.text_color);
+      break;
+    case PROP_UNKNOWN_COLOR:
+      g_value_set_uint (value, self->style.unknown_color);
+      break;
+    case PROP_BOX_COLOR:
+      g_value_set_uint (value, self->style.box_color);
+      break;
+    case PROP_BAR_COLOR:
+      g_value_set_uint (value, self->style.bar_color);
+      break;
+    case PROP_MAX_BARS:
+      g_value_set_uint (value, self->style.max_bars);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+  }
+  GST_OBJECT_UNLOCK (self);
+}
+
+static void
+gst_hyrsm_overlay_finalize (GObject *object)
+{
+  GstHyrsmOverlay *self = GST_HYRSM_OVERLAY (object);
+  forget_decision (self);
+  g_object_unref (self->pango);
+  g_object_unref (self->fontmap);
+  G_OBJECT_CLASS (gst_hyrsm_overlay_parent_class)->finalize (object);
+}
+
+static void
+install_color (GObjectClass *klass, guint id, const gchar *name,
+    const gchar *nick, const gchar *blurb, guint32 def)
+{
+  g_object_class_install_property (klass, id, g_param_spec_uint (name, nick,
+          blurb, 0, G_MAXUINT32, def, G_PARAM_READWRITE |
+          G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
+}
+
+static void
+gst_hyrsm_overlay_class_init (GstHyrsmOverlayClass *klass)
+{
+  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
+  GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+  GstBaseTransformClass *trans_class = GST_BASE_TRANSFORM_CLASS (klass);
+  GParamFlags rw = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+      GST_PARAM_MUTABLE_PLAYING;
+
+  gobject_class->set_property = gst_hyrsm_overlay_set_property;
+  gobject_class->get_property = gst_hyrsm_overlay_get_property;
+  gobject_class->finalize = gst_hyrsm_overlay_finalize;
+
+  g_object_class_install_property (gobject_class, PROP_POSITION,
+      g_param_spec_enum ("position", "Position",
+          "Corner of the frame where the decision box is drawn",
+          GST_TYPE_HYRSM_OVERLAY_POSITION, DEFAULT_POSITION, rw));
+  g_object_class_install_property (gobject_class, PROP_FONT_SIZE,
+      g_param_spec_uint ("font-size", "Font size",
+          "Height of the label's font in pixels (0: a twentieth of the "
+          "frame height); the class rows use two thirds of it", 0, 1024,
+          DEFAULT_FONT_SIZE, rw));
+  install_color (gobject_class, PROP_TEXT_COLOR, "text-color", "Text color",
+      "Color of the label and class names (big-endian ARGB)",
+      DEFAULT_TEXT_COLOR);
+  install_color (gobject_class, PROP_UNKNOWN_COLOR, "unknown-color",
+      "Unknown color", "Color of the label when it is \"unknown\" "
+      "(big-endian ARGB)", DEFAULT_UNKNOWN_COLOR);
+  install_color (gobject_class, PROP_BOX_COLOR, "box-color", "Box color",
+      "Background of the decision box (big-endian ARGB)", DEFAULT_BOX_COLOR);
+  install_color (gobject_class, PROP_BAR_COLOR, "bar-color", "Bar color",
+      "Color of the class bars (big-endian ARGB)", DEFAULT_BAR_COLOR);
+  g_object_class_install_property (gobject_class, PROP_MAX_BARS,
+      g_param_spec_uint ("max-bars", "Max bars",
+          "Classes shown as bars, closest first (0: the label only)", 0,
+          G_MAXUINT, DEFAULT_MAX_BARS, rw));
+
+  gst_element_class_set_static_metadata (element_class,
+      "HyRSM++ decision overlay", "Filter/Editor/Video",
+      "Draws the latest hyrsmfilter decision (HyrsmMeta) on the video: "
+      "label, confidence and a bar per class", "gst-hyrsm developers");
+  gst_element_class_add_static_pad_template (element_class, &sink_template);
+  gst_element_class_add_static_pad_template (element_class, &src_template);
+
+  trans_class->set_caps = GST_DEBUG_FUNCPTR (gst_hyrsm_overlay_set_caps);
+  trans_class->transform_ip =
+      GST_DEBUG_FUNCPTR (gst_hyrsm_overlay_transform_ip);
+  trans_class->sink_event = GST_DEBUG_FUNCPTR (gst_hyrsm_overlay_sink_event);
+  trans_class->stop = GST_DEBUG_FUNCPTR (gst_hyrsm_overlay_stop);
+  trans_class->passthrough_on_same_caps = FALSE;
+
+  gst_type_mark_as_plugin_api (GST_TYPE_HYRSM_OVERLAY_POSITION, 0);
+  GST_DEBUG_CATEGORY_INIT (gst_hyrsm_overlay_debug, "hyrsmoverlay", 0,
+      "HyRSM++ decision overlay");
+}
+
+static void
+gst_hyrsm_overlay_init (GstHyrsmOverlay *self)
+{
+  self->style.position = DEFAULT_POSITION;
+  self->style.font_px = DEFAULT_FONT_SIZE;
+  self->style.text_color = DEFAULT_TEXT_COLOR;
+  self->style.unknown_color = DEFAULT_UNKNOWN_COLOR;
+  self->style.box_color = DEFAULT_BOX_COLOR;
+  self->style.bar_color = DEFAULT_BAR_COLOR;
+  self->style.max_bars = DEFAULT_MAX_BARS;
+  self->fontmap = pango_cairo_font_map_new ();
+  self->pango = pango_font_map_create_context (self->fontmap);
+  gst_base_transform_set_in_place (GST_BASE_TRANSFORM (self), TRUE);
+}

@@ -1,0 +1,143 @@
+/* test-hyrsmoverlay.c: how hyrsmoverlay hands the box on, through
+ * GstHarness (the pixel checks are in tests/python/test_overlay.py). */
+#include <gst/check/gstcheck.h>
+#include <gst/check/gstharness.h>
+#include <gst/video/video.h>
+#include <gsthyrsm.h>
+
+#define CAPS "video/x-raw,format=I420,width=160,height=120,framerate=10/1"
+
+static GstBuffer *
+grey_frame (void)
+{
+  GstVideoInfo info;
+  GstCaps *caps = gst_caps_from_string (CAPS);
+  fail_unless (gst_video_info_from_caps (&info, caps));
+  gst_caps_unref (caps);
+  GstBuffer *buf = gst_buffer_new_allocate (NULL, info.size, NULL);
+  gst_buffer_memset (buf, 0, 0x80, info.size);
+  GST_BUFFER_PTS (buf) = 0;
+  GST_BUFFER_DURATION (buf) = GST_SECOND / 10;
+  return buf;
+}
+
+static GstStructure *
+decision (void)
+{
+  return gst_structure_from_string ("hyrsm, label=(string)waving, "
+      "unknown=(boolean)false, confidence=(double)0.8, distance=(double)0.5, "
+      "labels=(string)<waving, falling>, distances=(double)<0.5, 1.5>", NULL);
+}
+
+/* Returns the frame pushed through @h with a decision attached. */
+static GstBuffer *
+push_decided (GstHarness *h)
+{
+  GstBuffer *in = grey_frame ();
+  GstStructure *d = decision ();
+  gst_buffer_add_hyrsm_meta (in, d);
+  gst_structure_free (d);
+  fail_unless_equals_int (gst_harness_push (h, in), GST_FLOW_OK);
+  return gst_harness_pull (h);
+}
+
+static gboolean
+is_grey (GstBuffer *buf)
+{
+  GstMapInfo map;
+  gst_buffer_map (buf, &map, GST_MAP_READ);
+  gboolean grey = TRUE;
+  for (gsize i = 0; i < map.size && grey; i++)
+    grey = map.data[i] == 0x80;
+  gst_buffer_unmap (buf, &map);
+  return grey;
+}
+
+GST_START_TEST (test_blends_without_downstream_support)
+{
+  GstHarness *h = gst_harness_new ("hyrsmoverlay");
+  gst_harness_set_caps_str (h, CAPS, CAPS);
+  GstBuffer *out = push_decided (h);
+  fail_if (gst_buffer_get_video_overlay_composition_meta (out) != NULL);
+  fail_if (is_grey (out), "the box was not blended into the frame");
+  gst_buffer_unref (out);
+  gst_harness_teardown (h);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_attaches_meta_when_downstream_renders_it)
+{
+  GstHarness *h = gst_harness_new ("hyrsmoverlay");
+  gst_harness_add_propose_allocation_meta (h,
+      GST_VIDEO_OVERLAY_COMPOSITION_META_API_TYPE, NULL);
+  gst_harness_set_caps_str (h, CAPS, CAPS);
+  GstBuffer *out = push_decided (h);
+  GstVideoOverlayCompositionMeta *meta =
+      gst_buffer_get_video_overlay_composition_meta (out);
+  fail_unless (meta != NULL, "no composition meta");
+  fail_unless_equals_int (gst_video_overlay_composition_n_rectangles
+      (meta->overlay), 1);
+  fail_unless (is_grey (out), "pixels changed although downstream draws");
+  gst_buffer_unref (out);
+
+  /* The last decision rides on later frames too. */
+  fail_unless_equals_int (gst_harness_push (h, grey_frame ()), GST_FLOW_OK);
+  out = gst_harness_pull (h);
+  fail_unless (gst_buffer_get_video_overlay_composition_meta (out) != NULL);
+  gst_buffer_unref (out);
+  gst_harness_teardown (h);
+}
+GST_END_TEST;
+
+/* A box an upstream overlay attached stays; ours is added to it. */
+GST_START_TEST (test_keeps_an_upstream_composition)
+{
+  GstHarness *h = gst_harness_new ("hyrsmoverlay");
+  gst_harness_add_propose_allocation_meta (h,
+      GST_VIDEO_OVERLAY_COMPOSITION_META_API_TYPE, NULL);
+  gst_harness_set_caps_str (h, CAPS, CAPS);
+  GstBuffer *in = grey_frame ();
+  GstBuffer *pixels = gst_buffer_new_allocate (NULL, 4 * 4 * 4, NULL);
+  gst_buffer_add_video_meta (pixels, GST_VIDEO_FRAME_FLAG_NONE,
+      GST_VIDEO_OVERLAY_COMPOSITION_FORMAT_RGB, 4, 4);
+  GstVideoOverlayRectangle *theirs = gst_video_overlay_rectangle_new_raw
+      (pixels, 100, 100, 4, 4, GST_VIDEO_OVERLAY_FORMAT_FLAG_NONE);
+  GstVideoOverlayComposition *comp = gst_video_overlay_composition_new
+      (theirs);
+  gst_buffer_add_video_overlay_composition_meta (in, comp);
+  GstStructure *d = decision ();
+  gst_buffer_add_hyrsm_meta (in, d);
+  gst_structure_free (d);
+  fail_unless_equals_int (gst_harness_push (h, in), GST_FLOW_OK);
+  GstBuffer *out = gst_harness_pull (h);
+  GstVideoOverlayCompositionMeta *meta =
+      gst_buffer_get_video_overlay_composition_meta (out);
+  fail_unless (meta != NULL);
+  fail_unless_equals_int (gst_video_overlay_composition_n_rectangles
+      (meta->overlay), 2);
+  gint x, y;
+  gst_video_overlay_rectangle_get_render_rectangle
+      (gst_video_overlay_composition_get_rectangle (meta->overlay, 0), &x, &y,
+      NULL, NULL);
+  fail_unless (x == 100 && y == 100, "the upstream box moved: %d,%d", x, y);
+  gst_buffer_unref (out);
+  gst_video_overlay_composition_unref (comp);
+  gst_video_overlay_rectangle_unref (theirs);
+  gst_buffer_unref (pixels);
+  gst_harness_teardown (h);
+}
+GST_END_TEST;
+
+static Suite *
+hyrsmoverlay_suite (void)
+{
+  Suite *s = suite_create ("hyrsmoverlay");
+  TCase *tc = tcase_create ("general");
+  suite_add_tcase (s, tc);
+  tcase_add_test (tc, test_blends_without_downstream_support);
+  tcase_add_test (tc, test_attaches_meta_when_downstream_renders_it);
+  tcase_add_test (tc, test_keeps_an_upstream_composition);
+  return s;
+}
+
+GST_CHECK_MAIN (hyrsmoverlay);
