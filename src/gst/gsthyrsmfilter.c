@@ -31,6 +31,7 @@
 #include <hyrsm.h>
 #include <hyrsm-engine.h>
 #include <errno.h>
+#include <math.h>
 #include <string.h>
 
 GST_DEBUG_CATEGORY_STATIC (gst_hyrsm_filter_debug);
@@ -43,6 +44,10 @@ GST_DEBUG_CATEGORY_STATIC (gst_hyrsm_filter_debug);
 #define DEFAULT_SYNC GST_HYRSM_SYNC_AUTO
 #define DEFAULT_MESSAGE TRUE
 #define DEFAULT_META TRUE
+#define DEFAULT_ROI FALSE
+#define DEFAULT_ROI_MARGIN 0.0
+#define DEFAULT_ROI_SQUARE FALSE
+#define DEFAULT_ROI_TIMEOUT GST_SECOND
 /* Used when window=0 and the support set knows no clip durations. */
 #define FALLBACK_WINDOW (2 * GST_SECOND)
 /* Live backstops behind admission (gsthyrsmadmission.c), for a stream
@@ -80,6 +85,11 @@ enum
   PROP_SYNC,
   PROP_MESSAGE,
   PROP_META,
+  PROP_ROI,
+  PROP_ROI_TYPE,
+  PROP_ROI_MARGIN,
+  PROP_ROI_SQUARE,
+  PROP_ROI_TIMEOUT,
   PROP_FRAMES,
   PROP_LABELS,
   PROP_STATS,
@@ -123,10 +133,29 @@ typedef struct
 typedef struct
 {
   GstBuffer *buffer;
+  GstVideoRectangle crop;       /* what of it is embedded (ROI mode) */
   GstClockTime start;           /* running time */
   gboolean discont;
   gint64 arrival;
 } HeldFrame;
+
+/* One timeline of windows: the whole frame, or (roi=true) one tracked
+ * region, per GstVideoRegionOfInterestMeta id. Belongs to the streaming
+ * thread; window jobs copy what they need of it. */
+typedef struct
+{
+  guint frames;                 /* T */
+  gboolean is_roi;
+  gint roi_id;
+  GstVideoRectangle box;        /* the region as its meta gave it */
+  GstClockTime last_seen;       /* running time of its last frame */
+  GstHyrsmGrid grid;
+  HeldFrame held;
+  Sample *ring;                 /* its last T points */
+  GstHyrsmAdmissionClient *admission;   /* live: its turns on the engine */
+  guint64 needed_end;           /* live: points before it serve an admitted
+                                 * window */
+} Track;
 
 struct _GstHyrsmFilter
 {
@@ -143,6 +172,11 @@ struct _GstHyrsmFilter
   GstHyrsmSync sync;
   gboolean post_messages;
   gboolean attach_meta;
+  gboolean roi;
+  gchar *roi_type;
+  gdouble roi_margin;
+  gboolean roi_square;
+  GstClockTime roi_timeout;
 
   /* Between start() and stop(). The support set and its labels are
    * swapped under the object lock; the rest belongs to the streaming
@@ -164,26 +198,23 @@ struct _GstHyrsmFilter
   gboolean live_checked;
   gboolean live;
   gboolean blocking;            /* sync mode in effect */
-  GstHyrsmGrid grid;
+  GstHyrsmGrid geometry;        /* the grid every track starts from */
   gboolean configured;          /* the grid knows the caps' frame rate */
-  GstHyrsmAdmissionClient *admission;   /* live: our turns on the engine */
-  guint64 needed_end;           /* live: points before it serve an admitted
-                                 * window */
-  HeldFrame held;
+  gboolean roi_mode;            /* `roi` as read at start */
+  Track whole;                  /* the whole frame (roi=false) */
+  GHashTable *tracks;           /* ROI id -> Track* (roi=true) */
   gboolean warned_no_pts;
   GstClockTime reported_latency;        /* sync: what LATENCY queries add */
 
   /* Shared with the engine thread, under state_lock. */
   GMutex state_lock;
   GCond state_cond;
-  Sample *ring;
-  guint ring_size;
   guint pending_embeds;
   guint pending_windows;
   guint jobs_in_flight;
   gboolean flushing;
   guint64 decided_window;       /* last window index whose result is in */
-  GstStructure *result_for_meta;        /* async: for the next buffer */
+  GPtrArray *results_for_meta;  /* async: decisions for the next buffer */
   float *last_window;           /* T x D of the last decided window */
   gboolean have_last_window;
   guint64 frames_in;
@@ -492,28 +523,98 @@ load_initial_support (GstHyrsmFilter *self)
 
 static void embedding_unref (Embedding *e);
 
+/* A track's grid, a copy of the geometry continuing the track's point
+ * numbers (they only grow: see gsthyrsmgrid.h). */
+static void
+track_apply_geometry (GstHyrsmFilter *self, Track *track)
+{
+  guint64 next = track->grid.next;
+  track->grid = self->geometry;
+  track->grid.origin = GST_CLOCK_TIME_NONE;
+  track->grid.base = track->grid.next = next;
+}
+
+static void
+track_init (GstHyrsmFilter *self, Track *track)
+{
+  memset (track, 0, sizeof *track);
+  track->frames = self->frames;
+  track->ring = g_new0 (Sample, self->frames);
+  for (guint i = 0; i < self->frames; i++)
+    track->ring[i].index = G_MAXUINT64;
+  track_apply_geometry (self, track);
+}
+
+/* Forgets the track's timeline: its next frame starts a new grid. */
+static void
+track_reset (GstHyrsmFilter *self, Track *track)
+{
+  for (guint i = 0; track->ring && i < track->frames; i++) {
+    g_clear_pointer (&track->ring[i].embedding, embedding_unref);
+    track->ring[i].kind = POINT_GAP;
+    track->ring[i].index = G_MAXUINT64;
+  }
+  gst_clear_buffer (&track->held.buffer);
+  gst_hyrsm_grid_reset (&track->grid);
+}
+
+static void
+track_clear (GstHyrsmFilter *self, Track *track)
+{
+  track_reset (self, track);
+  g_clear_pointer (&track->ring, g_free);
+  g_clear_pointer (&track->admission, gst_hyrsm_admission_leave);
+}
+
+static void
+track_free (gpointer data)
+{
+  track_clear (NULL, data);
+  g_free (data);
+}
+
+/* Calls @func on every track. */
+static void
+for_each_track (GstHyrsmFilter *self, void (*func) (GstHyrsmFilter *,
+        Track *))
+{
+  if (!self->roi_mode) {
+    func (self, &self->whole);
+    return;
+  }
+  GHashTableIter iter;
+  gpointer track;
+  g_hash_table_iter_init (&iter, self->tracks);
+  while (g_hash_table_iter_next (&iter, NULL, &track))
+    func (self, track);
+}
+
 /* Forgets the timeline (start, flush, stream start): the next frame starts
- * a new grid. */
+ * a new grid; tracked regions are forgotten. */
 static void
 reset_windows (GstHyrsmFilter *self)
 {
   g_mutex_lock (&self->state_lock);
-  for (guint i = 0; i < self->ring_size; i++) {
-    g_clear_pointer (&self->ring[i].embedding, embedding_unref);
-    self->ring[i].kind = POINT_GAP;
-    self->ring[i].index = G_MAXUINT64;
-  }
-  gst_clear_structure (&self->result_for_meta);
+  g_ptr_array_set_size (self->results_for_meta, 0);
   g_mutex_unlock (&self->state_lock);
-  gst_clear_buffer (&self->held.buffer);
-  gst_hyrsm_grid_reset (&self->grid);
+  if (self->roi_mode)
+    g_hash_table_remove_all (self->tracks);
+  else
+    track_reset (self, &self->whole);
+}
+
+static void
+track_reconfigure (GstHyrsmFilter *self, Track *track)
+{
+  g_clear_pointer (&track->admission, gst_hyrsm_admission_leave);
+  track_apply_geometry (self, track);
 }
 
 /* Grid geometry from the properties, the support set and the frame rate:
  * the sampling period is window / T, but never shorter than one frame (or
  * MIN_PERIOD when the rate is unknown): a shorter one would sample the
  * same frame several times per point and, at the extreme, spend the
- * streaming thread walking points. */
+ * streaming thread walking points. Every track restarts on it. */
 static void
 configure_windows (GstHyrsmFilter *self)
 {
@@ -540,14 +641,12 @@ configure_windows (GstHyrsmFilter *self)
             self->frames, GST_TIME_ARGS (shortest)), (NULL));
     window = shortest;
   }
-  g_clear_pointer (&self->admission, gst_hyrsm_admission_leave);
-  guint64 next = self->grid.next;
-  gst_hyrsm_grid_init (&self->grid, self->frames, window, stride);
-  self->grid.next = self->grid.base = next;
+  gst_hyrsm_grid_init (&self->geometry, self->frames, window, stride);
+  for_each_track (self, track_reconfigure);
   GST_INFO_OBJECT (self, "window %" GST_TIME_FORMAT " (T=%u, a sample every %"
       GST_TIME_FORMAT "), a decision every %" G_GUINT64_FORMAT " samples",
       GST_TIME_ARGS (window), self->frames,
-      GST_TIME_ARGS (self->grid.period), self->grid.stride);
+      GST_TIME_ARGS (self->geometry.period), self->geometry.stride);
 }
 
 static gboolean
@@ -571,10 +670,6 @@ gst_hyrsm_filter_start (GstBaseTransform *trans)
   }
   self->engine = hyrsm_engine_get (self->model);
 
-  /* A window takes references to its points' embeddings when it is
-   * queued, right after its last point: the ring needs only T points. */
-  self->ring_size = self->frames;
-  self->ring = g_new0 (Sample, self->ring_size);
   self->last_window = g_new0 (float, (gsize) self->frames * self->dim);
   self->have_last_window = FALSE;
   self->frames_in = self->frames_sampled = self->frames_embedded = 0;
@@ -585,13 +680,21 @@ gst_hyrsm_filter_start (GstBaseTransform *trans)
   self->flushing = FALSE;
   self->live_checked = FALSE;
   self->warned_no_pts = FALSE;
-  self->needed_end = 0;
   /* The grid is configured with the first caps (the frame rate bounds
    * the sampling period). */
   gst_video_info_init (&self->info);
   self->configured = FALSE;
-  gst_hyrsm_grid_init (&self->grid, self->frames, FALLBACK_WINDOW,
+  gst_hyrsm_grid_init (&self->geometry, self->frames, FALLBACK_WINDOW,
       DEFAULT_STRIDE);
+  GST_OBJECT_LOCK (self);
+  self->roi_mode = self->roi;
+  GST_OBJECT_UNLOCK (self);
+  self->results_for_meta = g_ptr_array_new_with_free_func ((GDestroyNotify)
+      gst_structure_free);
+  if (self->roi_mode)
+    self->tracks = g_hash_table_new_full (NULL, NULL, NULL, track_free);
+  else
+    track_init (self, &self->whole);
   reset_windows (self);
   return TRUE;
 }
@@ -621,14 +724,10 @@ gst_hyrsm_filter_stop (GstBaseTransform *trans)
   g_clear_pointer (&self->loader_path, g_free);
   GST_OBJECT_UNLOCK (self);
 
-  for (guint i = 0; self->ring && i < self->ring_size; i++)
-    g_clear_pointer (&self->ring[i].embedding, embedding_unref);
-  g_clear_pointer (&self->ring, g_free);
-  gst_clear_buffer (&self->held.buffer);
-  g_clear_pointer (&self->admission, gst_hyrsm_admission_leave);
-  self->ring_size = 0;
+  g_clear_pointer (&self->tracks, g_hash_table_unref);
+  track_clear (self, &self->whole);
   g_clear_pointer (&self->last_window, g_free);
-  gst_clear_structure (&self->result_for_meta);
+  g_clear_pointer (&self->results_for_meta, g_ptr_array_unref);
   g_clear_pointer (&self->converter, gst_video_converter_free);
   self->engine = NULL;
   /* `labels` keeps naming the last set loaded, for applications that read
@@ -790,10 +889,58 @@ copy_frame_rgb (GstHyrsmFilter *self, GstBuffer *buf, int *stride)
   return pixels;
 }
 
-/* Queues the embedding of @buf into a new Embedding (returned, a
+/* A buffer being sampled, converted to RGB at most once however many
+ * regions of it are embedded. */
+typedef struct
+{
+  GstBuffer *buf;
+  guint8 *rgb;                  /* packed RGB of the whole frame, or NULL */
+  int stride;
+  gboolean failed;
+} FrameSource;
+
+static void
+frame_source_clear (FrameSource *src)
+{
+  g_clear_pointer (&src->rgb, g_free);
+}
+
+/* Packed RGB of @crop of the frame (taken by the caller), or NULL when the
+ * frame cannot be mapped. */
+static guint8 *
+frame_source_rgb (GstHyrsmFilter *self, FrameSource *src,
+    const GstVideoRectangle *crop, int *stride)
+{
+  if (src->rgb == NULL && !src->failed) {
+    src->rgb = copy_frame_rgb (self, src->buf, &src->stride);
+    src->failed = src->rgb == NULL;
+  }
+  if (src->rgb == NULL)
+    return NULL;
+  gboolean whole = crop->x == 0 && crop->y == 0
+      && crop->w == GST_VIDEO_INFO_WIDTH (&self->info)
+      && crop->h == GST_VIDEO_INFO_HEIGHT (&self->info);
+  if (whole) {
+    /* The whole frame once: hand the conversion over. */
+    *stride = src->stride;
+    guint8 *rgb = src->rgb;
+    src->rgb = NULL;
+    src->failed = TRUE;         /* a second whole frame is not asked for */
+    return rgb;
+  }
+  *stride = crop->w * 3;
+  guint8 *out = g_malloc ((gsize) crop->w * crop->h * 3);
+  for (int y = 0; y < crop->h; y++)
+    memcpy (out + (gsize) y * *stride, src->rgb + (gsize) (crop->y + y) *
+        src->stride + (gsize) crop->x * 3, (gsize) crop->w * 3);
+  return out;
+}
+
+/* Queues the embedding of @crop of @src into a new Embedding (returned, a
  * reference of the caller's). */
 static Embedding *
-queue_embedding (GstHyrsmFilter *self, GstBuffer *buf, gint64 arrival)
+queue_embedding (GstHyrsmFilter *self, FrameSource *src,
+    const GstVideoRectangle *crop, gint64 arrival)
 {
   Embedding *embedding = embedding_new (self->dim, arrival);
   EmbedJob *job = g_new0 (EmbedJob, 1);
@@ -806,17 +953,15 @@ queue_embedding (GstHyrsmFilter *self, GstBuffer *buf, gint64 arrival)
   g_mutex_unlock (&self->state_lock);
 
   int stride;
-  guint8 *rgb = copy_frame_rgb (self, buf, &stride);
+  guint8 *rgb = frame_source_rgb (self, src, crop, &stride);
   if (rgb == NULL) {
     GError *error = g_error_new (HYRSM_ERROR, HYRSM_ERROR_INVALID_ARGUMENT,
         "cannot map the video frame");
     embed_done (job, error);
     g_error_free (error);
   } else {
-    hyrsm_engine_queue_embed (self->engine, rgb,
-        GST_VIDEO_INFO_WIDTH (&self->info),
-        GST_VIDEO_INFO_HEIGHT (&self->info), stride, embedding->features,
-        embed_done, job);
+    hyrsm_engine_queue_embed (self->engine, rgb, crop->w, crop->h, stride,
+        embedding->features, embed_done, job);
   }
   return embedding;
 }
@@ -828,6 +973,9 @@ typedef struct
   GstClockTime start, end;      /* running time */
   GstClockTime stream_start, stream_end;
   gint64 arrival;               /* monotonic time its last frame arrived */
+  gboolean is_roi;              /* a tracked region's window: */
+  gint roi_id;
+  GstVideoRectangle box;        /* its box when the window ended */
   gboolean done;
   GstStructure *result;         /* sync: handed back to the streaming thread */
 } WindowJob;
@@ -888,7 +1036,37 @@ make_decision (GstHyrsmFilter *self, WindowJob *job, HyrsmMatchResult *res,
       "support-path", G_TYPE_STRING, self->support_in_use, NULL);
   GST_OBJECT_UNLOCK (self);
   g_free (stream_id);
+  if (job->is_roi)
+    gst_structure_set (s, "roi-id", G_TYPE_INT, job->roi_id,
+        "roi-x", G_TYPE_INT, job->box.x, "roi-y", G_TYPE_INT, job->box.y,
+        "roi-width", G_TYPE_INT, job->box.w,
+        "roi-height", G_TYPE_INT, job->box.h, NULL);
   return s;
+}
+
+/* The ROI id of @decision, or -1 for a whole-frame decision (ids are the
+ * metas' own, which are never negative in practice). */
+static gint
+decision_roi (const GstStructure *decision)
+{
+  gint id;
+  return gst_structure_get_int (decision, "roi-id", &id) ? id : -1;
+}
+
+/* Adds @decision to @decisions, replacing an older one of the same
+ * timeline (the bus has every decision; a buffer carries the latest). */
+static void
+keep_latest (GPtrArray *decisions, GstStructure *decision)
+{
+  if (decision == NULL)
+    return;
+  gint roi = decision_roi (decision);
+  for (guint i = 0; i < decisions->len; i++)
+    if (decision_roi (g_ptr_array_index (decisions, i)) == roi) {
+      g_ptr_array_remove_index (decisions, i);
+      break;
+    }
+  g_ptr_array_add (decisions, decision);
 }
 
 /* Sync mode: a buffer that completes a window waits for its decision, so
@@ -973,10 +1151,7 @@ decide_window (gpointer data)
     job->result = decision;
     job->done = TRUE;
   } else {
-    if (decision) {
-      gst_clear_structure (&self->result_for_meta);
-      self->result_for_meta = decision;
-    }
+    keep_latest (self->results_for_meta, decision);
     window_job_free (job);
   }
   job_done (self);
@@ -1058,16 +1233,19 @@ to_stream_time (GstHyrsmFilter *self, GstClockTime running_time)
 /* Queues the window ending at grid point @last (its T points are the last
  * T of the ring); in sync mode waits for it and returns its decision. */
 static GstStructure *
-queue_window (GstHyrsmFilter *self, guint64 last)
+queue_window (GstHyrsmFilter *self, Track *track, guint64 last)
 {
   guint T = self->frames;
   WindowJob *job = g_new0 (WindowJob, 1);
   job->self = self;
+  job->is_roi = track->is_roi;
+  job->roi_id = track->roi_id;
+  job->box = track->box;
   job->points = g_new0 (Embedding *, T);
   gboolean gap = FALSE, skipped = FALSE;
   for (guint t = 0; t < T; t++) {
     guint64 k = last + 1 - T + t;
-    Sample *s = &self->ring[k % self->ring_size];
+    Sample *s = &track->ring[k % T];
     if (s->index != k || s->kind == POINT_GAP)
       gap = TRUE;
     else if (s->kind == POINT_SKIPPED)
@@ -1077,10 +1255,10 @@ queue_window (GstHyrsmFilter *self, guint64 last)
       job->arrival = MAX (job->arrival, s->embedding->arrival);
     }
   }
-  GstClockTime half = self->grid.period / 2;
-  job->start = gst_hyrsm_grid_point_time (&self->grid, last + 1 - T) - half;
-  job->end = gst_hyrsm_grid_point_time (&self->grid, last) - half +
-      self->grid.period;
+  GstClockTime half = track->grid.period / 2;
+  job->start = gst_hyrsm_grid_point_time (&track->grid, last + 1 - T) - half;
+  job->end = gst_hyrsm_grid_point_time (&track->grid, last) - half +
+      track->grid.period;
   job->stream_start = to_stream_time (self, job->start);
   job->stream_end = to_stream_time (self, job->end);
 
@@ -1118,50 +1296,42 @@ queue_window (GstHyrsmFilter *self, guint64 last)
   return decision;
 }
 
-/* Keeps the latest of two decisions. */
-static GstStructure *
-latest (GstStructure *older, GstStructure *newer)
-{
-  if (newer == NULL)
-    return older;
-  gst_clear_structure (&older);
-  return newer;
-}
-
 /* Live: asks, for each window starting among the points of @step, whether
  * this stream may start it (before any of its frames is embedded), and
  * returns whether the frame of @step serves an admitted window. */
 static gboolean
-admit_windows (GstHyrsmFilter *self, const GstHyrsmGridStep *step)
+admit_windows (GstHyrsmFilter *self, Track *track,
+    const GstHyrsmGridStep *step)
 {
   guint T = self->frames;
-  if (self->admission == NULL) {
-    GstClockTime window = self->grid.period * T;
-    self->admission = gst_hyrsm_admission_join (self->engine,
-        (gdouble) GST_SECOND / self->grid.period,
+  if (track->admission == NULL) {
+    GstClockTime window = track->grid.period * T;
+    track->admission = gst_hyrsm_admission_join (self->engine,
+        (gdouble) GST_SECOND / track->grid.period,
         MAX (SLICE_WINDOWS * window, MIN_SLICE));
   }
   for (guint64 k = step->begin; k < step->end; k++) {
-    if (k + T - 1 < self->needed_end
-        || !gst_hyrsm_grid_window_ends_at (&self->grid, k + T - 1))
+    if (k + T - 1 < track->needed_end
+        || !gst_hyrsm_grid_window_ends_at (&track->grid, k + T - 1))
       continue;
-    gboolean continuing = self->needed_end > 0
-        && self->needed_end + self->grid.stride >= k + T;
-    if (gst_hyrsm_admission_admit (self->admission, continuing))
-      self->needed_end = k + T;
+    gboolean continuing = track->needed_end > 0
+        && track->needed_end + track->grid.stride >= k + T;
+    if (gst_hyrsm_admission_admit (track->admission, continuing))
+      track->needed_end = k + T;
   }
-  return step->first_covered < self->needed_end;
+  return step->first_covered < track->needed_end;
 }
 
-/* Places the frame @buf covering running times [start, end) on the grid:
- * embeds it when it covers a point, and queues the windows its points
- * complete. Returns the last decision made meanwhile in sync mode. */
-static GstStructure *
-sample_frame (GstHyrsmFilter *self, GstBuffer *buf, GstClockTime start,
-    GstClockTime end, gboolean discont, gint64 arrival)
+/* Places @crop of the frame @src covering running times [start, end) on
+ * @track's grid: embeds it when it covers a point, and queues the windows
+ * its points complete; sync mode adds their decisions to @out. */
+static void
+sample_frame (GstHyrsmFilter *self, Track *track, FrameSource *src,
+    const GstVideoRectangle *crop, GstClockTime start, GstClockTime end,
+    gboolean discont, gint64 arrival, GPtrArray *out)
 {
   GstHyrsmGridStep step;
-  gst_hyrsm_grid_advance (&self->grid, start, end, discont, &step);
+  gst_hyrsm_grid_advance (&track->grid, start, end, discont, &step);
   if (step.restarted)
     GST_DEBUG_OBJECT (self, "grid (re)starts at %" GST_TIME_FORMAT,
         GST_TIME_ARGS (start));
@@ -1169,11 +1339,11 @@ sample_frame (GstHyrsmFilter *self, GstBuffer *buf, GstClockTime start,
     GST_DEBUG_OBJECT (self, "frame at %" GST_TIME_FORMAT " lasts longer than "
         "%" G_GUINT64_FORMAT " samples: the rest is a gap",
         GST_TIME_ARGS (start), gst_hyrsm_grid_max_points_per_frame
-        (&self->grid));
+        (&track->grid));
 
   gboolean needed = TRUE;
   if (!self->blocking)
-    needed = admit_windows (self, &step);
+    needed = admit_windows (self, track, &step);
   Embedding *embedding = NULL;
   gboolean skipped = FALSE;
   if (step.first_covered < step.end) {
@@ -1182,14 +1352,13 @@ sample_frame (GstHyrsmFilter *self, GstBuffer *buf, GstClockTime start,
         && self->pending_embeds > MAX_PENDING_EMBEDS (self->frames));
     g_mutex_unlock (&self->state_lock);
     if (!skipped)
-      embedding = queue_embedding (self, buf, arrival);
+      embedding = queue_embedding (self, src, crop, arrival);
   }
 
-  GstStructure *decision = NULL;
   for (guint64 k = step.begin; k < step.end; k++) {
     if (g_atomic_int_get (&self->flushing))
       break;
-    Sample *s = &self->ring[k % self->ring_size];
+    Sample *s = &track->ring[k % self->frames];
     g_clear_pointer (&s->embedding, embedding_unref);
     s->index = k;
     if (k < step.first_covered)
@@ -1200,45 +1369,71 @@ sample_frame (GstHyrsmFilter *self, GstBuffer *buf, GstClockTime start,
       s->kind = POINT_FRAME;
       s->embedding = embedding_ref (embedding);
     }
-    if (gst_hyrsm_grid_window_ends_at (&self->grid, k))
-      decision = latest (decision, queue_window (self, k));
+    if (gst_hyrsm_grid_window_ends_at (&track->grid, k))
+      keep_latest (out, queue_window (self, track, k));
   }
   g_clear_pointer (&embedding, embedding_unref);
-  return decision;
 }
 
-/* Places the held frame (of unknown duration) on the grid, as lasting
- * until @end. */
-static GstStructure *
-release_held_frame (GstHyrsmFilter *self, GstClockTime end)
+/* Places the track's held frame (of unknown duration) on its grid, as
+ * lasting until @end. */
+static void
+release_held_frame (GstHyrsmFilter *self, Track *track, GstClockTime end,
+    GPtrArray *out)
 {
-  if (self->held.buffer == NULL)
-    return NULL;
-  GstStructure *decision = sample_frame (self, self->held.buffer,
-      self->held.start, MAX (end, self->held.start), self->held.discont,
-      self->held.arrival);
-  gst_clear_buffer (&self->held.buffer);
-  return decision;
+  if (track->held.buffer == NULL)
+    return;
+  FrameSource src = {.buf = track->held.buffer };
+  sample_frame (self, track, &src, &track->held.crop, track->held.start,
+      MAX (end, track->held.start), track->held.discont, track->held.arrival,
+      out);
+  frame_source_clear (&src);
+  gst_clear_buffer (&track->held.buffer);
 }
 
-/* At the end of a stream (EOS, a new stream, new caps) the held frame
- * lasts one sampling period. */
-static GstStructure *
-release_last_frame (GstHyrsmFilter *self)
+/* At the end of a stream (EOS, a new stream, new caps) a held frame lasts
+ * one sampling period; no buffer is left to carry the decisions (the bus
+ * has them). */
+static void
+finish_track (GstHyrsmFilter *self, Track *track)
 {
-  if (self->held.buffer == NULL)
-    return NULL;
-  return release_held_frame (self, self->held.start + self->grid.period);
+  if (track->held.buffer == NULL)
+    return;
+  GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify)
+      gst_structure_free);
+  release_held_frame (self, track, track->held.start + track->grid.period,
+      out);
+  g_ptr_array_unref (out);
 }
 
-/* release_last_frame() where no buffer is left to carry the decision (the
- * bus has it). */
 static void
 finish_held_frame (GstHyrsmFilter *self)
 {
-  GstStructure *decision = release_last_frame (self);
-  if (decision)
-    gst_structure_free (decision);
+  for_each_track (self, finish_track);
+}
+
+/* Samples @crop of @src on @track: a frame of unknown duration waits for
+ * the track's next frame. */
+static void
+sample_track (GstHyrsmFilter *self, Track *track, FrameSource *src,
+    const GstVideoRectangle *crop, GstClockTime start, GstClockTime duration,
+    gboolean discont, gint64 arrival, GPtrArray *out)
+{
+  release_held_frame (self, track, start, out);
+  track->last_seen = start;
+  if (!GST_CLOCK_TIME_IS_VALID (duration)) {
+    /* A shallow copy: the buffer stays writable (for HyrsmMeta) and the
+     * pixels are shared, copied only if someone writes to them. */
+    track->held.buffer = gst_buffer_copy (src->buf);
+    track->held.crop = *crop;
+    track->held.start = start;
+    track->held.discont = discont;
+    track->held.arrival = arrival;
+    return;
+  }
+  GstClockTime end = duration < GST_CLOCK_TIME_NONE - start ?
+      start + duration : GST_CLOCK_TIME_NONE - 1;
+  sample_frame (self, track, src, crop, start, end, discont, arrival, out);
 }
 
 /* The frame's duration: its own, else one frame at the caps' rate, else
@@ -1254,10 +1449,99 @@ frame_duration (GstHyrsmFilter *self, GstBuffer *buf)
   return GST_CLOCK_TIME_NONE;
 }
 
-/* Samples @buf. Returns the decision of a window completed meanwhile in
- * sync mode. */
-static GstStructure *
-sample_buffer (GstHyrsmFilter *self, GstBuffer *buf)
+/* The part of @roi to embed: enlarged by `roi-margin` of its size on each
+ * side, squared around its centre when `roi-square`, and clipped to the
+ * frame. FALSE when less than 2 x 2 pixels of it are left (a zero-size
+ * box, or one outside the frame). */
+static gboolean
+roi_crop (GstHyrsmFilter *self, const GstVideoRegionOfInterestMeta *roi,
+    gdouble margin, gboolean square, GstVideoRectangle *crop)
+{
+  gdouble w = roi->w, h = roi->h;
+  gdouble x = roi->x - margin * w, y = roi->y - margin * h;
+  w += 2 * margin * w;
+  h += 2 * margin * h;
+  if (square) {
+    gdouble side = MAX (w, h);
+    x -= (side - w) / 2;
+    y -= (side - h) / 2;
+    w = h = side;
+  }
+  gdouble fw = GST_VIDEO_INFO_WIDTH (&self->info);
+  gdouble fh = GST_VIDEO_INFO_HEIGHT (&self->info);
+  gdouble x0 = CLAMP (floor (x), 0, fw), y0 = CLAMP (floor (y), 0, fh);
+  gdouble x1 = CLAMP (ceil (x + w), 0, fw), y1 = CLAMP (ceil (y + h), 0, fh);
+  if (x1 - x0 < 2 || y1 - y0 < 2)
+    return FALSE;
+  crop->x = x0;
+  crop->y = y0;
+  crop->w = x1 - x0;
+  crop->h = y1 - y0;
+  return TRUE;
+}
+
+/* Tracked regions at most: a detector gone wild costs memory, not more. */
+#define MAX_TRACKS 256
+
+/* ROI mode: each region of interest on @src (of `roi-type`, when set) is
+ * sampled on its own track; tracks unseen for `roi-timeout` are
+ * forgotten. */
+static void
+sample_regions (GstHyrsmFilter *self, FrameSource *src, GstClockTime start,
+    GstClockTime duration, gboolean discont, gint64 arrival, GPtrArray *out)
+{
+  GST_OBJECT_LOCK (self);
+  GQuark type = self->roi_type ? g_quark_from_string (self->roi_type) : 0;
+  gdouble margin = self->roi_margin;
+  gboolean square = self->roi_square;
+  GstClockTime timeout = self->roi_timeout;
+  GST_OBJECT_UNLOCK (self);
+
+  gpointer state = NULL;
+  GstMeta *meta;
+  while ((meta = gst_buffer_iterate_meta_filtered (src->buf, &state,
+              GST_VIDEO_REGION_OF_INTEREST_META_API_TYPE))) {
+    GstVideoRegionOfInterestMeta *roi = (GstVideoRegionOfInterestMeta *) meta;
+    GstVideoRectangle crop;
+    if ((type && roi->roi_type != type)
+        || !roi_crop (self, roi, margin, square, &crop))
+      continue;
+    Track *track = g_hash_table_lookup (self->tracks,
+        GINT_TO_POINTER (roi->id));
+    if (track == NULL) {
+      if (g_hash_table_size (self->tracks) >= MAX_TRACKS) {
+        GST_LOG_OBJECT (self, "%d tracks already: region %d ignored",
+            MAX_TRACKS, roi->id);
+        continue;
+      }
+      track = g_new0 (Track, 1);
+      track_init (self, track);
+      track->is_roi = TRUE;
+      track->roi_id = roi->id;
+      g_hash_table_insert (self->tracks, GINT_TO_POINTER (roi->id), track);
+    }
+    track->box = (GstVideoRectangle) {
+    roi->x, roi->y, roi->w, roi->h};
+    sample_track (self, track, src, &crop, start, duration, discont, arrival,
+        out);
+  }
+
+  GHashTableIter iter;
+  Track *track;
+  g_hash_table_iter_init (&iter, self->tracks);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) & track))
+    if (start > track->last_seen && start - track->last_seen > timeout) {
+      GST_DEBUG_OBJECT (self, "region %d unseen since %" GST_TIME_FORMAT
+          ": forgotten", track->roi_id, GST_TIME_ARGS (track->last_seen));
+      finish_track (self, track);
+      g_hash_table_iter_remove (&iter);
+    }
+}
+
+/* Samples @buf; sync mode adds the decisions of windows completed
+ * meanwhile to @out. */
+static void
+sample_buffer (GstHyrsmFilter *self, GstBuffer *buf, GPtrArray *out)
 {
   GstSegment *seg = &GST_BASE_TRANSFORM (self)->segment;
   GstClockTime pts = GST_BUFFER_PTS (buf);
@@ -1268,30 +1552,49 @@ sample_buffer (GstHyrsmFilter *self, GstBuffer *buf)
               "they pass but are not recognized."),
           ("buffer %" GST_PTR_FORMAT " has no PTS", buf));
     self->warned_no_pts = TRUE;
-    return NULL;
+    return;
   }
   GstClockTime start = gst_segment_to_running_time (seg, GST_FORMAT_TIME,
       pts);
   if (!GST_CLOCK_TIME_IS_VALID (start))
-    return NULL;                /* outside the segment */
+    return;                     /* outside the segment */
   gint64 arrival = g_get_monotonic_time ();
   gboolean discont = GST_BUFFER_IS_DISCONT (buf);
-
-  GstStructure *decision = release_held_frame (self, start);
   GstClockTime duration = frame_duration (self, buf);
-  if (!GST_CLOCK_TIME_IS_VALID (duration)) {
-    /* A shallow copy: @buf stays writable (for HyrsmMeta) and the pixels
-     * are shared, copied only if someone writes to them. */
-    self->held.buffer = gst_buffer_copy (buf);
-    self->held.start = start;
-    self->held.discont = discont;
-    self->held.arrival = arrival;
-    return decision;
+  FrameSource src = {.buf = buf };
+  if (self->roi_mode) {
+    sample_regions (self, &src, start, duration, discont, arrival, out);
+  } else {
+    GstVideoRectangle whole = { 0, 0, GST_VIDEO_INFO_WIDTH (&self->info),
+      GST_VIDEO_INFO_HEIGHT (&self->info)
+    };
+    sample_track (self, &self->whole, &src, &whole, start, duration, discont,
+        arrival, out);
   }
-  GstClockTime end = duration < GST_CLOCK_TIME_NONE - start ?
-      start + duration : GST_CLOCK_TIME_NONE - 1;
-  return latest (decision, sample_frame (self, buf, start, end, discont,
-          arrival));
+  frame_source_clear (&src);
+}
+
+static void
+track_update_stride (GstHyrsmFilter *self, Track *track)
+{
+  track->grid.stride = self->geometry.stride;
+}
+
+/* Attaches @decision to @buf: as HyrsmMeta, and for a region's decision
+ * also as a parameter of the buffer's region meta of that id (the
+ * convention classifiers follow). */
+static void
+attach_decision (GstBuffer *buf, const GstStructure *decision)
+{
+  gst_buffer_add_hyrsm_meta (buf, decision);
+  gint id = decision_roi (decision);
+  if (id < 0)
+    return;
+  GstVideoRegionOfInterestMeta *roi =
+      gst_buffer_get_video_region_of_interest_meta_id (buf, id);
+  if (roi)
+    gst_video_region_of_interest_meta_add_param (roi,
+        gst_structure_copy (decision));
 }
 
 static GstFlowReturn
@@ -1309,32 +1612,31 @@ gst_hyrsm_filter_transform_ip (GstBaseTransform *trans, GstBuffer *buf)
   GstClockTime stride = self->stride;
   gboolean window_changed = self->window_changed;
   GST_OBJECT_UNLOCK (self);
-  GstStructure *decision = NULL;
   if (window_changed) {
-    decision = release_held_frame (self, GST_BUFFER_PTS_IS_VALID (buf) ?
-        gst_segment_to_running_time (&trans->segment, GST_FORMAT_TIME,
-            GST_BUFFER_PTS (buf)) : GST_CLOCK_TIME_NONE);
+    finish_held_frame (self);
     configure_windows (self);
   }
-  self->grid.stride = gst_hyrsm_grid_stride_points (self->grid.period,
+  self->geometry.stride = gst_hyrsm_grid_stride_points (self->geometry.period,
       stride);
+  for_each_track (self, track_update_stride);
 
-  decision = latest (decision, sample_buffer (self, buf));
-  if (decision == NULL && !self->blocking) {
-    /* Async: the latest decision rides on the next outgoing buffer. */
+  GPtrArray *decisions = g_ptr_array_new_with_free_func ((GDestroyNotify)
+      gst_structure_free);
+  sample_buffer (self, buf, decisions);
+  if (!self->blocking) {
+    /* Async: the latest decisions ride on the next outgoing buffer. */
     g_mutex_lock (&self->state_lock);
-    decision = self->result_for_meta;
-    self->result_for_meta = NULL;
+    while (self->results_for_meta->len > 0)
+      keep_latest (decisions, g_ptr_array_steal_index (self->results_for_meta,
+              0));
     g_mutex_unlock (&self->state_lock);
   }
-  if (decision) {
-    GST_OBJECT_LOCK (self);
-    gboolean attach = self->attach_meta;
-    GST_OBJECT_UNLOCK (self);
-    if (attach)
-      gst_buffer_add_hyrsm_meta (buf, decision);
-    gst_structure_free (decision);
-  }
+  GST_OBJECT_LOCK (self);
+  gboolean attach = self->attach_meta;
+  GST_OBJECT_UNLOCK (self);
+  for (guint i = 0; attach && i < decisions->len; i++)
+    attach_decision (buf, g_ptr_array_index (decisions, i));
+  g_ptr_array_unref (decisions);
   return GST_FLOW_OK;
 }
 
@@ -1514,7 +1816,7 @@ gst_hyrsm_filter_set_property (GObject *object, guint prop_id,
   /* model, device and sync are read at start: refuse (loudly) what would
    * silently not apply. */
   if (self->model && (prop_id == PROP_MODEL || prop_id == PROP_DEVICE
-          || prop_id == PROP_SYNC)) {
+          || prop_id == PROP_SYNC || prop_id == PROP_ROI)) {
     GST_OBJECT_UNLOCK (self);
     GST_ELEMENT_WARNING (self, LIBRARY, SETTINGS,
         ("Property \"%s\" cannot change while the element is running (set "
@@ -1561,6 +1863,24 @@ gst_hyrsm_filter_set_property (GObject *object, guint prop_id,
     case PROP_META:
       self->attach_meta = g_value_get_boolean (value);
       break;
+    case PROP_ROI:
+      self->roi = g_value_get_boolean (value);
+      break;
+    case PROP_ROI_TYPE:
+      g_free (self->roi_type);
+      self->roi_type = g_value_dup_string (value);
+      if (self->roi_type && *self->roi_type == '\0')
+        g_clear_pointer (&self->roi_type, g_free);
+      break;
+    case PROP_ROI_MARGIN:
+      self->roi_margin = g_value_get_double (value);
+      break;
+    case PROP_ROI_SQUARE:
+      self->roi_square = g_value_get_boolean (value);
+      break;
+    case PROP_ROI_TIMEOUT:
+      self->roi_timeout = g_value_get_uint64 (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -1602,6 +1922,21 @@ gst_hyrsm_filter_get_property (GObject *object, guint prop_id, GValue *value,
     case PROP_META:
       g_value_set_boolean (value, self->attach_meta);
       break;
+    case PROP_ROI:
+      g_value_set_boolean (value, self->roi);
+      break;
+    case PROP_ROI_TYPE:
+      g_value_set_string (value, self->roi_type);
+      break;
+    case PROP_ROI_MARGIN:
+      g_value_set_double (value, self->roi_margin);
+      break;
+    case PROP_ROI_SQUARE:
+      g_value_set_boolean (value, self->roi_square);
+      break;
+    case PROP_ROI_TIMEOUT:
+      g_value_set_uint64 (value, self->roi_timeout);
+      break;
     case PROP_FRAMES:
       g_value_set_uint (value, self->model ?
           hyrsm_model_get_frames (self->model) : 0);
@@ -1630,6 +1965,7 @@ gst_hyrsm_filter_finalize (GObject *object)
   g_strfreev (self->labels);
   g_free (self->support_in_use);
   g_free (self->support_signature);
+  g_free (self->roi_type);
   g_free (self->model_path);
   g_free (self->support_path);
   g_free (self->device);
@@ -1693,6 +2029,32 @@ gst_hyrsm_filter_class_init (GstHyrsmFilterClass *klass)
   g_object_class_install_property (gobject_class, PROP_META,
       g_param_spec_boolean ("meta", "Meta",
           "Attach each decision to a buffer as HyrsmMeta", DEFAULT_META, rw));
+  g_object_class_install_property (gobject_class, PROP_ROI,
+      g_param_spec_boolean ("roi", "Per region",
+          "Recognize per region of interest (GstVideoRegionOfInterestMeta "
+          "from an upstream detector/tracker): one window timeline per ROI "
+          "id, decisions carry roi-id and the box and are attached to the "
+          "ROI meta; FALSE: the whole frame", DEFAULT_ROI,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_ROI_TYPE,
+      g_param_spec_string ("roi-type", "ROI type",
+          "With roi=true, only regions of this type (e.g. \"person\"); "
+          "NULL or empty: all", NULL, rw));
+  g_object_class_install_property (gobject_class, PROP_ROI_MARGIN,
+      g_param_spec_double ("roi-margin", "ROI margin",
+          "With roi=true, each region is enlarged by this fraction of its "
+          "size on every side before cropping (clipped to the frame)", 0.0,
+          10.0, DEFAULT_ROI_MARGIN, rw));
+  g_object_class_install_property (gobject_class, PROP_ROI_SQUARE,
+      g_param_spec_boolean ("roi-square", "Square ROIs",
+          "With roi=true, crop a square around each region (its longer "
+          "side) rather than the box itself", DEFAULT_ROI_SQUARE, rw));
+  g_object_class_install_property (gobject_class, PROP_ROI_TIMEOUT,
+      g_param_spec_uint64 ("roi-timeout", "ROI timeout",
+          "With roi=true, a region unseen for this long (ns) is forgotten; "
+          "a region seen again later starts a new timeline", 0, G_MAXUINT64,
+          DEFAULT_ROI_TIMEOUT, rw));
   g_object_class_install_property (gobject_class, PROP_FRAMES,
       g_param_spec_uint ("frames", "Frames",
           "Frames sampled per window (the model's T; 0 before the model is "
@@ -1765,6 +2127,10 @@ gst_hyrsm_filter_init (GstHyrsmFilter *self)
   self->sync = DEFAULT_SYNC;
   self->post_messages = DEFAULT_MESSAGE;
   self->attach_meta = DEFAULT_META;
+  self->roi = DEFAULT_ROI;
+  self->roi_margin = DEFAULT_ROI_MARGIN;
+  self->roi_square = DEFAULT_ROI_SQUARE;
+  self->roi_timeout = DEFAULT_ROI_TIMEOUT;
   g_mutex_init (&self->state_lock);
   g_cond_init (&self->state_cond);
   /* In place, not passthrough: a decision is attached to a buffer as meta,
