@@ -805,6 +805,14 @@ forget_plain_weights (HyrsmBackendCpu *self)
   }
 }
 
+/* "avx2" for dnnl_cpu_isa_avx2, for messages. */
+static const char *
+isa_name (void)
+{
+  const char *name = dnnl_cpu_isa2str (dnnl_get_effective_cpu_isa ());
+  return g_str_has_prefix (name, "cpu_isa_") ? name + 8 : name;
+}
+
 gboolean
 hyrsm_backend_cpu_has_bf16 (void)
 {
@@ -820,8 +828,7 @@ hyrsm_backend_cpu_new (const HyrsmBackboneWeights *backbone, int crop,
   if (bf16 && !hyrsm_backend_cpu_has_bf16 ()) {
     g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_INVALID_ARGUMENT,
         "precision \"bf16\" is not available: this CPU has no AVX512-BF16 "
-        "(oneDNN's ISA here: %s)",
-        dnnl_cpu_isa2str (dnnl_get_effective_cpu_isa ()));
+        "(oneDNN's ISA here: %s)", isa_name ());
     return NULL;
   }
   HyrsmBackendCpu *self = g_new0 (HyrsmBackendCpu, 1);
