@@ -194,9 +194,14 @@ def test_element_bf16_decides_the_fp32_labels(real_clips, random_resnet18):
 
 
 def test_element_bad_precision_is_an_error_naming_it(real_clips, random_resnet18):
-    run = run_with_precision(real_clips, random_resnet18, "fp8")
-    assert len(run.errors) == 1
-    assert '"fp8"' in run.errors[0] and "auto, fp32, bf16, fp16" in run.errors[0]
+    run = Run(random_resnet18, real_clips / "support", real_clips / "stream.mkv")
+    run.filter.set_property("precision", "fp8")
+    assert run.pipeline.set_state(Gst.State.PLAYING) == Gst.StateChangeReturn.FAILURE
+    msg = run.pipeline.get_bus().timed_pop_filtered(10 * Gst.SECOND, Gst.MessageType.ERROR)
+    run.pipeline.set_state(Gst.State.NULL)
+    assert msg is not None
+    text = msg.parse_error()[0].message
+    assert '"fp8"' in text and "auto, fp32, bf16, fp16" in text
     f = Gst.ElementFactory.make("hyrsmfilter", None)
     assert f.get_property("precision") == "auto"
     f.set_property("precision", None)
