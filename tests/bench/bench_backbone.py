@@ -11,6 +11,9 @@ frames, in one run:
   torch fp32 NCHW   torchvision's resnet(x), eval, no_grad, fc removed
   torch fp32 NHWC   the same with model and input in channels_last
   torch bf16 NHWC   channels_last under torch.autocast("cpu", torch.bfloat16)
+                    (only on CPUs with AVX512-BF16: elsewhere PyTorch
+                    emulates bf16 at a fraction of its fp32 speed, which
+                    compares nothing; --force-torch-bf16 runs it anyway)
 
 Ours run first, in this process; PyTorch then runs in a process of its own
 (this script with --torch-side), so the two OpenMP thread pools never
@@ -63,8 +66,18 @@ def parse_args():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--warmup", type=int, default=2, help="untimed iterations per mode")
     ap.add_argument("--iters", type=int, default=6, help="timed iterations per mode")
+    ap.add_argument("--force-torch-bf16", action="store_true",
+                    help="time PyTorch's bf16 autocast even without AVX512-BF16")
     ap.add_argument("--torch-side", metavar="JOB", help=argparse.SUPPRESS)
     return ap.parse_args()
+
+
+def cpu_has_bf16():
+    need = {"avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni", "avx512_bf16"}
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("flags"):
+            return need <= set(line.split(":", 1)[1].split())
+    return False
 
 
 def timed(fn, warmup, iters):
@@ -124,10 +137,11 @@ def torch_side(job_path):
                 return net_cl(x_cl)
 
         np.save(job_path + "." + name + ".npy", nchw().numpy())
-        out["models"][name] = {
-            mode: timed(fn, job["warmup"], job["iters"])
-            for mode, fn in (("torch fp32 NCHW", nchw), ("torch fp32 channels_last", nhwc),
-                             ("torch bf16 autocast channels_last", bf16))}
+        modes = [("torch fp32 NCHW", nchw), ("torch fp32 channels_last", nhwc)]
+        if job["torch_bf16"]:
+            modes.append(("torch bf16 autocast channels_last", bf16))
+        out["models"][name] = {mode: timed(fn, job["warmup"], job["iters"])
+                               for mode, fn in modes}
     json.dump(out, open(job_path + ".out.json", "w"))
 
 
@@ -149,7 +163,8 @@ def main():
     ours = {}
     with tempfile.TemporaryDirectory() as tmp:
         job = {"threads": args.threads, "batch": n, "crop": crop, "warmup": args.warmup,
-               "iters": args.iters, "models": {}}
+               "iters": args.iters, "models": {},
+               "torch_bf16": args.force_torch_bf16 or cpu_has_bf16()}
         for name in args.backbones.split(","):
             path = os.path.join(tmp, name + ".safetensors")
             subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "tests", "fixtures", "make_model.py"),
@@ -205,6 +220,9 @@ def main():
             rows["hyrsm bf16"] = times
             note += "; hyrsm bf16 vs fp32: %.1e" % rel16
         rows.update(theirs["models"][name])
+        if not job["torch_bf16"]:
+            note += ("; torch bf16 autocast: not run, this CPU has no AVX512-BF16 "
+                     "(--force-torch-bf16 times PyTorch's emulation)")
         fps = {k: n / statistics.median(v) for k, v in rows.items()}
         print("\n%s (max relative difference: %s)" % (name, note))
         print("| mode | frames/s | ms/batch |")
@@ -214,7 +232,7 @@ def main():
         ratios = ["hyrsm fp32 / torch fp32 NCHW %.2fx" % (fps["hyrsm fp32"] / fps["torch fp32 NCHW"]),
                   "hyrsm fp32 / torch fp32 channels_last %.2fx"
                   % (fps["hyrsm fp32"] / fps["torch fp32 channels_last"])]
-        if "hyrsm bf16" in fps:
+        if "hyrsm bf16" in fps and "torch bf16 autocast channels_last" in fps:
             ratios.append("hyrsm bf16 / torch bf16 autocast channels_last %.2fx"
                           % (fps["hyrsm bf16"] / fps["torch bf16 autocast channels_last"]))
         print("ratios: " + "; ".join(ratios))
