@@ -24,7 +24,7 @@
 
 typedef struct
 {
-  char *model_path, *device, *batch, *classes;
+  char *model_path, *device, *precision, *batch, *classes;
   double min_time;
   gboolean vs_torch, json, quiet;
 } BenchOptions;
@@ -249,8 +249,8 @@ print_text (BenchOptions *o, HyrsmModel *model, Bench *bench)
       hyrsm_model_get_backbone (model), hyrsm_model_get_head (model),
       hyrsm_model_get_frames (model), hyrsm_model_get_feature_dim (model),
       crop);
-  printf ("Device:   %s (%u CPUs)", hyrsm_model_get_device (model),
-      g_get_num_processors ());
+  printf ("Device:   %s, %s (%u CPUs)", hyrsm_model_get_device (model),
+      hyrsm_model_get_precision (model), g_get_num_processors ());
   if (bench->torch_version)
     printf ("; PyTorch %s on %s, %d %s", bench->torch_version,
         bench->torch_device, bench->torch_threads,
@@ -296,6 +296,7 @@ print_json (BenchOptions *o, HyrsmModel *model, Bench *bench)
   cli_json_string (b, "backbone_name", hyrsm_model_get_backbone (model));
   cli_json_string (b, "head", hyrsm_model_get_head (model));
   cli_json_string (b, "device", hyrsm_model_get_device (model));
+  cli_json_string (b, "precision", hyrsm_model_get_precision (model));
   cli_json_int (b, "cpus", g_get_num_processors ());
   cli_json_int (b, "frames", hyrsm_model_get_frames (model));
   cli_json_int (b, "crop", hyrsm_model_get_crop (model));
@@ -361,7 +362,7 @@ run_bench (BenchOptions *o, int argc, char **argv)
   if (sizes == NULL)
     return CLI_EXIT_USAGE;
   g_autoptr (HyrsmModel) model = cli_load_model (COMMAND, o->model_path,
-      o->device);
+      o->device, o->precision);
   if (model == NULL)
     return CLI_EXIT_FAILED;
 
@@ -405,6 +406,8 @@ cli_cmd_bench (int argc, char **argv)
         "The model file (required)", "MODEL"},
     {"device", 0, 0, G_OPTION_ARG_STRING, &o.device,
         "Compute device: auto, cpu, cuda, cuda:N (default auto)", "DEVICE"},
+    {"precision", 0, 0, G_OPTION_ARG_STRING, &o.precision,
+        CLI_PRECISION_HELP, "PRECISION"},
     {"batch", 'b', 0, G_OPTION_ARG_STRING, &o.batch,
         "Backbone batch sizes (default 1,8,64)", "N,N,..."},
     {"support-classes", 'c', 0, G_OPTION_ARG_STRING, &o.classes,
@@ -438,6 +441,7 @@ cli_cmd_bench (int argc, char **argv)
   }
   g_free (o.model_path);
   g_free (o.device);
+  g_free (o.precision);
   g_free (o.batch);
   g_free (o.classes);
   return status;

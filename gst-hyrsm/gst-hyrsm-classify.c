@@ -14,7 +14,7 @@
 
 typedef struct
 {
-  char *model_path, *support, *device;
+  char *model_path, *support, *device, *precision;
   double threshold;
   gboolean json, quiet, no_cache;
 } ClassifyOptions;
@@ -107,6 +107,7 @@ print_json (ClassifyOptions *o, HyrsmModel *model, GstHyrsmSupportDir *dir,
   cli_json_string (b, "model", o->model_path);
   cli_json_string (b, "support", o->support);
   cli_json_string (b, "device", hyrsm_model_get_device (model));
+  cli_json_string (b, "precision", hyrsm_model_get_precision (model));
   /* How the support set was loaded: decoded now, from the cache, or from
    * .hyrsm feature files. */
   cli_json_int (b, "support_examples", hyrsm_support_set_get_n_examples (set));
@@ -168,7 +169,7 @@ run_classify (ClassifyOptions *o, int argc, char **argv)
     return cli_usage_error (COMMAND, "expected CLIP files to classify");
   gst_init (NULL, NULL);
   g_autoptr (HyrsmModel) model = cli_load_model (COMMAND, o->model_path,
-      o->device);
+      o->device, o->precision);
   if (model == NULL)
     return CLI_EXIT_FAILED;
   g_autoptr (GstHyrsmSupportDir) dir = cli_load_support_dir (COMMAND, model,
@@ -220,6 +221,8 @@ cli_cmd_classify (int argc, char **argv)
           "never; default 0)", "DISTANCE"},
     {"device", 0, 0, G_OPTION_ARG_STRING, &o.device,
         "Compute device: auto, cpu, cuda, cuda:N (default auto)", "DEVICE"},
+    {"precision", 0, 0, G_OPTION_ARG_STRING, &o.precision,
+        CLI_PRECISION_HELP, "PRECISION"},
     {"no-cache", 0, 0, G_OPTION_ARG_NONE, &o.no_cache,
         "Decode the support clips instead of using (or writing) the cache",
         NULL},
@@ -241,5 +244,6 @@ cli_cmd_classify (int argc, char **argv)
   g_free (o.model_path);
   g_free (o.support);
   g_free (o.device);
+  g_free (o.precision);
   return status;
 }

@@ -96,10 +96,11 @@ cli_parse_uint_list (const char *command, const char *option,
 }
 
 HyrsmModel *
-cli_load_model (const char *command, const char *path, const char *device)
+cli_load_model (const char *command, const char *path, const char *device,
+    const char *precision)
 {
   g_autoptr (GError) error = NULL;
-  HyrsmModel *model = hyrsm_model_new_from_file_full (path, device, &error);
+  HyrsmModel *model = hyrsm_model_new_full (path, device, precision, &error);
   if (model == NULL)
     cli_error ("%s: %s", command, error->message);
   return model;

@@ -41,10 +41,16 @@ int cli_parse_options (const char *command, const char *params,
 GArray *cli_parse_uint_list (const char *command, const char *option,
     const char *text, guint min, guint max);
 
-/* Loads @path for @device (NULL: auto); prints the error and returns NULL
- * when it fails. */
+/* Loads @path for @device in @precision (NULL: auto); prints the error and
+ * returns NULL when it fails. */
 HyrsmModel *cli_load_model (const char *command, const char *path,
-    const char *device);
+    const char *device, const char *precision);
+
+/* The --precision option's help text, shared by the subcommands. */
+#define CLI_PRECISION_HELP "Backbone precision: auto, fp32, bf16 (CPUs with " \
+  "AVX512-BF16), fp16 (CUDA) (default auto: bf16 or fp16 where the device " \
+  "has it, else fp32)"
+
 
 /* Prints @b's root, pretty, on stdout. */
 void cli_print_json (JsonBuilder *b);

@@ -30,7 +30,7 @@
 
 typedef struct
 {
-  char *model_path, *support, *label, *name, *source, *device;
+  char *model_path, *support, *label, *name, *source, *device, *precision;
   double seconds;
   gboolean link, force, json, quiet;
 } EnrollOptions;
@@ -685,7 +685,7 @@ run_enroll (EnrollOptions *o, int argc, char **argv)
               done)))
     return status;
   g_autoptr (HyrsmModel) model = cli_load_model (COMMAND, o->model_path,
-      o->device);
+      o->device, o->precision);
   if (model == NULL)
     return CLI_EXIT_FAILED;
   gboolean new_support = !g_file_test (o->support, G_FILE_TEST_IS_DIR);
@@ -760,6 +760,8 @@ cli_cmd_enroll (int argc, char **argv)
         "How long to record from --source (default 3)", "SECONDS"},
     {"device", 0, 0, G_OPTION_ARG_STRING, &o.device,
         "Compute device: auto, cpu, cuda, cuda:N (default auto)", "DEVICE"},
+    {"precision", 0, 0, G_OPTION_ARG_STRING, &o.precision,
+        CLI_PRECISION_HELP, "PRECISION"},
     {"json", 0, 0, G_OPTION_ARG_NONE, &o.json, "Print JSON", NULL},
     {"quiet", 'q', 0, G_OPTION_ARG_NONE, &o.quiet, "No progress bar", NULL},
     {NULL}
@@ -784,5 +786,6 @@ cli_cmd_enroll (int argc, char **argv)
   g_free (o.name);
   g_free (o.source);
   g_free (o.device);
+  g_free (o.precision);
   return status;
 }

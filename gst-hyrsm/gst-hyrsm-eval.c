@@ -24,7 +24,7 @@
 
 typedef struct
 {
-  char *model_path, *dataset, *device;
+  char *model_path, *dataset, *device, *precision;
   int way, shot, query, episodes, threads;
   gint64 seed;
   gboolean json, quiet, no_cache;
@@ -328,9 +328,11 @@ report_text (Eval *ev, Summary *s)
       "cache, in %.1f s)\n", o->dataset, n, s->n_examples,
       gst_hyrsm_support_dir_get_n_decoded (ev->dir),
       gst_hyrsm_support_dir_get_n_cached (ev->dir), s->load_seconds);
-  printf ("Model:      %s (%s, head %s, T %u, device %s)\n", o->model_path,
-      hyrsm_model_get_backbone (ev->model), hyrsm_model_get_head (ev->model),
-      hyrsm_model_get_frames (ev->model), hyrsm_model_get_device (ev->model));
+  printf ("Model:      %s (%s, head %s, T %u, device %s, %s)\n",
+      o->model_path, hyrsm_model_get_backbone (ev->model),
+      hyrsm_model_get_head (ev->model), hyrsm_model_get_frames (ev->model),
+      hyrsm_model_get_device (ev->model),
+      hyrsm_model_get_precision (ev->model));
   printf ("Protocol:   %d-way %d-shot, %d %s per class, %d episodes, seed %"
       G_GINT64_FORMAT "\n", o->way, o->shot, o->query,
       o->query == 1 ? "query" : "queries", o->episodes, o->seed);
@@ -371,6 +373,7 @@ report_json (Eval *ev, Summary *s)
   cli_json_string (b, "model", o->model_path);
   cli_json_string (b, "dataset", o->dataset);
   cli_json_string (b, "device", hyrsm_model_get_device (ev->model));
+  cli_json_string (b, "precision", hyrsm_model_get_precision (ev->model));
   cli_json_int (b, "way", o->way);
   cli_json_int (b, "shot", o->shot);
   cli_json_int (b, "query", o->query);
@@ -468,7 +471,8 @@ run_eval (EvalOptions *o)
   Eval ev = {.o = o };
   int status = CLI_EXIT_FAILED;
   Summary s = { 0 };
-  ev.model = cli_load_model (COMMAND, o->model_path, o->device);
+  ev.model = cli_load_model (COMMAND, o->model_path, o->device,
+      o->precision);
   if (ev.model == NULL)
     goto out;
   if (!g_file_test (o->dataset, G_FILE_TEST_IS_DIR)) {
@@ -544,6 +548,8 @@ cli_cmd_eval (int argc, char **argv)
           "the result does not depend on it)", "N"},
     {"device", 0, 0, G_OPTION_ARG_STRING, &o.device,
         "Compute device: auto, cpu, cuda, cuda:N (default auto)", "DEVICE"},
+    {"precision", 0, 0, G_OPTION_ARG_STRING, &o.precision,
+        CLI_PRECISION_HELP, "PRECISION"},
     {"no-cache", 0, 0, G_OPTION_ARG_NONE, &o.no_cache,
         "Decode every clip instead of using (or writing) the feature cache",
         NULL},
@@ -570,5 +576,6 @@ cli_cmd_eval (int argc, char **argv)
   g_free (o.model_path);
   g_free (o.dataset);
   g_free (o.device);
+  g_free (o.precision);
   return status;
 }

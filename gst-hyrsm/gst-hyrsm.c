@@ -41,6 +41,7 @@ print_model_text (HyrsmModel *model)
       hyrsm_model_get_parameter_count (model),
       hyrsm_model_get_parameter_count (model) / 1e6);
   printf ("Device:       %s\n", hyrsm_model_get_device (model));
+  printf ("Precision:    %s\n", hyrsm_model_get_precision (model));
   g_auto (GStrv) keys = hyrsm_model_list_metadata (model);
   printf ("Metadata:     %s\n", keys[0] ? "" : "(none in the file)");
   for (int i = 0; keys[i]; i++)
@@ -67,6 +68,7 @@ print_model_json (HyrsmModel *model)
   INT ("crop", hyrsm_model_get_crop (model));
   INT ("parameters", hyrsm_model_get_parameter_count (model));
   STR ("device", hyrsm_model_get_device (model));
+  STR ("precision", hyrsm_model_get_precision (model));
 #undef STR
 #undef INT
   const char *names[2] = { "mean", "std" };
@@ -95,11 +97,13 @@ int
 cli_cmd_info (int argc, char **argv)
 {
   gboolean json = FALSE;
-  char *device = NULL;
+  char *device = NULL, *precision = NULL;
   GOptionEntry entries[] = {
     {"json", 0, 0, G_OPTION_ARG_NONE, &json, "Print JSON", NULL},
     {"device", 0, 0, G_OPTION_ARG_STRING, &device,
         "Load for this device (auto, cpu, cuda, cuda:N)", "DEVICE"},
+    {"precision", 0, 0, G_OPTION_ARG_STRING, &precision,
+        CLI_PRECISION_HELP, "PRECISION"},
     {NULL}
   };
   int status = cli_parse_options ("info", "MODEL",
@@ -110,10 +114,13 @@ cli_cmd_info (int argc, char **argv)
     return status;
   if (argc != 2) {
     g_free (device);
+    g_free (precision);
     return cli_usage_error ("info", "expected one MODEL file");
   }
-  g_autoptr (HyrsmModel) model = cli_load_model ("info", argv[1], device);
+  g_autoptr (HyrsmModel) model = cli_load_model ("info", argv[1], device,
+      precision);
   g_free (device);
+  g_free (precision);
   if (model == NULL)
     return CLI_EXIT_FAILED;
   if (json)

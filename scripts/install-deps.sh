@@ -17,7 +17,7 @@ PACKAGES="
   libcairo2-dev libpango1.0-dev
   libmosquitto-dev mosquitto mosquitto-clients openssl
   libdnnl-dev
-  python3 python3-gi python3-gst-1.0 python3-pytest python3-numpy
+  python3 python3-gi python3-gst-1.0 python3-pytest python3-numpy python3-pil
   python3-torch python3-torchvision python3-yaml
   opencv-doc python3-imageio python3-mecavideo
   clang libclang-rt-14-dev llvm-14 valgrind

@@ -38,6 +38,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_hyrsm_filter_debug);
 #define GST_CAT_DEFAULT gst_hyrsm_filter_debug
 
 #define DEFAULT_DEVICE "auto"
+#define DEFAULT_PRECISION "auto"
 #define DEFAULT_WINDOW 0
 #define DEFAULT_STRIDE (500 * GST_MSECOND)
 #define DEFAULT_THRESHOLD 0.0
@@ -79,6 +80,7 @@ enum
   PROP_MODEL,
   PROP_SUPPORT,
   PROP_DEVICE,
+  PROP_PRECISION,
   PROP_WINDOW,
   PROP_STRIDE,
   PROP_THRESHOLD,
@@ -165,6 +167,7 @@ struct _GstHyrsmFilter
   gchar *model_path;
   gchar *support_path;
   gchar *device;
+  gchar *precision;
   GstClockTime window;
   gboolean window_changed;      /* applies at the next grid restart */
   GstClockTime stride;
@@ -419,6 +422,7 @@ load_model (GstHyrsmFilter *self)
   GST_OBJECT_LOCK (self);
   gchar *path = g_strdup (self->model_path);
   gchar *device = g_strdup (self->device);
+  gchar *precision = g_strdup (self->precision);
   GST_OBJECT_UNLOCK (self);
 
   if (path == NULL || *path == '\0') {
@@ -426,39 +430,42 @@ load_model (GstHyrsmFilter *self)
         ("No model file given: set the \"model\" property."), (NULL));
     g_free (path);
     g_free (device);
+    g_free (precision);
     return FALSE;
   }
   GError *error = NULL;
-  self->model = hyrsm_model_new_shared (path, device, &error);
+  self->model = hyrsm_model_new_shared_full (path, device, precision, &error);
   if (self->model == NULL) {
     if (g_error_matches (error, HYRSM_ERROR, HYRSM_ERROR_FILE_NOT_FOUND))
       GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
           ("Could not open model file \"%s\".", path), ("%s",
               error->message));
-    else if (g_error_matches (error, HYRSM_ERROR,
-            HYRSM_ERROR_INVALID_ARGUMENT))
-      GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
-          ("Invalid device \"%s\": use auto, cpu, cuda or cuda:N.", device),
-          ("%s", error->message));
     else if (g_error_matches (error, HYRSM_ERROR, HYRSM_ERROR_NO_DEVICE))
       GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
           ("Device \"%s\" is not available for model \"%s\".", device, path),
           ("%s", error->message));
+    else if (g_error_matches (error, HYRSM_ERROR,
+            HYRSM_ERROR_INVALID_ARGUMENT))
+      GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+          ("Cannot load model \"%s\" (device \"%s\", precision \"%s\"): %s",
+              path, device, precision, error->message), (NULL));
     else
       GST_ELEMENT_ERROR (self, RESOURCE, READ,
           ("Could not load model file \"%s\".", path), ("%s",
               error->message));
     g_error_free (error);
   } else {
-    GST_INFO_OBJECT (self, "model %s: %s backbone, %s head, T=%u, D=%u on %s",
-        path, hyrsm_model_get_backbone (self->model),
+    GST_INFO_OBJECT (self, "model %s: %s backbone, %s head, T=%u, D=%u on %s "
+        "(%s)", path, hyrsm_model_get_backbone (self->model),
         hyrsm_model_get_head (self->model),
         hyrsm_model_get_frames (self->model),
         hyrsm_model_get_feature_dim (self->model),
-        hyrsm_model_get_device (self->model));
+        hyrsm_model_get_device (self->model),
+        hyrsm_model_get_precision (self->model));
   }
   g_free (path);
   g_free (device);
+  g_free (precision);
   return self->model != NULL;
 }
 
@@ -1813,10 +1820,11 @@ gst_hyrsm_filter_set_property (GObject *object, guint prop_id,
 {
   GstHyrsmFilter *self = GST_HYRSM_FILTER (object);
   GST_OBJECT_LOCK (self);
-  /* model, device and sync are read at start: refuse (loudly) what would
-   * silently not apply. */
+  /* model, device, precision, sync and roi are read at start: refuse
+   * (loudly) what would silently not apply. */
   if (self->model && (prop_id == PROP_MODEL || prop_id == PROP_DEVICE
-          || prop_id == PROP_SYNC || prop_id == PROP_ROI)) {
+          || prop_id == PROP_SYNC || prop_id == PROP_ROI
+          || prop_id == PROP_PRECISION)) {
     GST_OBJECT_UNLOCK (self);
     GST_ELEMENT_WARNING (self, LIBRARY, SETTINGS,
         ("Property \"%s\" cannot change while the element is running (set "
@@ -1841,6 +1849,12 @@ gst_hyrsm_filter_set_property (GObject *object, guint prop_id,
       self->device = g_value_dup_string (value);
       if (self->device == NULL)
         self->device = g_strdup (DEFAULT_DEVICE);
+      break;
+    case PROP_PRECISION:
+      g_free (self->precision);
+      self->precision = g_value_dup_string (value);
+      if (self->precision == NULL)
+        self->precision = g_strdup (DEFAULT_PRECISION);
       break;
     case PROP_WINDOW:
       self->window = g_value_get_uint64 (value);
@@ -1903,6 +1917,9 @@ gst_hyrsm_filter_get_property (GObject *object, guint prop_id, GValue *value,
       break;
     case PROP_DEVICE:
       g_value_set_string (value, self->device);
+      break;
+    case PROP_PRECISION:
+      g_value_set_string (value, self->precision);
       break;
     case PROP_WINDOW:
       g_value_set_uint64 (value, self->window);
@@ -1969,6 +1986,7 @@ gst_hyrsm_filter_finalize (GObject *object)
   g_free (self->model_path);
   g_free (self->support_path);
   g_free (self->device);
+  g_free (self->precision);
   G_OBJECT_CLASS (gst_hyrsm_filter_parent_class)->finalize (object);
 }
 
@@ -2000,6 +2018,12 @@ gst_hyrsm_filter_class_init (GstHyrsmFilterClass *klass)
       g_param_spec_string ("device", "Device",
           "Compute device: auto (CUDA when present, else CPU), cpu, cuda or "
           "cuda:N", DEFAULT_DEVICE, G_PARAM_READWRITE |
+          G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_PRECISION,
+      g_param_spec_string ("precision", "Precision",
+          "Backbone precision: auto (bf16 on CPUs with AVX512-BF16, fp16 on "
+          "CUDA, else fp32; HYRSM_PRECISION, when set, says what auto is), "
+          "fp32, bf16 or fp16", DEFAULT_PRECISION, G_PARAM_READWRITE |
           G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_WINDOW,
       g_param_spec_uint64 ("window", "Window",
@@ -2121,6 +2145,7 @@ static void
 gst_hyrsm_filter_init (GstHyrsmFilter *self)
 {
   self->device = g_strdup (DEFAULT_DEVICE);
+  self->precision = g_strdup (DEFAULT_PRECISION);
   self->window = DEFAULT_WINDOW;
   self->stride = DEFAULT_STRIDE;
   self->threshold = DEFAULT_THRESHOLD;

@@ -14,7 +14,8 @@
  * wrong is decoded a second time, keeping the T frames of the exact count.
  *
  * Cache: the features of a decoded clip or frame folder are written to
- * DIR/.hyrsm-cache/<fingerprint>/<label>/<name>.hyrsm, with the source's
+ * DIR/.hyrsm-cache/<fingerprint>/<label>/<name>.hyrsm (<fingerprint>-bf16
+ * or -fp16 for a model in that precision), with the source's
  * size and mtime, and reused while both match. When that folder cannot be
  * written, the user cache dir is used instead
  * ($XDG_CACHE_HOME/gst-hyrsm/<hash of DIR>/<fingerprint>/...); when neither
@@ -1344,7 +1345,13 @@ gst_hyrsm_support_dir_load_full (HyrsmModel *model, const gchar *path,
   g_autofree char *display = g_filename_display_name (path);
   if (!check_dir (path, display, error))
     return NULL;
-  const char *fp = hyrsm_model_get_fingerprint (model);
+  /* bf16 or fp16 features are not the fp32 ones: each precision has its
+   * own cache folder, fp32's being the bare fingerprint. */
+  const char *precision = hyrsm_model_get_precision (model);
+  g_autofree char *fp = g_str_equal (precision, "fp32") ?
+      g_strdup (hyrsm_model_get_fingerprint (model)) :
+      g_strdup_printf ("%s-%s", hyrsm_model_get_fingerprint (model),
+      precision);
   Loader l = {
     .model = model,
     .dir = path,
@@ -1647,7 +1654,8 @@ gst_hyrsm_support_dir_get_warnings (GstHyrsmSupportDir *self)
  *
  * Returns: (type filename) (nullable): the feature cache folder (for this
  *   model) that was last read or written: `DIR/.hyrsm-cache/<fingerprint>`
- *   or one in the user cache dir; %NULL when no cache was used
+ *   (`<fingerprint>-bf16` or `-fp16` in those precisions) or one in the
+ *   user cache dir; %NULL when no cache was used
  */
 const gchar *
 gst_hyrsm_support_dir_get_cache_dir (GstHyrsmSupportDir *self)

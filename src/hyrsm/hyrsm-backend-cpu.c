@@ -15,6 +15,14 @@
  * the block's last convolution, which accumulates into the buffer holding
  * the shortcut (the block input itself when there is no downsample).
  *
+ * Precision: fp32, or bf16 where the CPU has AVX512-BF16 (oneDNN's
+ * avx512_core_bf16 ISA). In bf16 the convolutions read bf16 activations
+ * and weights, accumulate in f32 (oneDNN's rule for bf16), add the f32 bias
+ * and write bf16; the frames are converted by the reorder in front of the
+ * stem. The network's last convolution writes f32 instead (its residual
+ * add then runs on an f32 copy of the shortcut), so the global average
+ * pool and the features the caller gets are f32.
+ *
  * Weights are reordered once into the layout a convolution asks for and
  * shared by every plan that asks for the same layout. Activations live in a
  * few scratch buffers owned by the backend and shared by all plans (embed
@@ -89,6 +97,7 @@ typedef struct
 
   GMutex lock;                  /* serializes embed: plans, buffers, stream */
   dnnl_engine_t engine;
+  dnnl_data_type_t dt;          /* activations and weights: f32 or bf16 */
   dnnl_stream_t stream;
 
   gboolean has_backbone;
@@ -410,11 +419,11 @@ pad_right (int in, int out, int kernel, int stride, int padding)
 }
 
 /* Appends convolution @c of @src (+ bias, + @sum when given, then ReLU
- * when @relu), writing into a buffer outside @busy (or into @sum's).
- * @busy: -1 terminated buffers still needed after this step. */
+ * when @relu), writing @dst_dt into a buffer outside @busy (or into
+ * @sum's). @busy: -1 terminated buffers still needed after this step. */
 static gboolean
 plan_conv (Builder *b, CpuConv *c, const Tensor *src, gboolean relu,
-    const Tensor *sum, const int *busy, Tensor *out)
+    const Tensor *sum, const int *busy, dnnl_data_type_t dst_dt, Tensor *out)
 {
   const char *what = c->name;
   int n = b->plan->n;
@@ -438,13 +447,14 @@ plan_conv (Builder *b, CpuConv *c, const Tensor *src, gboolean relu,
   dnnl_post_ops_t post_ops = NULL;
   gboolean ok;
 
-  ok = check (dnnl_memory_desc_init_by_tag (&src_md, 4, src_dims, dnnl_f32,
+  dnnl_data_type_t dt = b->self->dt;
+  ok = check (dnnl_memory_desc_init_by_tag (&src_md, 4, src_dims, dt,
           dnnl_format_tag_any), b->error, "%s descriptors", what)
       && check (dnnl_memory_desc_init_by_tag (&weights_md, 4, weights_dims,
-          dnnl_f32, dnnl_format_tag_any), b->error, "%s descriptors", what)
+          dt, dnnl_format_tag_any), b->error, "%s descriptors", what)
       && check (dnnl_memory_desc_init_by_tag (&bias_md, 1, bias_dims,
           dnnl_f32, dnnl_x), b->error, "%s descriptors", what)
-      && check (dnnl_memory_desc_init_by_tag (&dst_md, 4, dst_dims, dnnl_f32,
+      && check (dnnl_memory_desc_init_by_tag (&dst_md, 4, dst_dims, dst_dt,
           dnnl_format_tag_any), b->error, "%s descriptors", what)
       && check (dnnl_convolution_forward_desc_init (&desc,
           dnnl_forward_inference, dnnl_convolution_direct, &src_md,
@@ -551,7 +561,8 @@ plan_pool (Builder *b, const Tensor *src, dnnl_alg_kind_t alg, int kernel_h,
   dnnl_primitive_attr_t attr = NULL;
 
   gboolean ok = check (dnnl_memory_desc_init_by_tag (&dst_md, 4, dst_dims,
-          dnnl_f32, dnnl_format_tag_any), b->error, "%s descriptors", what)
+          src->md.data_type, dnnl_format_tag_any), b->error, "%s descriptors",
+      what)
       && check (dnnl_pooling_forward_desc_init (&desc, dnnl_forward_inference,
           alg, &src->md, &dst_md, strides, kernel, padding_l, padding_r),
       b->error, "%s descriptor", what)
@@ -583,24 +594,29 @@ plan_pool (Builder *b, const Tensor *src, dnnl_alg_kind_t alg, int kernel_h,
   return plan_add (b, pd, what, 2, args);
 }
 
-/* One residual block: the output lands in the shortcut's buffer. */
+/* One residual block: the output (of type @out_dt) lands in the
+ * shortcut's buffer, or in a copy of the shortcut converted to @out_dt. */
 static gboolean
-plan_block (Builder *b, CpuBlock *blk, const Tensor *x, Tensor *out)
+plan_block (Builder *b, CpuBlock *blk, const Tensor *x,
+    dnnl_data_type_t out_dt, Tensor *out)
 {
+  dnnl_data_type_t dt = b->self->dt;
   Tensor shortcut = *x, h1, h2;
   int none[1] = { -1 };
   int keep_x[2] = { x->buffer, -1 };
 
   if (blk->has_downsample
-      && !plan_conv (b, &blk->downsample, x, FALSE, NULL, keep_x, &shortcut))
+      && !plan_conv (b, &blk->downsample, x, FALSE, NULL, keep_x, dt,
+          &shortcut))
     return FALSE;
   int keep_shortcut[2] = { shortcut.buffer, -1 };
-  if (!plan_conv (b, &blk->conv1, x, TRUE, NULL, keep_shortcut, &h1))
+  if (!plan_conv (b, &blk->conv1, x, TRUE, NULL, keep_shortcut, dt, &h1))
     return FALSE;
   if (!blk->bottleneck)
-    return plan_conv (b, &blk->conv2, &h1, TRUE, &shortcut, none, out);
-  return plan_conv (b, &blk->conv2, &h1, TRUE, NULL, keep_shortcut, &h2)
-      && plan_conv (b, &blk->conv3, &h2, TRUE, &shortcut, none, out);
+    return plan_conv (b, &blk->conv2, &h1, TRUE, &shortcut, none, out_dt,
+        out);
+  return plan_conv (b, &blk->conv2, &h1, TRUE, NULL, keep_shortcut, dt, &h2)
+      && plan_conv (b, &blk->conv3, &h2, TRUE, &shortcut, none, out_dt, out);
 }
 
 static gboolean
@@ -619,11 +635,13 @@ plan_build (Builder *b)
       || !check (dnnl_memory_desc_init_by_tag (&out_md, 4, out_dims,
               dnnl_f32, dnnl_nchw), b->error, "output descriptor"))
     return FALSE;
-  if (!plan_conv (b, &self->stem, &x, TRUE, NULL, none, &y)
+  if (!plan_conv (b, &self->stem, &x, TRUE, NULL, none, self->dt, &y)
       || !plan_pool (b, &y, dnnl_pooling_max, 3, 3, 2, 1, &x, "maxpool"))
     return FALSE;
   for (int i = 0; i < self->n_blocks; i++) {
-    if (!plan_block (b, &self->blocks[i], &x, &y))
+    gboolean last = i == self->n_blocks - 1;
+    if (!plan_block (b, &self->blocks[i], &x, last ? dnnl_f32 : self->dt,
+            &y))
       return FALSE;
     x = y;
   }
@@ -787,13 +805,37 @@ forget_plain_weights (HyrsmBackendCpu *self)
   }
 }
 
-static HyrsmBackend *
-cpu_create (const HyrsmBackboneWeights *backbone, int crop, GError **error)
+/* "avx2" for dnnl_cpu_isa_avx2, for messages. */
+static const char *
+isa_name (void)
 {
+  const char *name = dnnl_cpu_isa2str (dnnl_get_effective_cpu_isa ());
+  return g_str_has_prefix (name, "cpu_isa_") ? name + 8 : name;
+}
+
+gboolean
+hyrsm_backend_cpu_has_bf16 (void)
+{
+  /* ISA values are nested bit sets: avx512_core_bf16's bits, all present. */
+  dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa ();
+  return (isa & dnnl_cpu_isa_avx512_core_bf16) == dnnl_cpu_isa_avx512_core_bf16;
+}
+
+HyrsmBackend *
+hyrsm_backend_cpu_new (const HyrsmBackboneWeights *backbone, int crop,
+    gboolean bf16, GError **error)
+{
+  if (bf16 && !hyrsm_backend_cpu_has_bf16 ()) {
+    g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_INVALID_ARGUMENT,
+        "precision \"bf16\" is not available: this CPU has no AVX512-BF16 "
+        "(oneDNN's ISA here: %s)", isa_name ());
+    return NULL;
+  }
   HyrsmBackendCpu *self = g_new0 (HyrsmBackendCpu, 1);
   self->parent.ops = &hyrsm_backend_cpu_ops;
   g_mutex_init (&self->lock);
   self->crop = crop;
+  self->dt = bf16 ? dnnl_bf16 : dnnl_f32;
 
   if (!check (dnnl_engine_create (&self->engine, dnnl_cpu, 0), error,
           "CPU engine creation")
@@ -815,6 +857,12 @@ cpu_create (const HyrsmBackboneWeights *backbone, int crop, GError **error)
 fail:
   cpu_destroy (&self->parent);
   return NULL;
+}
+
+static HyrsmBackend *
+cpu_create (const HyrsmBackboneWeights *backbone, int crop, GError **error)
+{
+  return hyrsm_backend_cpu_new (backbone, crop, FALSE, error);
 }
 
 static gboolean

@@ -132,6 +132,16 @@ struct _HyrsmBackendOps
 #define HYRSM_RELATION_MAX_ROWS 64
 
 extern const HyrsmBackendOps hyrsm_backend_cpu_ops;
+
+/* Whether this CPU runs oneDNN's bf16 kernels (AVX512-BF16, as oneDNN
+ * detects it: DNNL_MAX_CPU_ISA / ONEDNN_MAX_CPU_ISA can lower it). */
+gboolean hyrsm_backend_cpu_has_bf16 (void);
+
+/* The CPU backend with its backbone in bf16 (@bf16) or fp32. The vtable's
+ * create() is this in fp32. bf16 on a CPU without it is
+ * HYRSM_ERROR_INVALID_ARGUMENT, saying so. */
+HyrsmBackend *hyrsm_backend_cpu_new (const HyrsmBackboneWeights *backbone,
+    int crop, gboolean bf16, GError **error);
 #ifdef HYRSM_HAVE_CUDA
 extern const HyrsmBackendOps hyrsm_backend_cuda_ops;
 #endif

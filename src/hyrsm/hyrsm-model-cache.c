@@ -1,12 +1,14 @@
-/* hyrsm-model-cache.c: one loaded model per (file, device) in a process.
+/* hyrsm-model-cache.c: one loaded model per (file, device, precision) in a
+ * process.
  *
  * Models are read-only after load, so every stream that names the same
- * file and device shares one copy of the weights and one backend. The
+ * file, device and precision shares one copy of the weights and one
+ * backend. The
  * cache holds weak references: the model goes when its last user drops it.
  * A file changed on disk (size or mtime) is loaded afresh; users of the old
  * copy keep it until they let go.
  */
-#include "hyrsm-model.h"
+#include "hyrsm-model-private.h"
 
 #include <glib/gstdio.h>
 
@@ -18,7 +20,7 @@ typedef struct
 } CacheEntry;
 
 static GMutex cache_lock;
-static GHashTable *cache;       /* "device\npath" -> CacheEntry* */
+static GHashTable *cache;       /* "device\nprecision\npath" -> CacheEntry* */
 
 static void
 cache_entry_free (gpointer p)
@@ -55,10 +57,36 @@ file_identity (const char *path, gint64 *mtime, goffset *size)
 HyrsmModel *
 hyrsm_model_new_shared (const char *path, const char *device, GError **error)
 {
+  return hyrsm_model_new_shared_full (path, device, NULL, error);
+}
+
+/**
+ * hyrsm_model_new_shared_full:
+ * @path: (type filename): a model file
+ * @device: (nullable): "auto", "cpu", "cuda" or "cuda:N"; %NULL for "auto"
+ * @precision: (nullable): "auto", "fp32", "bf16" or "fp16"; %NULL for "auto"
+ * @error: return location for a #GError
+ *
+ * Like hyrsm_model_new_full(), but returns the model already loaded in this
+ * process for the same file, device and precision when there is one and
+ * the file has not changed since.
+ *
+ * Returns: (transfer full): the model, or %NULL with @error set
+ */
+HyrsmModel *
+hyrsm_model_new_shared_full (const char *path, const char *device,
+    const char *precision, GError **error)
+{
   g_return_val_if_fail (path != NULL, NULL);
   if (device == NULL)
     device = "auto";
-  g_autofree char *key = g_strconcat (device, "\n", path, NULL);
+  /* Keyed by the request after HYRSM_PRECISION, which may say what "auto"
+   * means: models loaded under another value of it are not this one. */
+  const char *request = hyrsm_precision_request (precision, error);
+  if (request == NULL)
+    return NULL;
+  g_autofree char *key = g_strconcat (device, "\n", request, "\n", path,
+      NULL);
   gint64 mtime = 0;
   goffset size = 0;
   gboolean exists = file_identity (path, &mtime, &size);
@@ -74,7 +102,7 @@ hyrsm_model_new_shared (const char *path, const char *device, GError **error)
   if (model && (!exists || e->mtime != mtime || e->size != size))
     g_clear_object (&model);
   if (model == NULL) {
-    model = hyrsm_model_new_from_file_full (path, device, error);
+    model = hyrsm_model_new_full (path, device, request, error);
     if (model) {
       e = g_new0 (CacheEntry, 1);
       g_weak_ref_init (&e->model, model);

@@ -85,6 +85,11 @@ typedef struct
 
 typedef struct _HyrsmBackend HyrsmBackend;
 
+/* The precision a load with @precision (NULL: "auto") asks for, as one of
+ * "auto", "fp32", "bf16", "fp16": "auto" replaced by HYRSM_PRECISION when
+ * that is set. NULL with HYRSM_ERROR_INVALID_ARGUMENT for an unknown name. */
+const char *hyrsm_precision_request (const char *precision, GError **error);
+
 HyrsmBackboneKind hyrsm_model_get_backbone_kind (HyrsmModel *self);
 HyrsmHeadKind hyrsm_model_get_head_kind (HyrsmModel *self);
 const HyrsmBackboneWeights *hyrsm_model_get_backbone_weights (HyrsmModel *self);

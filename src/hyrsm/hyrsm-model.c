@@ -28,6 +28,7 @@ struct _HyrsmModel
   char *path;
   char *fingerprint;
   char *device;
+  char *precision;              /* asked, then in effect once loaded */
   HyrsmBackboneKind backbone_kind;
   HyrsmHeadKind head_kind;
   guint frames;
@@ -58,6 +59,7 @@ enum
   PROP_PARAMETER_COUNT,
   PROP_FINGERPRINT,
   PROP_DEVICE,
+  PROP_PRECISION,
   N_PROPS
 };
 
@@ -733,6 +735,57 @@ compute_fingerprint (GBytes *contents)
   return g_strndup (g_checksum_get_string (sum), 16);
 }
 
+static const char *const precisions[] = { "auto", "fp32", "bf16", "fp16" };
+
+const char *
+hyrsm_precision_request (const char *precision, GError **error)
+{
+  const char *env = g_getenv ("HYRSM_PRECISION");
+  const char *asked = precision ? precision : "auto";
+  gboolean from_env = FALSE;
+  if (g_str_equal (asked, "auto") && env && *env) {
+    asked = env;
+    from_env = TRUE;
+    if (g_ascii_strcasecmp (env, "float32") == 0)  /* its old spelling */
+      return "fp32";
+  }
+  for (guint i = 0; i < G_N_ELEMENTS (precisions); i++)
+    if (g_ascii_strcasecmp (asked, precisions[i]) == 0)
+      return precisions[i];
+  g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_INVALID_ARGUMENT,
+      "%sprecision \"%s\" is not one of auto, fp32, bf16, fp16",
+      from_env ? "HYRSM_PRECISION: " : "", asked);
+  return NULL;
+}
+
+/* The CPU backend in the precision asked: "auto" is bf16 where the CPU has
+ * it, else fp32; "fp16" does not exist on the CPU, and bf16 (fewer mantissa
+ * bits) is no substitute for it. */
+static gboolean
+create_cpu_backend (HyrsmModel *self, const HyrsmBackboneWeights *w,
+    const char *precision, GError **error)
+{
+  gboolean bf16;
+  if (g_str_equal (precision, "fp16")) {
+    g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_INVALID_ARGUMENT,
+        "precision \"fp16\" is not available on the CPU (its 16-bit "
+        "precision is bf16)");
+    return FALSE;
+  }
+  if (g_str_equal (precision, "auto"))
+    bf16 = hyrsm_backend_cpu_has_bf16 ();
+  else
+    bf16 = g_str_equal (precision, "bf16");
+  self->backend = hyrsm_backend_cpu_new (w, self->crop, bf16, error);
+  if (self->backend == NULL)
+    return FALSE;
+  g_free (self->precision);
+  self->precision = g_strdup (bf16 ? "bf16" : "fp32");
+  g_free (self->device);
+  self->device = g_strdup (hyrsm_backend_cpu_ops.name);
+  return TRUE;
+}
+
 /* Picks the backend for self->device and hands it the weights once:
  * "cpu"; "cuda" / "cuda:N" (HYRSM_ERROR_NO_DEVICE without such a device);
  * "auto": CUDA device 0 when it can be used, else the CPU, with one log
@@ -746,7 +799,10 @@ create_backend (HyrsmModel *self, GError **error)
   gboolean is_cuda = g_str_equal (device, "cuda")
       || g_str_has_prefix (device, "cuda:");
   guint64 index = 0;
+  const char *precision = hyrsm_precision_request (self->precision, error);
 
+  if (precision == NULL)
+    return FALSE;
   if ((!is_auto && !is_cuda && !g_str_equal (device, "cpu"))
       || (g_str_has_prefix (device, "cuda:")
           && !g_ascii_string_to_unsigned (device + 5, 10, 0, G_MAXINT,
@@ -757,10 +813,15 @@ create_backend (HyrsmModel *self, GError **error)
   }
 #ifdef HYRSM_HAVE_CUDA
   if (is_auto || is_cuda) {
+    /* CUDA's 16-bit precision is fp16: it stands for "auto" and for "bf16"
+     * too (fp16 keeps more mantissa bits than bf16). */
     g_autoptr (GError) cuda_error = NULL;
+    gboolean fp32 = g_str_equal (precision, "fp32");
     self->backend = hyrsm_backend_cuda_new (w, self->crop, (int) index,
-        hyrsm_cuda_default_precision (), &cuda_error);
+        fp32 ? HYRSM_PRECISION_FP32 : HYRSM_PRECISION_FP16, &cuda_error);
     if (self->backend) {
+      g_free (self->precision);
+      self->precision = g_strdup (fp32 ? "fp32" : "fp16");
       g_info ("%s: device %s: using %s", self->path, device,
           hyrsm_backend_cuda_describe (self->backend));
       g_free (self->device);
@@ -791,12 +852,7 @@ create_backend (HyrsmModel *self, GError **error)
     g_info ("%s: device auto: using the CPU (built without CUDA)",
         self->path);
 #endif
-  self->backend = hyrsm_backend_cpu_ops.create (w, self->crop, error);
-  if (self->backend == NULL)
-    return FALSE;
-  g_free (self->device);
-  self->device = g_strdup (hyrsm_backend_cpu_ops.name);
-  return TRUE;
+  return create_cpu_backend (self, w, precision, error);
 }
 
 static gboolean
@@ -871,6 +927,31 @@ HyrsmModel *
 hyrsm_model_new_from_file_full (const char *path, const char *device,
     GError **error)
 {
+  return hyrsm_model_new_full (path, device, NULL, error);
+}
+
+/**
+ * hyrsm_model_new_full:
+ * @path: (type filename): a model file (safetensors)
+ * @device: (nullable): "auto", "cpu", "cuda" or "cuda:N"; %NULL for "auto"
+ * @precision: (nullable): "auto", "fp32", "bf16" or "fp16"; %NULL for "auto"
+ * @error: return location for a #GError
+ *
+ * Loads and validates a model for @device in @precision. The CPU runs
+ * "fp32", or "bf16" on CPUs with AVX512-BF16; CUDA runs "fp32" or "fp16".
+ * "auto" is the device's 16-bit precision where it has one (bf16 on the CPU,
+ * fp16 on CUDA), else fp32; the environment variable HYRSM_PRECISION, when
+ * set, says what "auto" means instead. "bf16" on CUDA runs fp16; "bf16" on a
+ * CPU without it, "fp16" on the CPU, and unknown names are
+ * %HYRSM_ERROR_INVALID_ARGUMENT. hyrsm_model_get_precision() tells which
+ * precision is in effect.
+ *
+ * Returns: (transfer full): the model, or %NULL with @error set
+ */
+HyrsmModel *
+hyrsm_model_new_full (const char *path, const char *device,
+    const char *precision, GError **error)
+{
   g_return_val_if_fail (path != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
   if (device == NULL)
@@ -878,6 +959,7 @@ hyrsm_model_new_from_file_full (const char *path, const char *device,
   HyrsmModel *self = g_object_new (HYRSM_TYPE_MODEL, NULL);
   self->path = g_strdup (path);
   self->device = g_strdup (device);
+  self->precision = g_strdup (precision ? precision : "auto");
   if (!load (self, path, error)) {
     g_object_unref (self);
     return NULL;
@@ -899,6 +981,7 @@ hyrsm_model_finalize (GObject *object)
   g_free (self->path);
   g_free (self->fingerprint);
   g_free (self->device);
+  g_free (self->precision);
   G_OBJECT_CLASS (hyrsm_model_parent_class)->finalize (object);
 }
 
@@ -938,6 +1021,9 @@ hyrsm_model_get_property (GObject *object, guint prop_id, GValue *value,
     case PROP_DEVICE:
       g_value_set_string (value, self->device);
       break;
+    case PROP_PRECISION:
+      g_value_set_string (value, self->precision);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
   }
@@ -976,6 +1062,9 @@ hyrsm_model_class_init (HyrsmModelClass *klass)
       NULL, ro);
   properties[PROP_DEVICE] = g_param_spec_string ("device", "Device",
       "The device the model was loaded for", NULL, ro);
+  properties[PROP_PRECISION] = g_param_spec_string ("precision", "Precision",
+      "The precision the backbone runs in: fp32, bf16 (CPU) or fp16 (CUDA)",
+      NULL, ro);
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }
 
@@ -1112,6 +1201,20 @@ hyrsm_model_get_device (HyrsmModel *self)
 {
   g_return_val_if_fail (HYRSM_IS_MODEL (self), NULL);
   return self->device;
+}
+
+/**
+ * hyrsm_model_get_precision:
+ * @self: a #HyrsmModel
+ *
+ * Returns: the precision the model's backbone runs in: "fp32", "bf16" (CPU)
+ * or "fp16" (CUDA)
+ */
+const char *
+hyrsm_model_get_precision (HyrsmModel *self)
+{
+  g_return_val_if_fail (HYRSM_IS_MODEL (self), NULL);
+  return self->precision;
 }
 
 static gint

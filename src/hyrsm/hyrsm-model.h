@@ -21,8 +21,15 @@ HyrsmModel *hyrsm_model_new_from_file_full (const char *path,
     const char *device, GError **error);
 
 HYRSM_API
+HyrsmModel *hyrsm_model_new_full (const char *path, const char *device,
+    const char *precision, GError **error);
+
+HYRSM_API
 HyrsmModel *hyrsm_model_new_shared (const char *path, const char *device,
     GError **error);
+HYRSM_API
+HyrsmModel *hyrsm_model_new_shared_full (const char *path, const char *device,
+    const char *precision, GError **error);
 
 HYRSM_API
 const char *hyrsm_model_get_path (HyrsmModel *self);
@@ -54,6 +61,8 @@ HYRSM_API
 const char *hyrsm_model_get_fingerprint (HyrsmModel *self);
 HYRSM_API
 const char *hyrsm_model_get_device (HyrsmModel *self);
+HYRSM_API
+const char *hyrsm_model_get_precision (HyrsmModel *self);
 HYRSM_API
 char **hyrsm_model_list_metadata (HyrsmModel *self);
 HYRSM_API

@@ -89,6 +89,21 @@ def test_info_json_prints_floats_as_written(tool, tmp_path):
     assert info["mean"] == [0.45] * 3 and info["std"] == [0.225] * 3
 
 
+def test_info_shows_precision_and_rejects_unknown_ones(tool, model):
+    # The suite runs with HYRSM_PRECISION=fp32 (tests/conftest.py).
+    info = tool.json("info", "--precision", "fp32", model)
+    assert info["precision"] == "fp32" and info["device"] == "cpu"
+    assert "Precision:    fp32" in tool("info", model).stdout
+    for args in (["info", model],
+                 ["bench", "--model", model],
+                 ["classify", "--support", "x", "--model", model, "c.mp4"],
+                 ["eval", "--dataset", "x", "--model", model],
+                 ["enroll", "--support", "x", "--label", "a", "--model", model, model]):
+        r = tool(args[0], "--precision", "fp8", *args[1:])
+        assert r.returncode == 1, (args, r.stderr)
+        assert 'precision "fp8" is not one of auto, fp32, bf16, fp16' in r.stderr, args
+
+
 def test_info_missing_file(tool, tmp_path):
     missing = tmp_path / "absent.safetensors"
     r = tool("info", missing)

@@ -362,6 +362,87 @@ test_no_backbone (void)
   be->ops->destroy (be);
 }
 
+/* ---- bf16 ---- */
+
+/* bf16 features against the double reference: within the tolerance of
+ * docs/decisions.md (2e-2 of the largest feature; measured 3e-3 to 5e-3 on
+ * random ResNet-18/50 with real frames). Only where oneDNN has bf16. */
+#define TOL_BF16 2e-2
+
+static void
+check_network_bf16 (HyrsmBackboneWeights *w, int crop, int n, guint32 seed)
+{
+  if (!hyrsm_backend_cpu_has_bf16 ()) {
+    g_test_skip ("this CPU has no AVX512-BF16 (oneDNN runs bf16 only with it)");
+    backbone_free (w);
+    return;
+  }
+  int dim = w->feature_dim;
+  float *frames = random_frames (n, crop, seed);
+  double *ref = g_new (double, (gsize) n * dim);
+  for (int i = 0; i < n; i++)
+    ref_forward (w, frames + (gsize) i * 3 * crop * crop, crop,
+        ref + (gsize) i * dim);
+  g_autoptr (GError) error = NULL;
+  HyrsmBackend *be = hyrsm_backend_cpu_new (w, crop, TRUE, &error);
+  g_assert_no_error (error);
+  backbone_free (w);
+
+  float *got = embed (be, frames, n, dim);
+  for (int i = 0; i < n; i++) {
+    double err = relative_error (got + (gsize) i * dim, ref + (gsize) i * dim,
+        dim);
+    g_test_message ("frame %d: bf16 relative error %.3g", i, err);
+    g_assert_cmpfloat (err, <, TOL_BF16);
+  }
+  be->ops->destroy (be);
+  g_free (got);
+  g_free (ref);
+  g_free (frames);
+}
+
+static void
+test_bf16_resnet18 (void)
+{
+  check_network_bf16 (make_backbone (FALSE, resnet18_blocks, 64, 1), 64, 2,
+      11);
+}
+
+static void
+test_bf16_resnet50 (void)
+{
+  check_network_bf16 (make_backbone (TRUE, resnet50_blocks, 64, 2), 32, 2,
+      12);
+}
+
+static void
+test_bf16_narrow (void)
+{
+  /* Channel counts that are not multiples of oneDNN's bf16 blocking (which
+   * pairs input channels), odd map sizes. */
+  static const int blocks[4] = { 1, 2, 1, 1 };
+  check_network_bf16 (make_backbone (TRUE, blocks, 8, 4), 29, 3, 14);
+}
+
+/* bf16 where oneDNN has it, else an error that says why. */
+static void
+test_bf16_availability (void)
+{
+  HyrsmBackboneWeights *w = make_backbone (FALSE, resnet18_blocks, 8, 7);
+  g_autoptr (GError) error = NULL;
+  HyrsmBackend *be = hyrsm_backend_cpu_new (w, 32, TRUE, &error);
+  backbone_free (w);
+  if (hyrsm_backend_cpu_has_bf16 ()) {
+    g_assert_no_error (error);
+    be->ops->destroy (be);
+  } else {
+    g_assert_null (be);
+    g_assert_error (error, HYRSM_ERROR, HYRSM_ERROR_INVALID_ARGUMENT);
+    g_assert_nonnull (strstr (error->message, "bf16"));
+    g_assert_nonnull (strstr (error->message, "AVX512-BF16"));
+  }
+}
+
 /* ---- pre-processing ---- */
 
 /* PyTorch: interpolate(x.float(), size=(6, 6), mode="bilinear",
@@ -594,6 +675,11 @@ main (int argc, char **argv)
   g_test_add_func ("/backbone/batch/chunks", test_large_batch);
   g_test_add_func ("/backbone/batch/threads", test_threads);
   g_test_add_func ("/backbone/errors/no-backbone", test_no_backbone);
+  g_test_add_func ("/backbone/bf16/resnet18-crop64", test_bf16_resnet18);
+  g_test_add_func ("/backbone/bf16/resnet50-crop32", test_bf16_resnet50);
+  g_test_add_func ("/backbone/bf16/narrow-bottleneck-odd-crop",
+      test_bf16_narrow);
+  g_test_add_func ("/backbone/bf16/availability", test_bf16_availability);
   g_test_add_func ("/backbone/preprocess/torch", test_preprocess_torch);
   g_test_add_func ("/backbone/preprocess/sizes", test_preprocess_sizes);
   g_test_add_func ("/backbone/model/embed", test_model_embed);
