@@ -76,9 +76,29 @@ struct _GstHyrsmOverlay
   PangoContext *pango;
   GstVideoInfo info;
   gboolean attach;              /* downstream renders the composition meta */
-  GstStructure *decision;       /* the last one seen */
+  GstStructure *decision;       /* the last whole-frame one seen */
   GstVideoOverlayComposition *composition;      /* its box, NULL: none yet */
+  GHashTable *regions;          /* ROI id -> Region: per-region decisions */
 };
+
+/* A tracked region's last decision (hyrsmfilter roi=true) and its label,
+ * rendered once per decision; drawn where the region's meta is on each
+ * frame, as long as the frames carry it. */
+typedef struct
+{
+  GstStructure *decision;
+  GstVideoOverlayRectangle *label;      /* NULL: to render */
+} Region;
+
+static void
+region_free (gpointer data)
+{
+  Region *r = data;
+  gst_structure_free (r->decision);
+  if (r->label)
+    gst_video_overlay_rectangle_unref (r->label);
+  g_free (r);
+}
 
 #define VIDEO_CAPS GST_VIDEO_CAPS_MAKE (GST_VIDEO_OVERLAY_COMPOSITION_BLEND_FORMATS)
 
@@ -344,6 +364,63 @@ make_composition (GstHyrsmOverlay *self)
   return comp;
 }
 
+/* A rectangle of one colour (a 1 x 1 pixel scaled), for region outlines. */
+static GstVideoOverlayRectangle *
+solid_rectangle (guint32 argb, gint x, gint y, guint w, guint h)
+{
+  GstBuffer *pixel = gst_buffer_new_allocate (NULL, 4, NULL);
+  gst_buffer_add_video_meta (pixel, GST_VIDEO_FRAME_FLAG_NONE,
+      GST_VIDEO_OVERLAY_COMPOSITION_FORMAT_RGB, 1, 1);
+  /* Native-endian ARGB, opaque: the composition's premultiplied format. */
+  guint32 value = argb | 0xff000000u;
+  gst_buffer_fill (pixel, 0, &value, 4);
+  GstVideoOverlayRectangle *rect = gst_video_overlay_rectangle_new_raw (pixel,
+      x, y, w, h, GST_VIDEO_OVERLAY_FORMAT_FLAG_PREMULTIPLIED_ALPHA);
+  gst_buffer_unref (pixel);
+  return rect;
+}
+
+/* Adds to @comp the outline of @box (clipped to the frame) and @r's label
+ * at its top-left corner (inside the frame). */
+static void
+add_region (GstHyrsmOverlay *self, GstVideoOverlayComposition *comp,
+    Region *r, const GstVideoRectangle *box, const Style *style)
+{
+  gint vw = GST_VIDEO_INFO_WIDTH (&self->info);
+  gint vh = GST_VIDEO_INFO_HEIGHT (&self->info);
+  gint x0 = CLAMP (box->x, 0, vw - 1), y0 = CLAMP (box->y, 0, vh - 1);
+  gint x1 = CLAMP (box->x + box->w, x0 + 1, vw);
+  gint y1 = CLAMP (box->y + box->h, y0 + 1, vh);
+  guint line = MAX (style->font_px / 8, 1);
+  gboolean unknown = FALSE;
+  gst_structure_get_boolean (r->decision, "unknown", &unknown);
+  guint32 color = unknown ? style->unknown_color : style->bar_color;
+  guint lw = MIN (line, (guint) (x1 - x0)), lh = MIN (line, (guint) (y1 - y0));
+  GstVideoOverlayRectangle *edges[] = {
+    solid_rectangle (color, x0, y0, x1 - x0, lh),
+    solid_rectangle (color, x0, y1 - lh, x1 - x0, lh),
+    solid_rectangle (color, x0, y0, lw, y1 - y0),
+    solid_rectangle (color, x1 - lw, y0, lw, y1 - y0),
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (edges); i++) {
+    gst_video_overlay_composition_add_rectangle (comp, edges[i]);
+    gst_video_overlay_rectangle_unref (edges[i]);
+  }
+  if (r->label == NULL) {
+    Style compact = *style;
+    compact.max_bars = 0;       /* a region gets its label, not the bars */
+    r->label = render_decision_box (self->pango, r->decision, &compact, vw,
+        vh);
+  }
+  guint w, h;
+  gst_video_overlay_rectangle_get_render_rectangle (r->label, NULL, NULL, &w,
+      &h);
+  gst_video_overlay_rectangle_set_render_rectangle (r->label,
+      CLAMP (x0, 0, MAX (vw - (gint) w, 0)),
+      CLAMP (y0, 0, MAX (vh - (gint) h, 0)), w, h);
+  gst_video_overlay_composition_add_rectangle (comp, r->label);
+}
+
 /* ---- streaming ---- */
 
 static void
@@ -351,6 +428,13 @@ forget_decision (GstHyrsmOverlay *self)
 {
   gst_clear_structure (&self->decision);
   g_clear_pointer (&self->composition, gst_video_overlay_composition_unref);
+}
+
+static void
+forget_all (GstHyrsmOverlay *self)
+{
+  forget_decision (self);
+  g_hash_table_remove_all (self->regions);
 }
 
 /* Whether downstream draws GstVideoOverlayCompositionMeta itself (it says
@@ -410,35 +494,86 @@ static GstFlowReturn
 gst_hyrsm_overlay_transform_ip (GstBaseTransform *trans, GstBuffer *buf)
 {
   GstHyrsmOverlay *self = GST_HYRSM_OVERLAY (trans);
-  const GstStructure *decision = gst_buffer_get_hyrsm_meta (buf);
-  if (decision) {
-    forget_decision (self);
-    self->decision = gst_structure_copy (decision);
+  /* Every decision on the buffer: the whole frame's, and regions' (they
+   * carry roi-id). */
+  gpointer state = NULL;
+  GstMeta *meta;
+  const GstMetaInfo *info = gst_meta_get_info (GST_HYRSM_META_NAME);
+  while (info && (meta = gst_buffer_iterate_meta_filtered (buf, &state,
+              info->api))) {
+    GstCustomMeta *custom = (GstCustomMeta *) meta;
+    if (!gst_custom_meta_has_name (custom, GST_HYRSM_META_NAME))
+      continue;
+    const GstStructure *decision = gst_custom_meta_get_structure (custom);
+    gint id;
+    if (gst_structure_get_int (decision, "roi-id", &id)) {
+      Region *r = g_new0 (Region, 1);
+      r->decision = gst_structure_copy (decision);
+      g_hash_table_replace (self->regions, GINT_TO_POINTER (id), r);
+    } else {
+      forget_decision (self);
+      self->decision = gst_structure_copy (decision);
+    }
   }
-  if (self->decision == NULL)
-    return GST_FLOW_OK;
 
   GST_OBJECT_LOCK (self);
   gboolean dirty = self->dirty;
+  Style style = self->style;
   GST_OBJECT_UNLOCK (self);
-  if (self->composition == NULL || dirty) {
+  if (style.font_px == 0)
+    style.font_px = MAX (GST_VIDEO_INFO_HEIGHT (&self->info) / 20, 8);
+  if (dirty) {
+    GHashTableIter iter;
+    Region *r;
+    g_hash_table_iter_init (&iter, self->regions);
+    while (g_hash_table_iter_next (&iter, NULL, (gpointer *) & r))
+      g_clear_pointer (&r->label, gst_video_overlay_rectangle_unref);
+  }
+  if (self->decision && (self->composition == NULL || dirty)) {
     g_clear_pointer (&self->composition, gst_video_overlay_composition_unref);
     self->composition = make_composition (self);
   }
 
-  if (self->attach) {
-    attach_composition (buf, self->composition);
+  /* Regions are drawn where this frame's region metas are; a region the
+   * frame no longer carries has left and is forgotten. */
+  GstVideoOverlayComposition *comp = self->composition ?
+      gst_video_overlay_composition_copy (self->composition) : NULL;
+  GHashTableIter iter;
+  gpointer key;
+  Region *r;
+  g_hash_table_iter_init (&iter, self->regions);
+  while (g_hash_table_iter_next (&iter, &key, (gpointer *) & r)) {
+    GstVideoRegionOfInterestMeta *roi =
+        gst_buffer_get_video_region_of_interest_meta_id (buf,
+        GPOINTER_TO_INT (key));
+    if (roi == NULL) {
+      g_hash_table_iter_remove (&iter);
+      continue;
+    }
+    GstVideoRectangle box = { roi->x, roi->y, roi->w, roi->h };
+    if (comp == NULL)
+      comp = gst_video_overlay_composition_new (NULL);
+    add_region (self, comp, r, &box, &style);
+  }
+  if (comp == NULL)
     return GST_FLOW_OK;
+
+  GstFlowReturn ret = GST_FLOW_OK;
+  if (self->attach) {
+    attach_composition (buf, comp);
+  } else {
+    GstVideoFrame frame;
+    if (gst_video_frame_map (&frame, &self->info, buf, GST_MAP_READWRITE)) {
+      gst_video_overlay_composition_blend (comp, &frame);
+      gst_video_frame_unmap (&frame);
+    } else {
+      GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Could not map a frame."),
+          (NULL));
+      ret = GST_FLOW_ERROR;
+    }
   }
-  GstVideoFrame frame;
-  if (!gst_video_frame_map (&frame, &self->info, buf, GST_MAP_READWRITE)) {
-    GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Could not map a frame."),
-        (NULL));
-    return GST_FLOW_ERROR;
-  }
-  gst_video_overlay_composition_blend (self->composition, &frame);
-  gst_video_frame_unmap (&frame);
-  return GST_FLOW_OK;
+  gst_video_overlay_composition_unref (comp);
+  return ret;
 }
 
 static gboolean
@@ -448,8 +583,8 @@ gst_hyrsm_overlay_sink_event (GstBaseTransform *trans, GstEvent *event)
   switch (GST_EVENT_TYPE (event)) {
     case GST_EVENT_FLUSH_STOP:
     case GST_EVENT_STREAM_START:
-      /* A seek or a new stream: the old decision no longer applies. */
-      forget_decision (self);
+      /* A seek or a new stream: the old decisions no longer apply. */
+      forget_all (self);
       break;
     default:
       break;
@@ -541,6 +676,7 @@ gst_hyrsm_overlay_finalize (GObject *object)
 {
   GstHyrsmOverlay *self = GST_HYRSM_OVERLAY (object);
   forget_decision (self);
+  g_hash_table_unref (self->regions);
   g_object_unref (self->pango);
   g_object_unref (self->fontmap);
   G_OBJECT_CLASS (gst_hyrsm_overlay_parent_class)->finalize (object);
@@ -623,5 +759,6 @@ gst_hyrsm_overlay_init (GstHyrsmOverlay *self)
   self->style.max_bars = DEFAULT_MAX_BARS;
   self->fontmap = pango_cairo_font_map_new ();
   self->pango = pango_font_map_create_context (self->fontmap);
+  self->regions = g_hash_table_new_full (NULL, NULL, NULL, region_free);
   gst_base_transform_set_in_place (GST_BASE_TRANSFORM (self), TRUE);
 }

@@ -128,6 +128,62 @@ GST_START_TEST (test_keeps_an_upstream_composition)
 }
 GST_END_TEST;
 
+/* Luma at (@x, @y) of an I420 160x120 frame. */
+static guint8
+luma (GstBuffer *buf, int x, int y)
+{
+  guint8 v;
+  gst_buffer_extract (buf, y * 160 + x, &v, 1);
+  return v;
+}
+
+/* Pushes a grey frame carrying a region of interest (id 4) at @x, @y,
+ * with a decision for it when @decided. */
+static GstBuffer *
+push_region (GstHarness *h, int x, int y, gboolean with_roi, gboolean decided)
+{
+  GstBuffer *in = grey_frame ();
+  if (with_roi)
+    gst_buffer_add_video_region_of_interest_meta (in, "person", x, y, 50,
+        40)->id = 4;
+  if (decided) {
+    GstStructure *d = decision ();
+    gst_structure_set (d, "roi-id", G_TYPE_INT, 4, "roi-x", G_TYPE_INT, x,
+        "roi-y", G_TYPE_INT, y, "roi-width", G_TYPE_INT, 50, "roi-height",
+        G_TYPE_INT, 40, NULL);
+    gst_buffer_add_hyrsm_meta (in, d);
+    gst_structure_free (d);
+  }
+  fail_unless_equals_int (gst_harness_push (h, in), GST_FLOW_OK);
+  return gst_harness_pull (h);
+}
+
+/* A region's decision is drawn on the region (its outline and label) and
+ * follows it while the frames carry it; the rest of the frame is
+ * untouched, and a region that left is no longer drawn. */
+GST_START_TEST (test_draws_each_region_where_it_is)
+{
+  GstHarness *h = gst_harness_new ("hyrsmoverlay");
+  gst_harness_set_caps_str (h, CAPS, CAPS);
+  GstBuffer *out = push_region (h, 40, 30, TRUE, TRUE);
+  fail_if (luma (out, 40, 50) == 0x80, "no outline on the region's edge");
+  fail_if (luma (out, 89, 50) == 0x80, "no outline on the region's edge");
+  fail_unless (luma (out, 5, 5) == 0x80 && luma (out, 150, 110) == 0x80
+      && luma (out, 20, 100) == 0x80, "drawn outside the region");
+  gst_buffer_unref (out);
+  /* Moved, no new decision: drawn at the new place only. */
+  out = push_region (h, 100, 70, TRUE, FALSE);
+  fail_if (luma (out, 100, 90) == 0x80, "the region moved: not followed");
+  fail_unless (luma (out, 40, 50) == 0x80, "still drawn where it was");
+  gst_buffer_unref (out);
+  /* Gone from the frame: not drawn. */
+  out = push_region (h, 0, 0, FALSE, FALSE);
+  fail_unless (is_grey (out), "a region that left is still drawn");
+  gst_buffer_unref (out);
+  gst_harness_teardown (h);
+}
+GST_END_TEST;
+
 static Suite *
 hyrsmoverlay_suite (void)
 {
@@ -137,6 +193,7 @@ hyrsmoverlay_suite (void)
   tcase_add_test (tc, test_blends_without_downstream_support);
   tcase_add_test (tc, test_attaches_meta_when_downstream_renders_it);
   tcase_add_test (tc, test_keeps_an_upstream_composition);
+  tcase_add_test (tc, test_draws_each_region_where_it_is);
   return s;
 }
 
