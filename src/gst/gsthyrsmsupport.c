@@ -1605,6 +1605,16 @@ gst_hyrsm_support_dir_get_median_duration (GstHyrsmSupportDir *self)
   return self->median_duration;
 }
 
+/* A NULL-terminated copy of @strings (gchar*). */
+static gchar **
+strv_copy (GPtrArray *strings)
+{
+  gchar **v = g_new0 (gchar *, strings->len + 1);
+  for (guint i = 0; i < strings->len; i++)
+    v[i] = g_strdup (strings->pdata[i]);
+  return v;
+}
+
 /**
  * gst_hyrsm_support_dir_get_skipped:
  * @self: a #GstHyrsmSupportDir
@@ -1620,10 +1630,7 @@ gchar **
 gst_hyrsm_support_dir_get_skipped (GstHyrsmSupportDir *self)
 {
   g_return_val_if_fail (GST_HYRSM_IS_SUPPORT_DIR (self), NULL);
-  gchar **v = g_new0 (gchar *, self->skipped->len + 1);
-  for (guint i = 0; i < self->skipped->len; i++)
-    v[i] = g_strdup (self->skipped->pdata[i]);
-  return v;
+  return strv_copy (self->skipped);
 }
 
 /**
@@ -1642,10 +1649,7 @@ gchar **
 gst_hyrsm_support_dir_get_warnings (GstHyrsmSupportDir *self)
 {
   g_return_val_if_fail (GST_HYRSM_IS_SUPPORT_DIR (self), NULL);
-  gchar **v = g_new0 (gchar *, self->warnings->len + 1);
-  for (guint i = 0; i < self->warnings->len; i++)
-    v[i] = g_strdup (self->warnings->pdata[i]);
-  return v;
+  return strv_copy (self->warnings);
 }
 
 /**
