@@ -114,6 +114,19 @@ GST_START_TEST (test_bad_device)
 }
 GST_END_TEST;
 
+/* device=bogus says the device is wrong, not that the model file is. */
+GST_START_TEST (test_invalid_device_named)
+{
+  GError *error = start_error (model_path, "bogus", NULL);
+  fail_unless (strstr (error->message, "\"bogus\"") != NULL
+      && strstr (error->message, "auto, cpu, cuda") != NULL, "%s",
+      error->message);
+  fail_if (strstr (error->message, "Could not load model file") != NULL,
+      "%s", error->message);
+  g_error_free (error);
+}
+GST_END_TEST;
+
 /* ---- streaming ---- */
 
 typedef struct
@@ -688,6 +701,28 @@ GST_START_TEST (test_sync_live_reports_latency_at_start)
 }
 GST_END_TEST;
 
+/* Settings read at start are refused while running, with a warning,
+ * rather than silently not applying. */
+GST_START_TEST (test_start_settings_refused_while_running)
+{
+  Fixture f = start_filter (model_path, "sync true", FALSE);
+  push_frames (f.h, 0, 3, RGB_SIZE);
+  gst_util_set_object_arg (G_OBJECT (f.h->element), "sync", "false");
+  g_object_set (f.h->element, "device", "cpu", NULL);
+  gint sync;
+  g_autofree char *device = NULL;
+  g_object_get (f.h->element, "sync", &sync, "device", &device, NULL);
+  GEnumValue *v = g_enum_get_value (g_type_class_peek (G_PARAM_SPEC_VALUE_TYPE
+          (g_object_class_find_property (G_OBJECT_GET_CLASS (f.h->element),
+                  "sync"))), sync);
+  fail_unless_equals_string (v->value_nick, "true");
+  fail_unless_equals_string (device, "auto");
+  fail_unless_equals_int (count_messages (f.bus, GST_MESSAGE_WARNING,
+          "cannot change while the element is running"), 2);
+  stop_filter (&f);
+}
+GST_END_TEST;
+
 /* A new window applies while playing, from a grid restart. */
 GST_START_TEST (test_window_change_applies)
 {
@@ -1071,6 +1106,7 @@ hyrsmfilter_suite (void)
   tcase_add_test (tc, test_missing_model);
   tcase_add_test (tc, test_corrupt_model);
   tcase_add_test (tc, test_bad_device);
+  tcase_add_test (tc, test_invalid_device_named);
   tcase_add_test (tc, test_support_missing);
   tcase_add_test (tc, test_support_empty);
   tcase_add_test (tc, test_support_junk_label);
@@ -1101,6 +1137,7 @@ hyrsmfilter_suite (void)
   tcase_add_test (timing, test_no_timestamps_warns_once);
   tcase_add_test (timing, test_sync_live_reports_latency_at_start);
   tcase_add_test (timing, test_window_change_applies);
+  tcase_add_test (timing, test_start_settings_refused_while_running);
   tcase_add_test (timing, test_restarts_reuse_what_is_loaded);
 
   TCase *roi = tcase_create ("roi");
