@@ -29,6 +29,11 @@ int hyrsm_relation_get_dim (const HyrsmRelation *rel);  /* D */
 gboolean hyrsm_relation_intra (const HyrsmRelation *rel,
     const float *features, float *s, GError **error);
 
+/* The same for @n videos at once (@features, @s: n x T x D): every weight
+ * is read once for all of them. */
+gboolean hyrsm_relation_intra_batch (const HyrsmRelation *rel,
+    const float *features, int n, float *s, GError **error);
+
 /* @u (D) = the mean over the T rows of @s (T x D). */
 void hyrsm_relation_token_mean (const HyrsmRelation *rel, const float *s,
     float *u);
@@ -42,6 +47,53 @@ gboolean hyrsm_relation_fuse_frames (const HyrsmRelation *rel,
 gboolean hyrsm_relation_inter (const HyrsmRelation *rel, const float *u,
     int n_tokens, float *g, GError **error);
 
+/* ---- section 5 split at the query (the cached path) ----
+ *
+ * In the inter-relation of M support tokens and one query, everything of
+ * the M support rows and columns is query-independent: their Q, K, V and
+ * the M x M support-support logits. Softmax over the M + 1 tokens of a
+ * support row i (head h) is then finished per query exactly:
+ *   m' = max (m_ih, l_iq), a = s_ih e^(m_ih - m') / Z, b = e^(l_iq - m') / Z,
+ *   Z = s_ih e^(m_ih - m') + e^(l_iq - m'),
+ *   O_ih = a Abar_ih + b V_qh,
+ * with m_ih, s_ih the max and exp-sum of the row's M support logits and
+ * Abar_ih its support-only attention output; and since the output
+ * projection is linear, O_i Wf^T = sum_h a P_ih + b R_h with
+ * P_ih = Abar_ih Wf_h^T cached and R_h = V_qh Wf_h^T once per query
+ * (Wf_h: the d columns of head h). A query costs O (M D) here instead of
+ * O (M^2 D + M D^2). */
+
+/* Per-token inputs of the inter-relation: @q, @k, @v (n x D each) =
+ * @u (n x D) times Wq^T, Wk^T, Wv^T. Query-independent for supports. */
+gboolean hyrsm_relation_token_qkv (const HyrsmRelation *rel, const float *u,
+    int n, float *q, float *k, float *v, GError **error);
+
+typedef struct _HyrsmInterSupport HyrsmInterSupport;
+
+/* The query-independent terms of @n_tokens support tokens (M >= 1):
+ * takes @u, @q, @k, @v (M x D each, from hyrsm_relation_token_qkv) and
+ * computes the row statistics and P. Cost O (M^2 D + M D^2), once. */
+HyrsmInterSupport *hyrsm_inter_support_new_take (const HyrsmRelation *rel,
+    float *u, float *q, float *k, float *v, int n_tokens, GError **error);
+void hyrsm_inter_support_free (HyrsmInterSupport *sup);
+
+typedef struct _HyrsmInterQueries HyrsmInterQueries;
+
+/* The per-query terms of @n queries (@u_q: n x D token means) against
+ * @sup: their Q, K, V, R_h, and their own inter-relation output g_q. */
+HyrsmInterQueries *hyrsm_inter_queries_new (const HyrsmRelation *rel,
+    const HyrsmInterSupport *sup, const float *u_q, int n, GError **error);
+void hyrsm_inter_queries_free (HyrsmInterQueries *iq);
+
+/* Query @b's inter-relation output (D, after the ReLU). */
+const float *hyrsm_inter_queries_peek_g (const HyrsmInterQueries *iq, int b);
+
+/* The M support tokens' inter-relation outputs for query @b: @g (M x D,
+ * after the ReLU), O (M D) work. Thread-safe for distinct @g. */
+void hyrsm_inter_support_rows (const HyrsmRelation *rel,
+    const HyrsmInterSupport *sup, const HyrsmInterQueries *iq, int b,
+    float *g);
+
 /* Query-dependent half of the fuse: @out (n_tokens x D) = @g W2b^T + b2. */
 gboolean hyrsm_relation_fuse_tokens (const HyrsmRelation *rel,
     const float *g, int n_tokens, float *out, GError **error);
@@ -50,6 +102,17 @@ gboolean hyrsm_relation_fuse_tokens (const HyrsmRelation *rel,
  * added to every row. */
 void hyrsm_relation_fuse_add (const HyrsmRelation *rel,
     const float *frames_part, const float *token_part, float *e);
+
+/* @e (T x D, in double) = @frames_part + @token_part as
+ * hyrsm_relation_fuse_add() computes it in float, widened for the metric,
+ * and @norms (T) its row norms (max (||e_t||, 1e-12)). */
+void hyrsm_relation_fuse_rows_f64 (const HyrsmRelation *rel,
+    const float *frames_part, const float *token_part, double *e,
+    double *norms);
+
+/* hyrsm_bimhm() on rows widened to double (@a, @b: rows x dim). */
+double hyrsm_bimhm_f64 (const double *a, const double *a_norms,
+    const double *b, const double *b_norms, int rows, int dim);
 
 /* Row norms of @e (rows x D), each max(||e_i||, 1e-12), for hyrsm_bimhm. */
 void hyrsm_row_norms (const float *e, int rows, int dim, double *norms);
