@@ -973,8 +973,10 @@ hyrsm_support_set_match_batch_raw (HyrsmSupportSet *self,
  * costs much less per query than as many single matches. The distances
  * are those of hyrsm_support_set_match() for each query.
  *
- * Returns: (transfer full) (element-type HyrsmMatchResult): the result of
- *   each query, in order (empty for empty @queries), or %NULL with @error
+ * Returns: (transfer container) (element-type HyrsmMatchResult): the
+ *   result of each query, in order (empty for empty @queries); the array
+ *   holds the results' references (free it with g_ptr_array_unref()), or
+ *   %NULL with @error
  *   set (%HYRSM_ERROR_SHAPE_MISMATCH when the size of @queries is not a
  *   multiple of T x D x 4 bytes, %HYRSM_ERROR_EMPTY_SUPPORT_SET,
  *   %HYRSM_ERROR_INVALID_ARGUMENT for a non-finite value)
