@@ -94,7 +94,7 @@ run_embed_batch (HyrsmEngine *self, Job **jobs, guint n)
 static void
 run_match_batch (HyrsmEngine *self, Job **jobs, guint n)
 {
-  HyrsmSupportSet *support = jobs[0]->support;
+  HyrsmSupportSet *support = g_object_ref (jobs[0]->support);
   HyrsmModel *model = hyrsm_support_set_get_model (support);
   gsize td = (gsize) hyrsm_model_get_frames (model)
       * hyrsm_model_get_feature_dim (model);
@@ -115,6 +115,12 @@ run_match_batch (HyrsmEngine *self, Job **jobs, guint n)
   if (n_run > 0)
     hyrsm_support_set_match_batch_raw (support, queries, n_run, results,
         &error);
+  g_object_unref (support);
+  /* The jobs' references to the set go before their callbacks: after its
+   * callback a caller may drop the model, and the engine's thread must not
+   * be the one that finalizes it (that would join the thread itself). */
+  for (guint i = 0; i < n; i++)
+    g_clear_object (&jobs[i]->support);
   g_mutex_lock (&self->lock);
   self->matches += n_run;
   self->match_batches += n_run > 0;

@@ -58,7 +58,9 @@ typedef void (*HyrsmEngineMatchDone) (gpointer user_data,
  * Matches on the same support set that are due together (consecutive in
  * the queue, other sets' matches between them aside) run as one batch:
  * hyrsm_support_set_match_batch_raw(), the relation weights read once for
- * all of them; each result is that of a single match. */
+ * all of them; each result is that of a single match. The engine holds a
+ * reference to @support until just before @done is called; the caller
+ * keeps one to the model until then. */
 HYRSM_API
 void hyrsm_engine_queue_match (HyrsmEngine *engine, HyrsmSupportSet *support,
     const float *query, HyrsmEngineMatchPrepare prepare,
