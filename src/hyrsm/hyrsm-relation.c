@@ -227,26 +227,46 @@ axpy_ff (float p, const float *x, float *y, int n)
     y[c] += p * x[c];
 }
 
-/* out[q] = a . b[q] for 4 rows b[q] (double): one row of the metric's
- * T x T block, each load of @a used four times. */
+/* Rows @a0 + @cm and @a1 + @cm of a token's E (the float sums the fuse
+ * makes, widened): out0[q] = (a0 + cm) . b[q], out1[q] likewise, for 4
+ * rows b[q] of the query's E, and their squared norms. Two rows at a time
+ * so that each load of @b serves two products. */
 __attribute__ ((target ("avx2,fma")))
 static void
-dot_1x4_dd_avx2 (const double *a, const double *const b[4], int n,
-    double out[4])
+fused_dots_2x4_avx2 (const float *a0, const float *a1, const float *cm,
+    const double *const b[4], int n, double out0[4], double out1[4],
+    double norm_sq[2])
 {
-  __m256d acc[4];
+  __m256d acc0[4], acc1[4], n0 = _mm256_setzero_pd (), n1 = n0;
   for (int q = 0; q < 4; q++)
-    acc[q] = _mm256_setzero_pd ();
+    acc0[q] = acc1[q] = _mm256_setzero_pd ();
   int c = 0;
   for (; c + 4 <= n; c += 4) {
-    __m256d x = _mm256_loadu_pd (a + c);
-    for (int q = 0; q < 4; q++)
-      acc[q] = _mm256_fmadd_pd (x, _mm256_loadu_pd (b[q] + c), acc[q]);
+    __m128 t = _mm_loadu_ps (cm + c);
+    __m256d x0 = _mm256_cvtps_pd (_mm_add_ps (_mm_loadu_ps (a0 + c), t));
+    __m256d x1 = _mm256_cvtps_pd (_mm_add_ps (_mm_loadu_ps (a1 + c), t));
+    n0 = _mm256_fmadd_pd (x0, x0, n0);
+    n1 = _mm256_fmadd_pd (x1, x1, n1);
+    for (int q = 0; q < 4; q++) {
+      __m256d y = _mm256_loadu_pd (b[q] + c);
+      acc0[q] = _mm256_fmadd_pd (x0, y, acc0[q]);
+      acc1[q] = _mm256_fmadd_pd (x1, y, acc1[q]);
+    }
   }
+  norm_sq[0] = hsum_pd (n0);
+  norm_sq[1] = hsum_pd (n1);
   for (int q = 0; q < 4; q++) {
-    out[q] = hsum_pd (acc[q]);
-    for (int r = c; r < n; r++)
-      out[q] += a[r] * b[q][r];
+    out0[q] = hsum_pd (acc0[q]);
+    out1[q] = hsum_pd (acc1[q]);
+  }
+  for (; c < n; c++) {
+    double x0 = (float) (a0[c] + cm[c]), x1 = (float) (a1[c] + cm[c]);
+    norm_sq[0] += x0 * x0;
+    norm_sq[1] += x1 * x1;
+    for (int q = 0; q < 4; q++) {
+      out0[q] += x0 * b[q][c];
+      out1[q] += x1 * b[q][c];
+    }
   }
 }
 
@@ -651,6 +671,7 @@ hyrsm_inter_support_rows (const HyrsmRelation *rel,
   double scale = 1.0 / sqrt ((double) d);
   const float *kq = iq->k + (gsize) b * D;
 
+#pragma omp parallel for schedule(static)
   for (int i = 0; i < M; i++) {
     float *y = g + (gsize) i * D;
     const float *ui = sup->u + (gsize) i * D;
@@ -671,8 +692,8 @@ hyrsm_inter_support_rows (const HyrsmRelation *rel,
     }
     for (int j = 0; j < D; j++)
       y[j] = (float) ((double) y[j] + w->fc_bias[j] + ui[j]);
+    inter_post_norm (rel, y, 1);
   }
-  inter_post_norm (rel, g, M);
 }
 
 gboolean
@@ -740,6 +761,62 @@ bimhm_from_costs (const double *c, int rows)
   return total;
 }
 
+
+/* The token-by-query dot products and the token's row norms the metric
+ * needs, in plain double arithmetic: the rows AVX2 does not cover. */
+static void
+fused_dots_rows (const float *frames_part, const float *token_part,
+    const double *e_q, int T, int D, int i0, double *c, double *norms)
+{
+  for (int i = i0; i < T; i++) {
+    const float *ai = frames_part + (gsize) i * D;
+    double nsq = 0;
+    for (int x = 0; x < D; x++) {
+      double v = (float) (ai[x] + token_part[x]);
+      nsq += v * v;
+    }
+    norms[i] = nsq;
+    for (int j = 0; j < T; j++) {
+      const double *bj = e_q + (gsize) j * D;
+      double dot = 0;
+      for (int x = 0; x < D; x++)
+        dot += (double) (float) (ai[x] + token_part[x]) * bj[x];
+      c[i * T + j] = dot;
+    }
+  }
+}
+
+double
+hyrsm_bimhm_fused (const HyrsmRelation *rel, const float *frames_part,
+    const float *token_part, const double *e_q, const double *q_norms)
+{
+  int T = rel->frames, D = rel->dim;
+  double *c = g_newa (double, (gsize) T * T);
+  double *norms = g_newa (double, T);   /* squared first */
+  int i = 0;
+  if (have_avx2 () && T % 4 == 0)
+    for (; i + 2 <= T; i += 2) {
+      const float *a0 = frames_part + (gsize) i * D, *a1 = a0 + D;
+      for (int j = 0; j < T; j += 4) {
+        const double *bj[4];
+        double nsq[2];
+        for (int q = 0; q < 4; q++)
+          bj[q] = e_q + (gsize) (j + q) * D;
+        fused_dots_2x4_avx2 (a0, a1, token_part, bj, D, c + i * T + j,
+            c + (i + 1) * T + j, nsq);
+        norms[i] = nsq[0];
+        norms[i + 1] = nsq[1];
+      }
+    }
+  fused_dots_rows (frames_part, token_part, e_q, T, D, i, c, norms);
+  for (i = 0; i < T; i++) {
+    double norm = MAX (sqrt (norms[i]), NORM_EPS);
+    for (int j = 0; j < T; j++)
+      c[i * T + j] = 1.0 - c[i * T + j] / (norm * q_norms[j]);
+  }
+  return bimhm_from_costs (c, T);
+}
+
 void
 hyrsm_row_norms (const float *e, int rows, int dim, double *norms)
 {
@@ -758,34 +835,6 @@ hyrsm_bimhm (const float *a, const double *a_norms, const float *b,
     for (int j = 0; j < rows; j++)
       c[i * rows + j] = 1.0 - dot_ff (a + (gsize) i * dim, b + (gsize) j * dim,
           dim) / (a_norms[i] * b_norms[j]);
-  double total = bimhm_from_costs (c, rows);
-  g_free (c);
-  return total;
-}
-
-double
-hyrsm_bimhm_f64 (const double *a, const double *a_norms, const double *b,
-    const double *b_norms, int rows, int dim)
-{
-  double *c = g_new (double, (gsize) rows * rows);
-  gboolean avx2 = have_avx2 ();
-  for (int i = 0; i < rows; i++) {
-    const double *ai = a + (gsize) i * dim;
-    int j = 0;
-    if (avx2)
-      for (; j + 4 <= rows; j += 4) {
-        const double *bj[4];
-        double dots[4];
-        for (int q = 0; q < 4; q++)
-          bj[q] = b + (gsize) (j + q) * dim;
-        dot_1x4_dd_avx2 (ai, bj, dim, dots);
-        for (int q = 0; q < 4; q++)
-          c[i * rows + j + q] = 1.0 - dots[q] / (a_norms[i] * b_norms[j + q]);
-      }
-    for (; j < rows; j++)
-      c[i * rows + j] = 1.0 - dot_dd (ai, b + (gsize) j * dim, dim)
-          / (a_norms[i] * b_norms[j]);
-  }
   double total = bimhm_from_costs (c, rows);
   g_free (c);
   return total;

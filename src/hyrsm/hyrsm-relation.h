@@ -110,9 +110,12 @@ void hyrsm_relation_fuse_rows_f64 (const HyrsmRelation *rel,
     const float *frames_part, const float *token_part, double *e,
     double *norms);
 
-/* hyrsm_bimhm() on rows widened to double (@a, @b: rows x dim). */
-double hyrsm_bimhm_f64 (const double *a, const double *a_norms,
-    const double *b, const double *b_norms, int rows, int dim);
+/* hyrsm_bimhm() between a token's E = @frames_part (T x D, W2a S) +
+ * @token_part (D, W2b g + b2), summed in float as
+ * hyrsm_relation_fuse_add() does but never stored, and the query's @e_q
+ * (T x D, from hyrsm_relation_fuse_rows_f64()) with its @q_norms. */
+double hyrsm_bimhm_fused (const HyrsmRelation *rel, const float *frames_part,
+    const float *token_part, const double *e_q, const double *q_norms);
 
 /* Row norms of @e (rows x D), each max(||e_i||, 1e-12), for hyrsm_bimhm. */
 void hyrsm_row_norms (const float *e, int rows, int dim, double *norms);

@@ -680,8 +680,7 @@ relation_distances (HyrsmSupportSet *self, const HyrsmInterSupport *inter,
   float *g = g_new (float, chunk * row);
   float *tok = g_new (float, chunk * row);
   double *e_q = g_new (double, td);
-  double *e_m = g_new (double, td);
-  double *norms = g_new (double, 2 * T);
+  double *norms = g_new (double, T);
   HyrsmInterQueries *iq = NULL;
   gboolean ok = FALSE;
 
@@ -708,14 +707,13 @@ relation_distances (HyrsmSupportSet *self, const HyrsmInterSupport *inter,
       goto out;
     for (int b = 0; b < nb; b++) {
       const float *tok_b = tok + b * row;
+      double *dist_b = token_dist + (gsize) (b0 + b) * M;
       hyrsm_relation_fuse_rows_f64 (rel, w2a_q + (b0 + b) * td,
-          tok_b + (gsize) M * D, e_q, norms + T);
-      for (int m = 0; m < M; m++) {
-        hyrsm_relation_fuse_rows_f64 (rel, tokens[m]->w2a_s,
-            tok_b + (gsize) m * D, e_m, norms);
-        token_dist[(gsize) (b0 + b) * M + m] = hyrsm_bimhm_f64 (e_m, norms,
-            e_q, norms + T, T, D);
-      }
+          tok_b + (gsize) M * D, e_q, norms);
+#pragma omp parallel for schedule(static)
+      for (int m = 0; m < M; m++)
+        dist_b[m] = hyrsm_bimhm_fused (rel, tokens[m]->w2a_s,
+            tok_b + (gsize) m * D, e_q, norms);
     }
   }
   if (trace) {
@@ -737,7 +735,6 @@ out:
   g_free (g);
   g_free (tok);
   g_free (e_q);
-  g_free (e_m);
   g_free (norms);
   return ok;
 }
