@@ -176,7 +176,8 @@ hyrsm_gemm_thin_nt (int m, int n, int k, const float *a, const float *b,
     g_once_init_leave (&checked, 1);
   }
   if (!(have_avx512 || have_avx2) || m <= 0 || n <= 0 || k <= 0
-      || m > (have_avx512 ? HYRSM_GEMM_THIN_MAX_ROWS : HYRSM_GEMM_THIN_MAX_ROWS_AVX2))
+      || m > (have_avx512 ? HYRSM_GEMM_THIN_MAX_ROWS :
+          HYRSM_GEMM_THIN_MAX_ROWS_AVX2))
     return FALSE;
   if (have_avx512)
     thin_avx512 (m, n, k, a, b, c);

@@ -15,8 +15,8 @@ G_BEGIN_DECLS
 
 /* Row-major C (m x n) = A (m x k) . B (n x k)^T with AVX-512 (or AVX2 and
  * FMA) on OpenMP threads (OMP_NUM_THREADS). Returns FALSE (computing
- * nothing) when the CPU has neither or m is above HYRSM_GEMM_THIN_MAX_ROWS:
- * the caller then uses sgemm. */
+ * nothing) when the CPU has neither or m is above its limit: the caller
+ * then uses sgemm. */
 gboolean hyrsm_gemm_thin_nt (int m, int n, int k, const float *a,
     const float *b, float *c);
 
