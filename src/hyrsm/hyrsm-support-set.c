@@ -19,7 +19,9 @@
  * waits for the matches in progress (no writer starvation, unlike a
  * reader-preferring rwlock). Changes are serialized by `write_mutex`: each
  * builds the next snapshot (sharing the unchanged examples and classes) and
- * swaps it in under `lock`.
+ * swaps it in under `lock`. The one wait between matches: those that start
+ * on a new snapshot while its first match builds the supports' mutual
+ * terms (`inter_lock`) wait for them and then share them.
  */
 #include "hyrsm-support-set-private.h"
 #include "hyrsm-error.h"
@@ -353,10 +355,12 @@ bytes_as_floats (GBytes *bytes, float **copy)
  * (or a head of unnamed kind when some class has more than one example)
  * each class is one token, the mean of its examples. A model without a
  * relation head matches the raw features. What does not depend on the
- * query is computed once, when the example is added.
+ * query is computed once: each example's own terms when it is added, the
+ * terms between the supports at the first match after the set changed.
+ * match_batch() matches many queries with each relation weight read once.
  *
- * match() may run in any number of threads at once, also while another
- * thread adds or removes examples.
+ * match() and match_batch() may run in any number of threads at once, also
+ * while another thread adds or removes examples.
  */
 
 /**
