@@ -2,15 +2,19 @@
  *
  * The support set is loaded the way hyrsmfilter loads it (with its feature
  * cache); each CLIP is decoded whole, T frames are sampled over all of it
- * (model.md section 1: gst_hyrsm_embed_clip()) and matched. A `.hyrsm`
- * feature file is accepted as a CLIP too. A clip that cannot be used is
- * reported on stderr and the others go on; the exit status is then 1.
+ * (model.md section 1: gst_hyrsm_embed_clip()). A `.hyrsm` feature file
+ * is accepted as a CLIP too. The clips are then matched in batches
+ * (hyrsm_support_set_match_batch_raw(): the relation weights read once per
+ * batch). A clip that cannot be used is reported on stderr and the others
+ * go on; the exit status is then 1.
  */
 #include "gst-hyrsm-common.h"
 
 #include <string.h>
 
 #define COMMAND "classify"
+/* Clips matched together at most. */
+#define MATCH_BATCH 32
 
 typedef struct
 {
@@ -22,15 +26,18 @@ typedef struct
 typedef struct
 {
   const char *clip;
+  GBytes *features;             /* T x D, until matched */
   HyrsmMatchResult *result;     /* NULL when the clip failed */
   char *error;
   GstClockTime duration;
-  double ms;                    /* decode + embed + match */
+  double ms;                    /* decode + embed + its share of the batch
+                                 * match */
 } Decision;
 
 static void
 decision_clear (Decision *d)
 {
+  g_clear_pointer (&d->features, g_bytes_unref);
   g_clear_object (&d->result);
   g_clear_pointer (&d->error, g_free);
 }
@@ -46,18 +53,76 @@ query_features (HyrsmModel *model, const char *clip, GstClockTime *duration,
   return gst_hyrsm_embed_clip (model, clip, NULL, duration, error);
 }
 
+/* Decodes and embeds @d's clip into d->features, or sets d->error. */
 static void
-decide (HyrsmModel *model, HyrsmSupportSet *set, Decision *d)
+embed (HyrsmModel *model, Decision *d)
 {
   g_autoptr (GError) error = NULL;
   gint64 t0 = g_get_monotonic_time ();
-  g_autoptr (GBytes) q = query_features (model, d->clip, &d->duration,
-      &error);
-  if (q)
-    d->result = hyrsm_support_set_match (set, q, &error);
+  d->features = query_features (model, d->clip, &d->duration, &error);
+  gsize want = (gsize) hyrsm_model_get_frames (model)
+      * hyrsm_model_get_feature_dim (model) * sizeof (float);
+  if (d->features && g_bytes_get_size (d->features) != want) {
+    g_set_error (&error, HYRSM_ERROR, HYRSM_ERROR_SHAPE_MISMATCH,
+        "%s: features are %" G_GSIZE_FORMAT " bytes, the model's T x D "
+        "float32 are %" G_GSIZE_FORMAT, d->clip,
+        g_bytes_get_size (d->features), want);
+    g_clear_pointer (&d->features, g_bytes_unref);
+  }
   d->ms = (g_get_monotonic_time () - t0) / 1e3;
-  if (d->result == NULL)
+  if (d->features == NULL)
     d->error = g_strdup (error->message);
+}
+
+/* Matches the embedded clips of @ds (@n) as one batch; if the batch fails
+ * (a clip's features hold a non-finite value), clip by clip so that the
+ * error names the clip. Each clip's ms gets its share of the match. */
+static void
+match_batch (HyrsmSupportSet *set, Decision **ds, guint n, gsize td)
+{
+  g_autofree float *queries = g_new (float, n * td);
+  g_autofree HyrsmMatchResult **results = g_new0 (HyrsmMatchResult *, n);
+  for (guint i = 0; i < n; i++)
+    memcpy (queries + i * td, g_bytes_get_data (ds[i]->features, NULL),
+        td * sizeof (float));
+  gint64 t0 = g_get_monotonic_time ();
+  if (hyrsm_support_set_match_batch_raw (set, queries, n, results, NULL)) {
+    double share = (g_get_monotonic_time () - t0) / 1e3 / n;
+    for (guint i = 0; i < n; i++) {
+      ds[i]->result = results[i];
+      ds[i]->ms += share;
+    }
+  } else {
+    for (guint i = 0; i < n; i++) {
+      g_autoptr (GError) error = NULL;
+      gint64 t1 = g_get_monotonic_time ();
+      ds[i]->result = hyrsm_support_set_match (set, ds[i]->features, &error);
+      ds[i]->ms += (g_get_monotonic_time () - t1) / 1e3;
+      if (ds[i]->result == NULL)
+        ds[i]->error = g_strdup_printf ("%s: %s", ds[i]->clip,
+            error->message);
+    }
+  }
+  for (guint i = 0; i < n; i++)
+    g_clear_pointer (&ds[i]->features, g_bytes_unref);
+}
+
+/* Matches every embedded clip of @ds, MATCH_BATCH at a time. */
+static void
+match_all (HyrsmModel *model, HyrsmSupportSet *set, Decision *ds, int n)
+{
+  gsize td = (gsize) hyrsm_model_get_frames (model)
+      * hyrsm_model_get_feature_dim (model);
+  Decision *batch[MATCH_BATCH];
+  guint k = 0;
+  for (int i = 0; i < n; i++) {
+    if (ds[i].features)
+      batch[k++] = &ds[i];
+    if (k == MATCH_BATCH || (k > 0 && i == n - 1)) {
+      match_batch (set, batch, k, td);
+      k = 0;
+    }
+  }
 }
 
 /* ---- output ---- */
@@ -189,15 +254,24 @@ run_classify (ClassifyOptions *o, int argc, char **argv)
   for (int i = 0; i < n; i++) {
     ds[i].clip = argv[i + 1];
     cli_progress_update (&progress, i, n, ds[i].clip);
-    decide (model, set, &ds[i]);
-    if (ds[i].result == NULL) {
+    embed (model, &ds[i]);
+    if (ds[i].error) {
       cli_progress_clear (&progress);
       cli_error ("%s: %s", COMMAND, ds[i].error);
       status = CLI_EXIT_FAILED;
     }
   }
+  g_autofree gboolean *embedded = g_new (gboolean, n);
+  for (int i = 0; i < n; i++)
+    embedded[i] = ds[i].features != NULL;
+  match_all (model, set, ds, n);
   cli_progress_update (&progress, n, n, NULL);
   cli_progress_end (&progress);
+  for (int i = 0; i < n; i++)
+    if (embedded[i] && ds[i].result == NULL) {
+      cli_error ("%s: %s", COMMAND, ds[i].error);
+      status = CLI_EXIT_FAILED;
+    }
   if (o->json)
     print_json (o, model, dir, ds, n);
   else

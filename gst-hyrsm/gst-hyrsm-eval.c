@@ -5,7 +5,9 @@
  * loader and its cache (DIR/.hyrsm-cache/<fingerprint>/), so a second run
  * decodes nothing. Then each episode samples N classes, and in each class
  * K support and Q query clips without overlap; the K x N supports make a
- * HyrsmSupportSet and each of the N x Q queries is matched against it.
+ * HyrsmSupportSet and the N x Q queries are matched against it as one
+ * batch (hyrsm_support_set_match_batch_raw(): the relation weights read
+ * once for all of them).
  * Reported: the mean of the per-episode accuracies with a 95% confidence
  * interval of 1.96 std / sqrt(episodes) (as the authors report it), the
  * speed, and which classes are confused with which.
@@ -178,13 +180,25 @@ run_episode (Eval *ev, int e, guint64 *confusion, GError **error)
               ev->features[clips[c * per + s]], error))
         return FALSE;
   }
+  /* the episode's queries, class by class, as one batch */
+  HyrsmModel *model = hyrsm_support_set_get_model (set);
+  gsize td = (gsize) hyrsm_model_get_frames (model)
+      * hyrsm_model_get_feature_dim (model);
+  guint n_queries = o->way * o->query;
+  g_autofree float *queries = g_new (float, n_queries * td);
+  g_autofree HyrsmMatchResult **results = g_new0 (HyrsmMatchResult *,
+      n_queries);
+  for (int c = 0; c < o->way; c++)
+    for (int q = 0; q < o->query; q++)
+      memcpy (queries + (c * o->query + q) * td,
+          ev->features[clips[c * per + o->shot + q]], td * sizeof (float));
+  if (!hyrsm_support_set_match_batch_raw (set, queries, n_queries, results,
+          error))
+    return FALSE;
   guint correct = 0;
   for (int c = 0; c < o->way; c++) {
     for (int q = 0; q < o->query; q++) {
-      g_autoptr (HyrsmMatchResult) r = hyrsm_support_set_match_raw (set,
-          ev->features[clips[c * per + o->shot + q]], error);
-      if (r == NULL)
-        return FALSE;
+      g_autoptr (HyrsmMatchResult) r = results[c * o->query + q];
       const char *best = hyrsm_match_result_get_labels (r)
           [hyrsm_match_result_get_best_index (r)];
       guint predicted = GPOINTER_TO_UINT (g_hash_table_lookup

@@ -983,6 +983,9 @@ typedef struct
   gboolean is_roi;              /* a tracked region's window: */
   gint roi_id;
   GstVideoRectangle box;        /* its box when the window ended */
+  float *query;                 /* T x D, gathered when the match runs */
+  gboolean flushing;            /* seen when gathering */
+  gboolean incomplete;          /* a sample's embedding failed */
   gboolean done;
   GstStructure *result;         /* sync: handed back to the streaming thread */
 } WindowJob;
@@ -994,6 +997,7 @@ window_job_free (WindowJob *job)
     if (job->points[t])
       embedding_unref (job->points[t]);
   g_free (job->points);
+  g_free (job->query);
   g_free (job);
 }
 
@@ -1091,14 +1095,15 @@ update_reported_latency (GstHyrsmFilter *self, GstClockTime latency)
         gst_message_new_latency (GST_OBJECT (self)));
 }
 
-/* On the engine thread: gathers the window's T samples and matches them. */
-static void
-decide_window (gpointer data)
+/* On the engine thread, when the window's match is about to run (every
+ * frame queued before it embedded): gathers its T samples; FALSE skips the
+ * match (flushing, or a sample whose embedding failed). */
+static gboolean
+gather_window (gpointer data, float *query)
 {
   WindowJob *job = data;
   GstHyrsmFilter *self = job->self;
   guint T = self->frames;
-  float *query = g_new (float, (gsize) T * self->dim);
   gboolean complete = TRUE;
 
   g_mutex_lock (&self->state_lock);
@@ -1109,46 +1114,54 @@ decide_window (gpointer data)
       memcpy (query + (gsize) t * self->dim, job->points[t]->features,
           self->dim * sizeof (float));
   }
-  gboolean flushing = self->flushing;
+  job->flushing = self->flushing;
+  job->incomplete = !complete;
   g_mutex_unlock (&self->state_lock);
+  if (job->flushing || !complete)
+    return FALSE;
+  job->query = g_memdup2 (query, (gsize) T * self->dim * sizeof (float));
+  return TRUE;
+}
+
+/* On the engine thread: the window's match result (NULL when it was
+ * skipped or failed) becomes its decision. The engine runs the matches of
+ * all windows due together on one support set as one batch. */
+static void
+decide_window (gpointer data, HyrsmMatchResult *res, const GError *error)
+{
+  WindowJob *job = data;
+  GstHyrsmFilter *self = job->self;
+  guint T = self->frames;
+  gboolean flushing = job->flushing;
 
   GST_OBJECT_LOCK (self);
-  HyrsmSupportSet *support = self->support ? g_object_ref (self->support) :
-      NULL;
   gboolean post = self->post_messages;
   GST_OBJECT_UNLOCK (self);
 
   GstStructure *decision = NULL;
-  if (!flushing && complete && support) {
-    GError *error = NULL;
-    HyrsmMatchResult *res = hyrsm_support_set_match_raw (support, query,
-        &error);
-    if (res == NULL) {
-      GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Matching failed."), ("%s",
-              error->message));
-      g_error_free (error);
-    } else {
-      GstClockTime latency = (g_get_monotonic_time () - job->arrival) *
-          GST_USECOND;
-      decision = make_decision (self, job, res, latency);
-      g_object_unref (res);
-      GST_DEBUG_OBJECT (self, "decision %" GST_PTR_FORMAT, decision);
-      if (post)
-        gst_element_post_message (GST_ELEMENT (self),
-            gst_message_new_element (GST_OBJECT (self),
-                gst_structure_copy (decision)));
-      update_reported_latency (self, latency);
-    }
+  if (error) {
+    GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Matching failed."), ("%s",
+            error->message));
+  } else if (res) {
+    GstClockTime latency = (g_get_monotonic_time () - job->arrival) *
+        GST_USECOND;
+    decision = make_decision (self, job, res, latency);
+    GST_DEBUG_OBJECT (self, "decision %" GST_PTR_FORMAT, decision);
+    if (post)
+      gst_element_post_message (GST_ELEMENT (self),
+          gst_message_new_element (GST_OBJECT (self),
+              gst_structure_copy (decision)));
+    update_reported_latency (self, latency);
   }
-  g_clear_object (&support);
 
   g_mutex_lock (&self->state_lock);
   if (decision) {
     self->windows_classified++;
     gst_structure_get_uint64 (decision, "latency", &self->last_latency);
-    memcpy (self->last_window, query, (gsize) T * self->dim * sizeof (float));
+    memcpy (self->last_window, job->query, (gsize) T * self->dim *
+        sizeof (float));
     self->have_last_window = TRUE;
-  } else if (!flushing && !complete) {
+  } else if (!flushing && job->incomplete) {
     self->windows_incomplete++;
   } else if (!flushing) {
     self->windows_dropped++;
@@ -1163,7 +1176,33 @@ decide_window (gpointer data)
   }
   job_done (self);
   g_mutex_unlock (&self->state_lock);
-  g_free (query);
+}
+
+/* A window due while the element has no support set: no match to run. */
+static void
+skip_window (gpointer data)
+{
+  WindowJob *job = data;
+  g_mutex_lock (&job->self->state_lock);
+  job->flushing = job->self->flushing;
+  g_mutex_unlock (&job->self->state_lock);
+  decide_window (job, NULL, NULL);
+}
+
+/* Queues the window's match on the support set current now. */
+static void
+queue_decision (GstHyrsmFilter *self, WindowJob *job)
+{
+  GST_OBJECT_LOCK (self);
+  HyrsmSupportSet *support = self->support ? g_object_ref (self->support) :
+      NULL;
+  GST_OBJECT_UNLOCK (self);
+  if (support)
+    hyrsm_engine_queue_match (self->engine, support, NULL, gather_window,
+        decide_window, job);
+  else
+    hyrsm_engine_queue_call (self->engine, skip_window, job);
+  g_clear_object (&support);
 }
 
 /* Sync mode on a live source: the first decisions must not arrive late at
@@ -1290,7 +1329,7 @@ queue_window (GstHyrsmFilter *self, Track *track, guint64 last)
   self->pending_windows++;
   self->jobs_in_flight++;
   g_mutex_unlock (&self->state_lock);
-  hyrsm_engine_queue_call (self->engine, decide_window, job);
+  queue_decision (self, job);
   if (!self->blocking)
     return NULL;
 

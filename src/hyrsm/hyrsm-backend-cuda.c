@@ -1394,63 +1394,6 @@ cuda_relation_inter (HyrsmBackend *backend, const HyrsmHeadWeights *w,
       error);
 }
 
-/* The end of a decision (model.md sections 5 and 6): fused rows for every
- * token and the query, then Bi-MHM for all tokens at once. One upload
- * (query part, the tokens' W2a S parts, the token rows), one download of
- * the n_tokens distances. */
-static gboolean
-cuda_token_distances (HyrsmBackend *backend, int rows, int dim,
-    const float *query_part, const float *const *frames_parts,
-    const float *token_parts, int n_tokens, double *dist, GError **error)
-{
-  HyrsmBackendCuda *self = (HyrsmBackendCuda *) backend;
-  if (rows < 1 || rows > HYRSM_METRIC_MAX_ROWS || dim < 1 || n_tokens < 1) {
-    g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_INVALID_ARGUMENT,
-        "cuda backend: distances of %d tokens of %d x %d (1 to %d rows)",
-        n_tokens, rows, dim, HYRSM_METRIC_MAX_ROWS);
-    return FALSE;
-  }
-  size_t td = (size_t) rows * dim, M = n_tokens;
-  size_t in = td + M * td + (M + 1) * dim;
-  if (!lock_device (self, error))
-    return FALSE;
-  gboolean ok = ensure_device ((void **) &self->relation,
-      &self->relation_bytes, (in + M) * sizeof (float), NULL, "the metric",
-      error)
-      && ensure_pinned (&self->pinned_in, &self->pinned_in_bytes,
-      in * sizeof (float), "metric input", error)
-      && ensure_pinned (&self->pinned_out, &self->pinned_out_bytes,
-      M * sizeof (float), "distances", error);
-  if (!ok) {
-    g_mutex_unlock (&self->lock);
-    return FALSE;
-  }
-  /* q | E_1 .. E_M | token rows | distances */
-  float *host = self->pinned_in;
-  memcpy (host, query_part, td * sizeof (float));
-  for (size_t m = 0; m < M; m++)
-    memcpy (host + td + m * td, frames_parts[m], td * sizeof (float));
-  memcpy (host + td + M * td, token_parts, (M + 1) * dim * sizeof (float));
-  float *q = self->relation, *e = q + td, *tok = e + M * td;
-  float *d = tok + (M + 1) * dim;
-  ok = HYRSM_CUDA_CHECK (cudaMemcpyAsync (q, host, in * sizeof (float),
-          cudaMemcpyHostToDevice, self->stream), error,
-      "copying the metric's input to the device")
-      && HYRSM_CUDA_CHECK (hyrsm_cuda_add_row_batched (e, tok, n_tokens,
-          rows, dim, e, self->stream), error, "fused rows of %d tokens",
-      n_tokens)
-      && HYRSM_CUDA_CHECK (hyrsm_cuda_add_row (q, tok + M * dim, rows, dim,
-          q, self->stream), error, "fused rows of the query")
-      && HYRSM_CUDA_CHECK (hyrsm_cuda_bimhm (e, n_tokens, q, rows, dim, d,
-          self->stream), error, "Bi-MHM of %d tokens", n_tokens);
-  float *got = g_new (float, M);
-  ok = relation_end (self, ok, d, M, got, "the Bi-MHM distances", error);
-  for (size_t m = 0; ok && m < M; m++)
-    dist[m] = got[m];
-  g_free (got);
-  return ok;
-}
-
 static void
 device_copy_free (gpointer data)
 {
@@ -1687,5 +1630,4 @@ const HyrsmBackendOps hyrsm_backend_cuda_ops = {
   .gemm_nt_weight = cuda_gemm_nt_weight,
   .relation_intra = cuda_relation_intra,
   .relation_inter = cuda_relation_inter,
-  .token_distances = cuda_token_distances,
 };

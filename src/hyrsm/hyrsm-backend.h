@@ -113,23 +113,11 @@ struct _HyrsmBackendOps
    * Thread-safe. */
   gboolean (*relation_inter) (HyrsmBackend *self, const HyrsmHeadWeights *w,
       const float *u, int n_tokens, float *g, GError **error);
-
-  /* Optional (NULL: on the CPU). hyrsm_relation_token_distances() without
-   * the fused rows: E_m = @frames_parts[m] (@rows x @dim) + row m of
-   * @token_parts, E_q = @query_part + row @n_tokens, @dist[m] =
-   * Bi-MHM (E_m, E_q) (model.md section 6). 1 <= @rows <=
-   * HYRSM_RELATION_MAX_ROWS. Thread-safe. */
-  gboolean (*token_distances) (HyrsmBackend *self, int rows, int dim,
-      const float *query_part, const float *const *frames_parts,
-      const float *token_parts, int n_tokens, double *dist, GError **error);
 };
 
 /* The most tokens (frames, or support videos + 1) that relation_intra and
  * relation_inter take: the attention kernel's limit (kernels/softmax.h). */
 #define HYRSM_RELATION_MAX_TOKENS 1024
-/* The most rows (frames) per set that token_distances takes: the metric
- * kernel's limit (kernels/metric.h). */
-#define HYRSM_RELATION_MAX_ROWS 64
 
 extern const HyrsmBackendOps hyrsm_backend_cpu_ops;
 

@@ -1,5 +1,6 @@
 /* hyrsm-engine.c: one worker thread per model, batching frames across
- * streams (see hyrsm-engine.h). */
+ * streams, and the matches due together on one support set (see
+ * hyrsm-engine.h). */
 #include "hyrsm-engine.h"
 #include "hyrsm-backend.h"
 #include "hyrsm-error.h"
@@ -11,14 +12,22 @@
 /* Frames embedded per backbone call at most: bounds the batch's memory and
  * the latency added to the first frame of a batch. */
 #define MAX_BATCH 16
+/* Queries per match batch at most (hyrsm_support_set_match_batch_raw()
+ * groups them further as it needs). */
+#define MAX_MATCHES 32
 
+/* A frame job (rgb set), a match job (support set) or a call job. */
 typedef struct
 {
-  guint8 *rgb;                  /* NULL for a call job */
+  guint8 *rgb;
   int width, height, stride;
   float *features;
   HyrsmEngineEmbedDone done;
   HyrsmEngineFunc func;
+  HyrsmSupportSet *support;     /* a reference */
+  float *query;                 /* T x D, or NULL: prepare writes it */
+  HyrsmEngineMatchPrepare prepare;
+  HyrsmEngineMatchDone match_done;
   gpointer user_data;
 } Job;
 
@@ -33,6 +42,8 @@ struct _HyrsmEngine
   gboolean quit;
   guint64 frames;
   guint64 batches;
+  guint64 matches;
+  guint64 match_batches;
   guint delay_ms;               /* HYRSM_ENGINE_DELAY_MS: test knob */
   float *batch_input;           /* MAX_BATCH x 3 x crop x crop */
   float *batch_output;          /* MAX_BATCH x D */
@@ -76,11 +87,108 @@ run_embed_batch (HyrsmEngine *self, Job **jobs, guint n)
   g_clear_error (&error);
 }
 
+/* Runs @n match jobs on one support set as one batch. */
+static void
+run_match_batch (HyrsmEngine *self, Job **jobs, guint n)
+{
+  HyrsmSupportSet *support = g_object_ref (jobs[0]->support);
+  HyrsmModel *model = hyrsm_support_set_get_model (support);
+  gsize td = (gsize) hyrsm_model_get_frames (model)
+      * hyrsm_model_get_feature_dim (model);
+  float *queries = g_new (float, n * td);
+  Job **run = g_new (Job *, n);
+  HyrsmMatchResult **results = g_new0 (HyrsmMatchResult *, n);
+  guint n_run = 0;
+  GError *error = NULL;
+
+  for (guint i = 0; i < n; i++) {
+    float *q = queries + n_run * td;
+    if (jobs[i]->query)
+      memcpy (q, jobs[i]->query, td * sizeof (float));
+    else if (!jobs[i]->prepare (jobs[i]->user_data, q))
+      continue;
+    run[n_run++] = jobs[i];
+  }
+  if (n_run > 0)
+    hyrsm_support_set_match_batch_raw (support, queries, n_run, results,
+        &error);
+  g_object_unref (support);
+  /* The jobs' references to the set go before their callbacks: after its
+   * callback a caller may drop the model, and the engine's thread must not
+   * be the one that finalizes it (that would join the thread itself). */
+  for (guint i = 0; i < n; i++)
+    g_clear_object (&jobs[i]->support);
+  g_mutex_lock (&self->lock);
+  self->matches += n_run;
+  self->match_batches += n_run > 0;
+  g_mutex_unlock (&self->lock);
+  /* every job gets its outcome, in queue order; skipped ones neither a
+   * result nor an error */
+  guint r = 0;
+  for (guint i = 0; i < n; i++) {
+    if (r < n_run && run[r] == jobs[i]) {
+      jobs[i]->match_done (jobs[i]->user_data, results[r], error);
+      g_clear_object (&results[r]);
+      r++;
+    } else {
+      jobs[i]->match_done (jobs[i]->user_data, NULL, NULL);
+    }
+  }
+  g_clear_error (&error);
+  g_free (queries);
+  g_free (run);
+  g_free (results);
+}
+
+/* Takes the jobs to run next off the queue into @batch (the lock held):
+ * a call job at the head runs alone (every job queued before it is done);
+ * a match job at the head runs with the matches on the same support set
+ * that follow it up to the next frame or call job (the matches of other
+ * sets between them are independent and keep their place); otherwise
+ * frame jobs from anywhere in the queue, up to a batch: pulling a later
+ * frame ahead of a call or match job is harmless (those depend only on
+ * the jobs queued before them) and keeps batches full when several
+ * streams interleave frames and decisions. */
+static guint
+take_jobs (HyrsmEngine *self, Job **batch)
+{
+  guint n = 0;
+  Job *head = g_queue_peek_head (&self->jobs);
+  if (head->rgb == NULL && head->support == NULL) {
+    batch[n++] = g_queue_pop_head (&self->jobs);
+  } else if (head->support != NULL) {
+    GList *l = self->jobs.head;
+    while (l && n < MAX_MATCHES) {
+      GList *next = l->next;
+      Job *job = l->data;
+      if (job->support == NULL)
+        break;
+      if (job->support == head->support) {
+        batch[n++] = job;
+        g_queue_delete_link (&self->jobs, l);
+      }
+      l = next;
+    }
+  } else {
+    GList *l = self->jobs.head;
+    while (l && n < MAX_BATCH) {
+      GList *next = l->next;
+      Job *job = l->data;
+      if (job->rgb != NULL) {
+        batch[n++] = job;
+        g_queue_delete_link (&self->jobs, l);
+      }
+      l = next;
+    }
+  }
+  return n;
+}
+
 static gpointer
 engine_thread (gpointer data)
 {
   HyrsmEngine *self = data;
-  Job *batch[MAX_BATCH];
+  Job *batch[MAX (MAX_BATCH, MAX_MATCHES)];
 
   g_mutex_lock (&self->lock);
   for (;;) {
@@ -88,36 +196,20 @@ engine_thread (gpointer data)
       g_cond_wait (&self->cond, &self->lock);
     if (g_queue_is_empty (&self->jobs) && self->quit)
       break;
-    /* A call job at the head runs alone: every frame queued before it is
-     * done. Otherwise take frame jobs from anywhere in the queue, up to a
-     * batch: pulling a later frame ahead of a call job is harmless (calls
-     * depend only on frames queued before them) and keeps batches full
-     * when several streams interleave frames and decisions. */
-    guint n = 0;
-    Job *head = g_queue_peek_head (&self->jobs);
-    if (head->rgb == NULL) {
-      batch[n++] = g_queue_pop_head (&self->jobs);
-    } else {
-      GList *l = self->jobs.head;
-      while (l && n < MAX_BATCH) {
-        GList *next = l->next;
-        Job *job = l->data;
-        if (job->rgb != NULL) {
-          batch[n++] = job;
-          g_queue_delete_link (&self->jobs, l);
-        }
-        l = next;
-      }
-    }
+    guint n = take_jobs (self, batch);
     self->running = n;
     g_mutex_unlock (&self->lock);
 
-    if (batch[0]->rgb == NULL)
+    if (batch[0]->support != NULL)
+      run_match_batch (self, batch, n);
+    else if (batch[0]->rgb == NULL)
       batch[0]->func (batch[0]->user_data);
     else
       run_embed_batch (self, batch, n);
     for (guint i = 0; i < n; i++) {
       g_free (batch[i]->rgb);
+      g_free (batch[i]->query);
+      g_clear_object (&batch[i]->support);
       g_free (batch[i]);
     }
 
@@ -209,6 +301,37 @@ hyrsm_engine_queue_call (HyrsmEngine *self, HyrsmEngineFunc func,
   job->func = func;
   job->user_data = user_data;
   queue_job (self, job);
+}
+
+void
+hyrsm_engine_queue_match (HyrsmEngine *self, HyrsmSupportSet *support,
+    const float *query, HyrsmEngineMatchPrepare prepare,
+    HyrsmEngineMatchDone done, gpointer user_data)
+{
+  g_return_if_fail (HYRSM_IS_SUPPORT_SET (support) && done != NULL);
+  g_return_if_fail (query != NULL || prepare != NULL);
+  HyrsmModel *model = hyrsm_support_set_get_model (support);
+  Job *job = g_new0 (Job, 1);
+  job->support = g_object_ref (support);
+  if (query)
+    job->query = g_memdup2 (query, (gsize) hyrsm_model_get_frames (model)
+        * hyrsm_model_get_feature_dim (model) * sizeof (float));
+  job->prepare = prepare;
+  job->match_done = done;
+  job->user_data = user_data;
+  queue_job (self, job);
+}
+
+void
+hyrsm_engine_get_match_counts (HyrsmEngine *self, guint64 *matches,
+    guint64 *batches)
+{
+  g_mutex_lock (&self->lock);
+  if (matches)
+    *matches = self->matches;
+  if (batches)
+    *batches = self->match_batches;
+  g_mutex_unlock (&self->lock);
 }
 
 guint

@@ -3,14 +3,17 @@
  * call (C only; not part of the introspected API).
  *
  * One engine exists per HyrsmModel (so per file and device: models are
- * shared, see hyrsm_model_new_shared()). A call job runs after every job
- * queued before it; frame jobs from any caller are embedded together, up
- * to a batch, and may run ahead of call jobs queued before them.
+ * shared, see hyrsm_model_new_shared()). A call or match job runs after
+ * every job queued before it; frame jobs from any caller are embedded
+ * together, up to a batch, and may run ahead of call and match jobs queued
+ * before them; match jobs on one support set that are due together run as
+ * one batch of queries.
  * Callbacks run on the engine's thread and must not block on the engine.
  */
 #pragma once
 
 #include "hyrsm-model.h"
+#include "hyrsm-support-set.h"
 
 G_BEGIN_DECLS
 
@@ -37,6 +40,36 @@ void hyrsm_engine_queue_embed (HyrsmEngine *engine, guint8 *rgb, int width,
 HYRSM_API
 void hyrsm_engine_queue_call (HyrsmEngine *engine, HyrsmEngineFunc func,
     gpointer user_data);
+
+/* Writes the query features (T x D) of a match about to run, on the
+ * engine's thread after every job queued before the match; returns FALSE
+ * to skip the match (its done callback then gets neither result nor
+ * error). */
+typedef gboolean (*HyrsmEngineMatchPrepare) (gpointer user_data,
+    float *query);
+/* A match's outcome, on the engine's thread: @result (transfer none) or
+ * @error, or neither when prepare skipped it. */
+typedef void (*HyrsmEngineMatchDone) (gpointer user_data,
+    HyrsmMatchResult *result, const GError *error);
+
+/* Queues a match of one query against @support, run after every job
+ * queued before it. The query is @query (T x D floats, copied now) or, when
+ * @query is NULL, what @prepare writes when the match is about to run.
+ * Matches on the same support set that are due together (consecutive in
+ * the queue, other sets' matches between them aside) run as one batch:
+ * hyrsm_support_set_match_batch_raw(), the relation weights read once for
+ * all of them; each result is that of a single match. The engine holds a
+ * reference to @support until just before @done is called; the caller
+ * keeps one to the model until then. */
+HYRSM_API
+void hyrsm_engine_queue_match (HyrsmEngine *engine, HyrsmSupportSet *support,
+    const float *query, HyrsmEngineMatchPrepare prepare,
+    HyrsmEngineMatchDone done, gpointer user_data);
+
+/* Matches run and match batches made so far (for stats and tests). */
+HYRSM_API
+void hyrsm_engine_get_match_counts (HyrsmEngine *engine, guint64 *matches,
+    guint64 *batches);
 
 /* Jobs queued and not yet finished (for live callers deciding to drop). */
 HYRSM_API

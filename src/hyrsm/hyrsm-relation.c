@@ -11,6 +11,7 @@
 #include "hyrsm-backend.h"
 #include "hyrsm-error.h"
 
+#include <immintrin.h>
 #include <math.h>
 #include <string.h>
 
@@ -28,6 +29,8 @@ struct _HyrsmRelation
   double position_b;
   float *w2a;                   /* D x D: columns 0..D-1 of the fuse weight */
   float *w2b;                   /* D x D: columns D..2D-1 */
+  float *wf_heads;              /* H x D x d: Wf_h, the d columns of head h
+                                 * of the inter-relation's fc weight */
 };
 
 G_DEFINE_QUARK (hyrsm-relation, hyrsm_relation)
@@ -38,6 +41,7 @@ relation_free (gpointer data)
   HyrsmRelation *rel = data;
   g_free (rel->w2a);
   g_free (rel->w2b);
+  g_free (rel->wf_heads);
   g_free (rel);
 }
 
@@ -62,6 +66,12 @@ relation_new (HyrsmModel *model, const HyrsmHeadWeights *w)
     memcpy (rel->w2b + i * D, w->fuse_weight + i * 2 * D + D,
         D * sizeof (float));
   }
+  gsize d = D / w->n_heads;
+  rel->wf_heads = g_new (float, D * D);
+  for (int h = 0; h < w->n_heads; h++)
+    for (gsize j = 0; j < D; j++)
+      memcpy (rel->wf_heads + (h * D + j) * d, w->fc_weight + j * D + h * d,
+          d * sizeof (float));
   return rel;
 }
 
@@ -109,6 +119,167 @@ gemm (const HyrsmRelation *rel, int m, int n, int k, const float *a,
   return ops->gemm_nt (rel->backend, m, n, k, a, w, c, error);
 }
 
+/* ---- vector helpers ----
+ *
+ * The reductions stay in double (the float32 results must stay within 1e-4
+ * of a float64 reference); AVX2 versions where the CPU has it: they only
+ * change the order of the double additions. */
+
+static gboolean
+have_avx2 (void)
+{
+  static gsize checked = 0;
+  static gboolean avx2;
+  if (g_once_init_enter (&checked)) {
+    __builtin_cpu_init ();
+    avx2 = __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma");
+    g_once_init_leave (&checked, 1);
+  }
+  return avx2;
+}
+
+__attribute__ ((target ("avx2,fma")))
+static double
+hsum_pd (__m256d v)
+{
+  __m128d s = _mm_add_pd (_mm256_castpd256_pd128 (v),
+      _mm256_extractf128_pd (v, 1));
+  return _mm_cvtsd_f64 (_mm_add_sd (s, _mm_unpackhi_pd (s, s)));
+}
+
+__attribute__ ((target ("avx2,fma")))
+static double
+dot_ff_avx2 (const float *a, const float *b, int n)
+{
+  __m256d acc0 = _mm256_setzero_pd (), acc1 = _mm256_setzero_pd ();
+  int c = 0;
+  for (; c + 8 <= n; c += 8) {
+    acc0 = _mm256_fmadd_pd (_mm256_cvtps_pd (_mm_loadu_ps (a + c)),
+        _mm256_cvtps_pd (_mm_loadu_ps (b + c)), acc0);
+    acc1 = _mm256_fmadd_pd (_mm256_cvtps_pd (_mm_loadu_ps (a + c + 4)),
+        _mm256_cvtps_pd (_mm_loadu_ps (b + c + 4)), acc1);
+  }
+  double dot = hsum_pd (_mm256_add_pd (acc0, acc1));
+  for (; c < n; c++)
+    dot += (double) a[c] * b[c];
+  return dot;
+}
+
+/* sum_c a[c] b[c], accumulated in double */
+static double
+dot_ff (const float *a, const float *b, int n)
+{
+  if (have_avx2 ())
+    return dot_ff_avx2 (a, b, n);
+  double dot = 0;
+  for (int c = 0; c < n; c++)
+    dot += (double) a[c] * b[c];
+  return dot;
+}
+
+/* acc[c] += p * v[c] (acc in double) */
+__attribute__ ((target ("avx2,fma")))
+static void
+axpy_df_avx2 (double p, const float *v, double *acc, int n)
+{
+  __m256d vp = _mm256_set1_pd (p);
+  int c = 0;
+  for (; c + 4 <= n; c += 4)
+    _mm256_storeu_pd (acc + c, _mm256_fmadd_pd (vp,
+            _mm256_cvtps_pd (_mm_loadu_ps (v + c)), _mm256_loadu_pd (acc
+                + c)));
+  for (; c < n; c++)
+    acc[c] += p * v[c];
+}
+
+static void
+axpy_df (double p, const float *v, double *acc, int n)
+{
+  if (have_avx2 ()) {
+    axpy_df_avx2 (p, v, acc, n);
+    return;
+  }
+  for (int c = 0; c < n; c++)
+    acc[c] += p * v[c];
+}
+
+/* y[c] += p * x[c] in float (the terms of one float32 product) */
+__attribute__ ((target ("avx2,fma")))
+static void
+axpy_ff_avx2 (float p, const float *x, float *y, int n)
+{
+  __m256 vp = _mm256_set1_ps (p);
+  int c = 0;
+  for (; c + 8 <= n; c += 8)
+    _mm256_storeu_ps (y + c, _mm256_fmadd_ps (vp, _mm256_loadu_ps (x + c),
+            _mm256_loadu_ps (y + c)));
+  for (; c < n; c++)
+    y[c] += p * x[c];
+}
+
+static void
+axpy_ff (float p, const float *x, float *y, int n)
+{
+  if (have_avx2 ()) {
+    axpy_ff_avx2 (p, x, y, n);
+    return;
+  }
+  for (int c = 0; c < n; c++)
+    y[c] += p * x[c];
+}
+
+/* Rows @a0 + @cm and @a1 + @cm of a token's E (the float sums the fuse
+ * makes, widened): out0[q] = (a0 + cm) . b[q], out1[q] likewise, for 4
+ * rows b[q] of the query's E, and their squared norms. Two rows at a time
+ * so that each load of @b serves two products. */
+__attribute__ ((target ("avx2,fma")))
+static void
+fused_dots_2x4_avx2 (const float *a0, const float *a1, const float *cm,
+    const double *const b[4], int n, double out0[4], double out1[4],
+    double norm_sq[2])
+{
+  __m256d acc0[4], acc1[4], n0 = _mm256_setzero_pd (), n1 = n0;
+  for (int q = 0; q < 4; q++)
+    acc0[q] = acc1[q] = _mm256_setzero_pd ();
+  int c = 0;
+  for (; c + 4 <= n; c += 4) {
+    __m128 t = _mm_loadu_ps (cm + c);
+    __m256d x0 = _mm256_cvtps_pd (_mm_add_ps (_mm_loadu_ps (a0 + c), t));
+    __m256d x1 = _mm256_cvtps_pd (_mm_add_ps (_mm_loadu_ps (a1 + c), t));
+    n0 = _mm256_fmadd_pd (x0, x0, n0);
+    n1 = _mm256_fmadd_pd (x1, x1, n1);
+    for (int q = 0; q < 4; q++) {
+      __m256d y = _mm256_loadu_pd (b[q] + c);
+      acc0[q] = _mm256_fmadd_pd (x0, y, acc0[q]);
+      acc1[q] = _mm256_fmadd_pd (x1, y, acc1[q]);
+    }
+  }
+  norm_sq[0] = hsum_pd (n0);
+  norm_sq[1] = hsum_pd (n1);
+  for (int q = 0; q < 4; q++) {
+    out0[q] = hsum_pd (acc0[q]);
+    out1[q] = hsum_pd (acc1[q]);
+  }
+  for (; c < n; c++) {
+    double x0 = (float) (a0[c] + cm[c]), x1 = (float) (a1[c] + cm[c]);
+    norm_sq[0] += x0 * x0;
+    norm_sq[1] += x1 * x1;
+    for (int q = 0; q < 4; q++) {
+      out0[q] += x0 * b[q][c];
+      out1[q] += x1 * b[q][c];
+    }
+  }
+}
+
+static double
+dot_dd (const double *a, const double *b, int n)
+{
+  double dot = 0;
+  for (int c = 0; c < n; c++)
+    dot += a[c] * b[c];
+  return dot;
+}
+
 /* ---- building blocks ---- */
 
 /* out = LayerNorm (x) row by row (biased variance, as PyTorch). */
@@ -152,11 +323,7 @@ attention (const float *q, const float *k, const float *v, gsize ld, int n,
       const float *qi = q + i * ld + col;
       double max = -INFINITY;
       for (int j = 0; j < n; j++) {
-        const float *kj = k + j * ld + col;
-        double dot = 0;
-        for (int c = 0; c < d; c++)
-          dot += (double) qi[c] * kj[c];
-        p[j] = dot * scale;
+        p[j] = dot_ff (qi, k + j * ld + col, d) * scale;
         max = MAX (max, p[j]);
       }
       double sum = 0;
@@ -165,12 +332,8 @@ attention (const float *q, const float *k, const float *v, gsize ld, int n,
         sum += p[j];
       }
       memset (acc, 0, d * sizeof (double));
-      for (int j = 0; j < n; j++) {
-        const float *vj = v + j * ld + col;
-        double pj = p[j] / sum;
-        for (int c = 0; c < d; c++)
-          acc[c] += pj * vj[c];
-      }
+      for (int j = 0; j < n; j++)
+        axpy_df (p[j] / sum, v + j * ld + col, acc, d);
       float *oi = o + i * width + col;
       for (int c = 0; c < d; c++)
         oi[c] = (float) acc[c];
@@ -186,13 +349,25 @@ gboolean
 hyrsm_relation_intra (const HyrsmRelation *rel, const float *features,
     float *s, GError **error)
 {
+  return hyrsm_relation_intra_batch (rel, features, 1, s, error);
+}
+
+gboolean
+hyrsm_relation_intra_batch (const HyrsmRelation *rel, const float *features,
+    int n_videos, float *s, GError **error)
+{
   const HyrsmHeadWeights *w = rel->w;
-  int T = rel->frames, D = rel->dim;
+  int T = rel->frames, D = rel->dim, rows = n_videos * T;
+  gsize td = (gsize) T * D, n = (gsize) rows * D;
   const HyrsmBackendOps *ops = rel->backend->ops;
-  if (ops->relation_intra && T <= MIN (w->pe_rows, HYRSM_RELATION_MAX_TOKENS))
-    return ops->relation_intra (rel->backend, w, T, rel->input_scale,
-        rel->position_b, features, s, error);
-  gsize n = (gsize) T * D;
+  if (ops->relation_intra && T <= MIN (w->pe_rows, HYRSM_RELATION_MAX_TOKENS)) {
+    /* The device's own path, a video at a time. */
+    for (int v = 0; v < n_videos; v++)
+      if (!ops->relation_intra (rel->backend, w, T, rel->input_scale,
+              rel->position_b, features + v * td, s + v * td, error))
+        return FALSE;
+    return TRUE;
+  }
   float *x = g_new (float, n);
   float *z = g_new (float, n);
   float *qkv = g_new (float, 3 * n);
@@ -202,18 +377,21 @@ hyrsm_relation_intra (const HyrsmRelation *rel, const float *features,
   /* X = F sqrt (D / A) + B P */
   for (gsize i = 0; i < n; i++)
     x[i] = (float) (features[i] * rel->input_scale
-        + rel->position_b * w->pe[i]);
-  /* Z = LayerNorm (X); [Q K V] = Z Wqkv^T */
-  layer_norm_rows (x, T, D, w->pre_norm_weight, w->pre_norm_bias, z);
-  if (!gemm (rel, T, 3 * D, D, z, w->qkv_weight, qkv, error))
+        + rel->position_b * w->pe[i % td]);
+  /* Z = LayerNorm (X); [Q K V] = Z Wqkv^T, all videos in one product */
+  layer_norm_rows (x, rows, D, w->pre_norm_weight, w->pre_norm_bias, z);
+  if (!gemm (rel, rows, 3 * D, D, z, w->qkv_weight, qkv, error))
     goto out;
-  /* O (reusing z) = attention; Y = O Wo^T */
-  attention (qkv, qkv + D, qkv + 2 * D, 3 * (gsize) D, T, rel->heads,
-      D / rel->heads, z);
-  if (!gemm (rel, T, D, D, z, w->out_weight, y, error))
+  /* O (reusing z) = attention within each video; Y = O Wo^T */
+  for (int v = 0; v < n_videos; v++) {
+    const float *qkv_v = qkv + 3 * v * td;
+    attention (qkv_v, qkv_v + D, qkv_v + 2 * D, 3 * (gsize) D, T,
+        rel->heads, D / rel->heads, z + v * td);
+  }
+  if (!gemm (rel, rows, D, D, z, w->out_weight, y, error))
     goto out;
   /* S = ReLU (Y + bo + X) */
-  for (int t = 0; t < T; t++)
+  for (int t = 0; t < rows; t++)
     for (int j = 0; j < D; j++) {
       gsize i = (gsize) t * D + j;
       double r = (double) y[i] + w->out_bias[j] + x[i];
@@ -286,6 +464,251 @@ out:
   return ok;
 }
 
+/* ---- section 5 split at the query (see hyrsm-relation.h) ---- */
+
+struct _HyrsmInterSupport
+{
+  int n;                        /* M */
+  float *u, *q, *k, *v;         /* M x D each */
+  double *row_max;              /* M x H: max of the M support logits */
+  double *row_sum;              /* M x H: sum of exp (logit - row_max) */
+  float *proj;                  /* H x M x D: P_ih = Abar_ih Wf_h^T */
+};
+
+struct _HyrsmInterQueries
+{
+  int n;                        /* queries */
+  int dim;
+  float *q, *k, *v;             /* n x D each */
+  float *r;                     /* H x n x D: R_h = V_qh Wf_h^T */
+  float *g;                     /* n x D: the queries' own output */
+};
+
+gboolean
+hyrsm_relation_token_qkv (const HyrsmRelation *rel, const float *u, int n,
+    float *q, float *k, float *v, GError **error)
+{
+  const HyrsmHeadWeights *w = rel->w;
+  int D = rel->dim;
+  return gemm (rel, n, D, D, u, w->wq, q, error)
+      && gemm (rel, n, D, D, u, w->wk, k, error)
+      && gemm (rel, n, D, D, u, w->wv, v, error);
+}
+
+void
+hyrsm_inter_support_free (HyrsmInterSupport *sup)
+{
+  if (sup == NULL)
+    return;
+  g_free (sup->u);
+  g_free (sup->q);
+  g_free (sup->k);
+  g_free (sup->v);
+  g_free (sup->row_max);
+  g_free (sup->row_sum);
+  g_free (sup->proj);
+  g_free (sup);
+}
+
+HyrsmInterSupport *
+hyrsm_inter_support_new_take (const HyrsmRelation *rel, float *u, float *q,
+    float *k, float *v, int M, GError **error)
+{
+  int D = rel->dim, H = rel->heads, d = D / H;
+  double scale = 1.0 / sqrt ((double) d);
+  HyrsmInterSupport *sup = g_new0 (HyrsmInterSupport, 1);
+  sup->n = M;
+  sup->u = u;
+  sup->q = q;
+  sup->k = k;
+  sup->v = v;
+  sup->row_max = g_new (double, (gsize) M * H);
+  sup->row_sum = g_new (double, (gsize) M * H);
+  sup->proj = g_new (float, (gsize) H * M * D);
+  float *abar = g_new (float, (gsize) H * M * d);       /* H x M x d */
+  double *p = g_new (double, M);
+  double *acc = g_new (double, d);
+
+  for (int h = 0; h < H; h++)
+    for (int i = 0; i < M; i++) {
+      const float *qi = q + (gsize) i * D + h * d;
+      double max = -INFINITY, sum = 0;
+      for (int j = 0; j < M; j++) {
+        p[j] = dot_ff (qi, k + (gsize) j * D + h * d, d) * scale;
+        max = MAX (max, p[j]);
+      }
+      for (int j = 0; j < M; j++) {
+        p[j] = exp (p[j] - max);
+        sum += p[j];
+      }
+      memset (acc, 0, d * sizeof (double));
+      for (int j = 0; j < M; j++)
+        axpy_df (p[j] / sum, v + (gsize) j * D + h * d, acc, d);
+      float *ai = abar + ((gsize) h * M + i) * d;
+      for (int c = 0; c < d; c++)
+        ai[c] = (float) acc[c];
+      sup->row_max[(gsize) i * H + h] = max;
+      sup->row_sum[(gsize) i * H + h] = sum;
+    }
+  gboolean ok = TRUE;
+  for (int h = 0; h < H && ok; h++)
+    ok = gemm (rel, M, D, d, abar + (gsize) h * M * d,
+        rel->wf_heads + (gsize) h * D * d, sup->proj + (gsize) h * M * D,
+        error);
+  g_free (abar);
+  g_free (p);
+  g_free (acc);
+  if (!ok)
+    g_clear_pointer (&sup, hyrsm_inter_support_free);
+  return sup;
+}
+
+void
+hyrsm_inter_queries_free (HyrsmInterQueries *iq)
+{
+  if (iq == NULL)
+    return;
+  g_free (iq->q);
+  g_free (iq->k);
+  g_free (iq->v);
+  g_free (iq->r);
+  g_free (iq->g);
+  g_free (iq);
+}
+
+/* G = ReLU (LayerNorm (y)) in place, @y being O Wf^T + bf + U of @rows
+ * tokens (the post-norm of the inter-relation). */
+static void
+inter_post_norm (const HyrsmRelation *rel, float *y, int rows)
+{
+  int D = rel->dim;
+  layer_norm_rows (y, rows, D, rel->w->ln_weight, rel->w->ln_bias, y);
+  for (gsize i = 0; i < (gsize) rows * D; i++)
+    y[i] = MAX (y[i], 0.0f);
+}
+
+HyrsmInterQueries *
+hyrsm_inter_queries_new (const HyrsmRelation *rel,
+    const HyrsmInterSupport *sup, const float *u_q, int n, GError **error)
+{
+  const HyrsmHeadWeights *w = rel->w;
+  int D = rel->dim, H = rel->heads, d = D / H, M = sup->n;
+  double scale = 1.0 / sqrt ((double) d);
+  HyrsmInterQueries *iq = g_new0 (HyrsmInterQueries, 1);
+  iq->n = n;
+  iq->dim = D;
+  iq->q = g_new (float, (gsize) n * D);
+  iq->k = g_new (float, (gsize) n * D);
+  iq->v = g_new (float, (gsize) n * D);
+  iq->r = g_new (float, (gsize) H * n * D);
+  iq->g = g_new (float, (gsize) n * D);
+  /* per head: rows 0..n-1 V_qh, rows n..2n-1 O_qh (the queries' own
+   * attention output); times Wf_h^T they give R_h and O_q Wf^T's terms */
+  float *x = g_new (float, (gsize) H * 2 * n * d);
+  float *y = g_new (float, (gsize) 2 * n * D);
+  double *p = g_new (double, M + 1);
+  double *acc = g_new (double, d);
+  gboolean ok = FALSE;
+
+  if (!hyrsm_relation_token_qkv (rel, u_q, n, iq->q, iq->k, iq->v, error))
+    goto out;
+  /* The query's row attends over the M supports and itself. */
+  for (int b = 0; b < n; b++)
+    for (int h = 0; h < H; h++) {
+      const float *qb = iq->q + (gsize) b * D + h * d;
+      const float *vb = iq->v + (gsize) b * D + h * d;
+      double max = -INFINITY, sum = 0;
+      for (int j = 0; j < M; j++)
+        max = MAX (max, p[j] = dot_ff (qb, sup->k + (gsize) j * D + h * d,
+                d) * scale);
+      max = MAX (max, p[M] = dot_ff (qb, iq->k + (gsize) b * D + h * d,
+              d) * scale);
+      for (int j = 0; j <= M; j++) {
+        p[j] = exp (p[j] - max);
+        sum += p[j];
+      }
+      memset (acc, 0, d * sizeof (double));
+      for (int j = 0; j < M; j++)
+        axpy_df (p[j] / sum, sup->v + (gsize) j * D + h * d, acc, d);
+      axpy_df (p[M] / sum, vb, acc, d);
+      float *xv = x + ((gsize) h * 2 * n + b) * d;
+      float *xo = x + ((gsize) h * 2 * n + n + b) * d;
+      memcpy (xv, vb, d * sizeof (float));
+      for (int c = 0; c < d; c++)
+        xo[c] = (float) acc[c];
+    }
+  /* y (n x D) accumulates sum_h O_qh Wf_h^T, i.e. O_q Wf^T */
+  float *yq = g_new0 (float, (gsize) n * D);
+  for (int h = 0; h < H; h++) {
+    if (!gemm (rel, 2 * n, D, d, x + (gsize) h * 2 * n * d,
+            rel->wf_heads + (gsize) h * D * d, y, error)) {
+      g_free (yq);
+      goto out;
+    }
+    memcpy (iq->r + (gsize) h * n * D, y, (gsize) n * D * sizeof (float));
+    for (gsize i = 0; i < (gsize) n * D; i++)
+      yq[i] += y[(gsize) n * D + i];
+  }
+  for (int b = 0; b < n; b++)
+    for (int j = 0; j < D; j++) {
+      gsize i = (gsize) b * D + j;
+      iq->g[i] = (float) ((double) yq[i] + w->fc_bias[j] + u_q[i]);
+    }
+  g_free (yq);
+  inter_post_norm (rel, iq->g, n);
+  ok = TRUE;
+
+out:
+  g_free (x);
+  g_free (y);
+  g_free (p);
+  g_free (acc);
+  if (!ok)
+    g_clear_pointer (&iq, hyrsm_inter_queries_free);
+  return iq;
+}
+
+const float *
+hyrsm_inter_queries_peek_g (const HyrsmInterQueries *iq, int b)
+{
+  return iq->g + (gsize) b * iq->dim;
+}
+
+void
+hyrsm_inter_support_rows (const HyrsmRelation *rel,
+    const HyrsmInterSupport *sup, const HyrsmInterQueries *iq, int b,
+    float *g)
+{
+  const HyrsmHeadWeights *w = rel->w;
+  int D = rel->dim, H = rel->heads, d = D / H, M = sup->n, n = iq->n;
+  double scale = 1.0 / sqrt ((double) d);
+  const float *kq = iq->k + (gsize) b * D;
+
+#pragma omp parallel for schedule(static)
+  for (int i = 0; i < M; i++) {
+    float *y = g + (gsize) i * D;
+    const float *ui = sup->u + (gsize) i * D;
+    for (int j = 0; j < D; j++)
+      y[j] = 0;
+    for (int h = 0; h < H; h++) {
+      /* finish the softmax over the M + 1 tokens with the query's column */
+      double l = dot_ff (sup->q + (gsize) i * D + h * d, kq + h * d, d)
+          * scale;
+      double m = sup->row_max[(gsize) i * H + h];
+      double top = MAX (m, l);
+      double alpha = sup->row_sum[(gsize) i * H + h] * exp (m - top);
+      double beta = exp (l - top);
+      double z = alpha + beta;
+      axpy_ff ((float) (alpha / z), sup->proj + ((gsize) h * M + i) * D, y,
+          D);
+      axpy_ff ((float) (beta / z), iq->r + ((gsize) h * n + b) * D, y, D);
+    }
+    for (int j = 0; j < D; j++)
+      y[j] = (float) ((double) y[j] + w->fc_bias[j] + ui[j]);
+    inter_post_norm (rel, y, 1);
+  }
+}
+
 gboolean
 hyrsm_relation_fuse_frames (const HyrsmRelation *rel, const float *s,
     int rows, float *out, GError **error)
@@ -318,68 +741,27 @@ hyrsm_relation_fuse_add (const HyrsmRelation *rel, const float *frames_part,
     }
 }
 
-/* ---- section 6: Bi-MHM ---- */
-
-gboolean
-hyrsm_relation_token_distances (const HyrsmRelation *rel,
-    const float *query_part, const float *const *frames_parts,
-    const float *token_parts, int n_tokens, double *dist, float *e,
-    GError **error)
+void
+hyrsm_relation_fuse_rows_f64 (const HyrsmRelation *rel,
+    const float *frames_part, const float *token_part, double *e,
+    double *norms)
 {
   int T = rel->frames, D = rel->dim;
-  const HyrsmBackendOps *ops = rel->backend->ops;
-  if (e == NULL && ops->token_distances && T <= HYRSM_RELATION_MAX_ROWS)
-    return ops->token_distances (rel->backend, T, D, query_part,
-        frames_parts, token_parts, n_tokens, dist, error);
-
-  gsize td = (gsize) T * D;
-  float *e_q = e ? e + n_tokens * td : g_new (float, td);
-  float *e_m = e ? NULL : g_new (float, td);
-  double *norms = g_new (double, 2 * T);
-  hyrsm_relation_fuse_add (rel, query_part, token_parts + (gsize) n_tokens
-      * D, e_q);
-  hyrsm_row_norms (e_q, T, D, norms + T);
-  for (int m = 0; m < n_tokens; m++) {
-    float *row = e ? e + m * td : e_m;
-    hyrsm_relation_fuse_add (rel, frames_parts[m], token_parts + (gsize) m
-        * D, row);
-    hyrsm_row_norms (row, T, D, norms);
-    dist[m] = hyrsm_bimhm (row, norms, e_q, norms + T, T, D);
-  }
-  if (e == NULL) {
-    g_free (e_q);
-    g_free (e_m);
-  }
-  g_free (norms);
-  return TRUE;
-}
-
-void
-hyrsm_row_norms (const float *e, int rows, int dim, double *norms)
-{
-  for (int r = 0; r < rows; r++) {
-    const float *er = e + (gsize) r * dim;
-    double sum = 0;
-    for (int j = 0; j < dim; j++)
-      sum += (double) er[j] * er[j];
-    norms[r] = MAX (sqrt (sum), NORM_EPS);
+  for (int t = 0; t < T; t++) {
+    double *et = e + (gsize) t * D;
+    const float *ft = frames_part + (gsize) t * D;
+    for (int j = 0; j < D; j++)
+      et[j] = (float) (ft[j] + token_part[j]);
+    norms[t] = MAX (sqrt (dot_dd (et, et, D)), NORM_EPS);
   }
 }
 
-double
-hyrsm_bimhm (const float *a, const double *a_norms, const float *b,
-    const double *b_norms, int rows, int dim)
+/* ---- section 6: Bi-MHM ---- */
+
+/* sum_i min_j c[i,j] + sum_j min_i c[i,j] of the rows x rows costs @c */
+static double
+bimhm_from_costs (const double *c, int rows)
 {
-  double *c = g_new (double, (gsize) rows * rows);
-  for (int i = 0; i < rows; i++)
-    for (int j = 0; j < rows; j++) {
-      const float *ai = a + (gsize) i * dim;
-      const float *bj = b + (gsize) j * dim;
-      double dot = 0;
-      for (int x = 0; x < dim; x++)
-        dot += (double) ai[x] * bj[x];
-      c[i * rows + j] = 1.0 - dot / (a_norms[i] * b_norms[j]);
-    }
   double total = 0;
   for (int i = 0; i < rows; i++) {
     double row_min = INFINITY, col_min = INFINITY;
@@ -389,6 +771,84 @@ hyrsm_bimhm (const float *a, const double *a_norms, const float *b,
     }
     total += row_min + col_min;
   }
+  return total;
+}
+
+
+/* The token-by-query dot products and the token's row norms the metric
+ * needs, in plain double arithmetic: the rows AVX2 does not cover. */
+static void
+fused_dots_rows (const float *frames_part, const float *token_part,
+    const double *e_q, int T, int D, int i0, double *c, double *norms)
+{
+  for (int i = i0; i < T; i++) {
+    const float *ai = frames_part + (gsize) i * D;
+    double nsq = 0;
+    for (int x = 0; x < D; x++) {
+      double v = (float) (ai[x] + token_part[x]);
+      nsq += v * v;
+    }
+    norms[i] = nsq;
+    for (int j = 0; j < T; j++) {
+      const double *bj = e_q + (gsize) j * D;
+      double dot = 0;
+      for (int x = 0; x < D; x++)
+        dot += (double) (float) (ai[x] + token_part[x]) * bj[x];
+      c[i * T + j] = dot;
+    }
+  }
+}
+
+double
+hyrsm_bimhm_fused (const HyrsmRelation *rel, const float *frames_part,
+    const float *token_part, const double *e_q, const double *q_norms)
+{
+  int T = rel->frames, D = rel->dim;
+  double *c = g_newa (double, (gsize) T * T);
+  double *norms = g_newa (double, T);   /* squared first */
+  int i = 0;
+  if (have_avx2 () && T % 4 == 0)
+    for (; i + 2 <= T; i += 2) {
+      const float *a0 = frames_part + (gsize) i * D, *a1 = a0 + D;
+      for (int j = 0; j < T; j += 4) {
+        const double *bj[4];
+        double nsq[2];
+        for (int q = 0; q < 4; q++)
+          bj[q] = e_q + (gsize) (j + q) * D;
+        fused_dots_2x4_avx2 (a0, a1, token_part, bj, D, c + i * T + j,
+            c + (i + 1) * T + j, nsq);
+        norms[i] = nsq[0];
+        norms[i + 1] = nsq[1];
+      }
+    }
+  fused_dots_rows (frames_part, token_part, e_q, T, D, i, c, norms);
+  for (i = 0; i < T; i++) {
+    double norm = MAX (sqrt (norms[i]), NORM_EPS);
+    for (int j = 0; j < T; j++)
+      c[i * T + j] = 1.0 - c[i * T + j] / (norm * q_norms[j]);
+  }
+  return bimhm_from_costs (c, T);
+}
+
+void
+hyrsm_row_norms (const float *e, int rows, int dim, double *norms)
+{
+  for (int r = 0; r < rows; r++) {
+    const float *er = e + (gsize) r * dim;
+    norms[r] = MAX (sqrt (dot_ff (er, er, dim)), NORM_EPS);
+  }
+}
+
+double
+hyrsm_bimhm (const float *a, const double *a_norms, const float *b,
+    const double *b_norms, int rows, int dim)
+{
+  double *c = g_new (double, (gsize) rows * rows);
+  for (int i = 0; i < rows; i++)
+    for (int j = 0; j < rows; j++)
+      c[i * rows + j] = 1.0 - dot_ff (a + (gsize) i * dim, b + (gsize) j * dim,
+          dim) / (a_norms[i] * b_norms[j]);
+  double total = bimhm_from_costs (c, rows);
   g_free (c);
   return total;
 }

@@ -5,8 +5,9 @@
  * reductions (LayerNorm statistics, softmax, attention over T or M+1
  * tokens, cosine similarities) are done here in double so that float32
  * results stay within 1e-4 of a float64 reference. A backend with the
- * optional relation entries (relation_intra, relation_inter,
- * token_distances: CUDA) runs sections 4 to 6 on its device instead.
+ * optional relation entries (relation_intra, relation_inter: CUDA) runs
+ * sections 4 and 5's attention blocks on its device instead; the fused
+ * rows and Bi-MHM (section 6) run here, batched over the queries.
  *
  * Thread safety: a HyrsmRelation is read-only once made, and every function
  * below may run in any number of threads at once.
@@ -31,6 +32,11 @@ int hyrsm_relation_get_dim (const HyrsmRelation *rel);  /* D */
 gboolean hyrsm_relation_intra (const HyrsmRelation *rel,
     const float *features, float *s, GError **error);
 
+/* The same for @n videos at once (@features, @s: n x T x D): every weight
+ * is read once for all of them. */
+gboolean hyrsm_relation_intra_batch (const HyrsmRelation *rel,
+    const float *features, int n, float *s, GError **error);
+
 /* @u (D) = the mean over the T rows of @s (T x D). */
 void hyrsm_relation_token_mean (const HyrsmRelation *rel, const float *s,
     float *u);
@@ -44,6 +50,53 @@ gboolean hyrsm_relation_fuse_frames (const HyrsmRelation *rel,
 gboolean hyrsm_relation_inter (const HyrsmRelation *rel, const float *u,
     int n_tokens, float *g, GError **error);
 
+/* ---- section 5 split at the query (the cached path) ----
+ *
+ * In the inter-relation of M support tokens and one query, everything of
+ * the M support rows and columns is query-independent: their Q, K, V and
+ * the M x M support-support logits. Softmax over the M + 1 tokens of a
+ * support row i (head h) is then finished per query exactly:
+ *   m' = max (m_ih, l_iq), a = s_ih e^(m_ih - m') / Z, b = e^(l_iq - m') / Z,
+ *   Z = s_ih e^(m_ih - m') + e^(l_iq - m'),
+ *   O_ih = a Abar_ih + b V_qh,
+ * with m_ih, s_ih the max and exp-sum of the row's M support logits and
+ * Abar_ih its support-only attention output; and since the output
+ * projection is linear, O_i Wf^T = sum_h a P_ih + b R_h with
+ * P_ih = Abar_ih Wf_h^T cached and R_h = V_qh Wf_h^T once per query
+ * (Wf_h: the d columns of head h). A query costs O (M D) here instead of
+ * O (M^2 D + M D^2). */
+
+/* Per-token inputs of the inter-relation: @q, @k, @v (n x D each) =
+ * @u (n x D) times Wq^T, Wk^T, Wv^T. Query-independent for supports. */
+gboolean hyrsm_relation_token_qkv (const HyrsmRelation *rel, const float *u,
+    int n, float *q, float *k, float *v, GError **error);
+
+typedef struct _HyrsmInterSupport HyrsmInterSupport;
+
+/* The query-independent terms of @n_tokens support tokens (M >= 1):
+ * takes @u, @q, @k, @v (M x D each, from hyrsm_relation_token_qkv) and
+ * computes the row statistics and P. Cost O (M^2 D + M D^2), once. */
+HyrsmInterSupport *hyrsm_inter_support_new_take (const HyrsmRelation *rel,
+    float *u, float *q, float *k, float *v, int n_tokens, GError **error);
+void hyrsm_inter_support_free (HyrsmInterSupport *sup);
+
+typedef struct _HyrsmInterQueries HyrsmInterQueries;
+
+/* The per-query terms of @n queries (@u_q: n x D token means) against
+ * @sup: their Q, K, V, R_h, and their own inter-relation output g_q. */
+HyrsmInterQueries *hyrsm_inter_queries_new (const HyrsmRelation *rel,
+    const HyrsmInterSupport *sup, const float *u_q, int n, GError **error);
+void hyrsm_inter_queries_free (HyrsmInterQueries *iq);
+
+/* Query @b's inter-relation output (D, after the ReLU). */
+const float *hyrsm_inter_queries_peek_g (const HyrsmInterQueries *iq, int b);
+
+/* The M support tokens' inter-relation outputs for query @b: @g (M x D,
+ * after the ReLU), O (M D) work. Thread-safe for distinct @g. */
+void hyrsm_inter_support_rows (const HyrsmRelation *rel,
+    const HyrsmInterSupport *sup, const HyrsmInterQueries *iq, int b,
+    float *g);
+
 /* Query-dependent half of the fuse: @out (n_tokens x D) = @g W2b^T + b2. */
 gboolean hyrsm_relation_fuse_tokens (const HyrsmRelation *rel,
     const float *g, int n_tokens, float *out, GError **error);
@@ -53,17 +106,19 @@ gboolean hyrsm_relation_fuse_tokens (const HyrsmRelation *rel,
 void hyrsm_relation_fuse_add (const HyrsmRelation *rel,
     const float *frames_part, const float *token_part, float *e);
 
-/* The last step of a decision (end of section 5, section 6): for each of
- * @n_tokens support tokens m, E_m = @frames_parts[m] (T x D, W2a S_m) plus
- * row m of @token_parts ((n_tokens + 1) x D, W2b g + b2, the query's row
- * last), E_q = @query_part (T x D) plus the last row, and @dist[m] =
- * Bi-MHM (E_m, E_q). With @e (room for (n_tokens + 1) x T x D: the E_m,
- * then E_q) the fused rows are kept too, and the work is done here in
- * double; without, on the backend's device when it has token_distances. */
-gboolean hyrsm_relation_token_distances (const HyrsmRelation *rel,
-    const float *query_part, const float *const *frames_parts,
-    const float *token_parts, int n_tokens, double *dist, float *e,
-    GError **error);
+/* @e (T x D, in double) = @frames_part + @token_part as
+ * hyrsm_relation_fuse_add() computes it in float, widened for the metric,
+ * and @norms (T) its row norms (max (||e_t||, 1e-12)). */
+void hyrsm_relation_fuse_rows_f64 (const HyrsmRelation *rel,
+    const float *frames_part, const float *token_part, double *e,
+    double *norms);
+
+/* hyrsm_bimhm() between a token's E = @frames_part (T x D, W2a S) +
+ * @token_part (D, W2b g + b2), summed in float as
+ * hyrsm_relation_fuse_add() does but never stored, and the query's @e_q
+ * (T x D, from hyrsm_relation_fuse_rows_f64()) with its @q_norms. */
+double hyrsm_bimhm_fused (const HyrsmRelation *rel, const float *frames_part,
+    const float *token_part, const double *e_q, const double *q_norms);
 
 /* Row norms of @e (rows x D), each max(||e_i||, 1e-12), for hyrsm_bimhm. */
 void hyrsm_row_norms (const float *e, int rows, int dim, double *norms);

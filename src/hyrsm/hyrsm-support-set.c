@@ -1,12 +1,16 @@
 /* hyrsm-support-set.c: HyrsmSupportSet, the labelled examples a query is
  * matched against (design.md "Support set" and "Matching").
  *
- * What does not depend on the query is computed once, when an example is
- * added: its intra-relation output S, the mean u of S and W2a S (model.md
- * sections 4 and 5), and for the 5-shot rule the same three for each
- * class prototype. A query then costs its own intra-relation, the
- * inter-relation over the M + 1 token means, W2b g for every token, the
- * fuse additions and the metric.
+ * What does not depend on the query is computed once. When an example is
+ * added: its intra-relation output S, the mean u of S, W2a S and the
+ * inter-relation's Q, K, V of u (model.md sections 4 and 5), and for the
+ * 5-shot rule the same for each class prototype. At the first match of a
+ * snapshot: the support tokens' mutual attention terms
+ * (hyrsm_inter_support_new_take(), hyrsm-relation.h). A query then costs
+ * its own intra-relation, its Q, K, V, the support rows' attention finished
+ * with the query's column (O (M D)), W2b g for every token, the fuse
+ * additions and the metric; hyrsm_support_set_match_batch() does that for
+ * many queries with each weight read once.
  *
  * Concurrency: the examples and classes live in an immutable, refcounted
  * Snapshot. A match takes a reference to the current snapshot (under
@@ -15,7 +19,9 @@
  * waits for the matches in progress (no writer starvation, unlike a
  * reader-preferring rwlock). Changes are serialized by `write_mutex`: each
  * builds the next snapshot (sharing the unchanged examples and classes) and
- * swaps it in under `lock`.
+ * swaps it in under `lock`. The one wait between matches: those that start
+ * on a new snapshot while its first match builds the supports' mutual
+ * terms (`inter_lock`) wait for them and then share them.
  */
 #include "hyrsm-support-set-private.h"
 #include "hyrsm-error.h"
@@ -31,6 +37,7 @@ typedef struct
   float *s;                     /* T x D intra-relation output */
   float *u;                     /* D: mean of s over frames */
   float *w2a_s;                 /* T x D: s W2a^T */
+  float *qkv;                   /* 3 x D: u Wq^T, u Wk^T, u Wv^T */
 } Derived;
 
 /* Examples and classes are immutable once in a snapshot; a class that
@@ -57,6 +64,9 @@ typedef struct
   gatomicrefcount ref;
   GPtrArray *examples;          /* Example*, insertion order */
   GPtrArray *classes;           /* Class*, first-insertion order */
+  GMutex inter_lock;            /* guards inter */
+  HyrsmInterSupport *inter;     /* the tokens' mutual terms, made by the
+                                 * first match of this snapshot */
 } Snapshot;
 
 struct _HyrsmSupportSet
@@ -99,6 +109,7 @@ derived_clear (Derived *d)
   g_clear_pointer (&d->s, g_free);
   g_clear_pointer (&d->u, g_free);
   g_clear_pointer (&d->w2a_s, g_free);
+  g_clear_pointer (&d->qkv, g_free);
 }
 
 static void
@@ -130,6 +141,7 @@ snapshot_new (void)
   g_atomic_ref_count_init (&snap->ref);
   snap->examples = g_ptr_array_new_with_free_func (example_unref);
   snap->classes = g_ptr_array_new_with_free_func (class_unref);
+  g_mutex_init (&snap->inter_lock);
   return snap;
 }
 
@@ -140,6 +152,8 @@ snapshot_unref (Snapshot *snap)
     return;
   g_ptr_array_unref (snap->examples);
   g_ptr_array_unref (snap->classes);
+  hyrsm_inter_support_free (snap->inter);
+  g_mutex_clear (&snap->inter_lock);
   g_free (snap);
 }
 
@@ -194,15 +208,18 @@ snapshot_copy (const Snapshot *snap, guint skip_class)
   return next;
 }
 
-/* Fills d->u and d->w2a_s from d->s (already set). */
+/* Fills d->u, d->w2a_s and d->qkv from d->s (already set). */
 static gboolean
 derive_from_intra (HyrsmSupportSet *self, Derived *d, GError **error)
 {
-  d->u = g_new (float, self->dim);
-  d->w2a_s = g_new (float, (gsize) self->frames * self->dim);
+  int D = self->dim;
+  d->u = g_new (float, D);
+  d->w2a_s = g_new (float, (gsize) self->frames * D);
+  d->qkv = g_new (float, 3 * (gsize) D);
   hyrsm_relation_token_mean (self->rel, d->s, d->u);
   return hyrsm_relation_fuse_frames (self->rel, d->s, self->frames, d->w2a_s,
-      error);
+      error) && hyrsm_relation_token_qkv (self->rel, d->u, 1, d->qkv,
+      d->qkv + D, d->qkv + 2 * D, error);
 }
 
 static gboolean
@@ -225,6 +242,7 @@ compute_prototype (HyrsmSupportSet *self, const Snapshot *snap,
     proto->s = g_memdup2 (extra->d.s, n * sizeof (float));
     proto->u = g_memdup2 (extra->d.u, self->dim * sizeof (float));
     proto->w2a_s = g_memdup2 (extra->d.w2a_s, n * sizeof (float));
+    proto->qkv = g_memdup2 (extra->d.qkv, 3 * self->dim * sizeof (float));
     return TRUE;
   }
   double *sum = g_new0 (double, n);
@@ -337,10 +355,12 @@ bytes_as_floats (GBytes *bytes, float **copy)
  * (or a head of unnamed kind when some class has more than one example)
  * each class is one token, the mean of its examples. A model without a
  * relation head matches the raw features. What does not depend on the
- * query is computed once, when the example is added.
+ * query is computed once: each example's own terms when it is added, the
+ * terms between the supports at the first match after the set changed.
+ * match_batch() matches many queries with each relation weight read once.
  *
- * match() may run in any number of threads at once, also while another
- * thread adds or removes examples.
+ * match() and match_batch() may run in any number of threads at once, also
+ * while another thread adds or removes examples.
  */
 
 /**
@@ -612,52 +632,114 @@ use_prototypes (HyrsmSupportSet *self, const Snapshot *snap)
   return FALSE;
 }
 
-/* The query's fused rows E_q and every token's Bi-MHM distance to them
- * (model.md sections 5 and 6), with @trace filled when not NULL; @tokens
- * are the M support tokens. */
-static gboolean
-relation_distances (HyrsmSupportSet *self, const float *query,
-    const Derived *const *tokens, int M, double *token_dist,
-    HyrsmMatchTrace *trace, GError **error)
+/* Queries matched together at most: bounds the memory of a batch (their
+ * intra-relation buffers); the weights are read once per group. */
+#define MAX_GROUP 32
+/* Token rows per W2b product: queries against few tokens share it, a query
+ * against many tokens has its own. */
+#define FUSE_ROWS 512
+
+/* The inter-relation terms of @snap's @M tokens, made on first use (the
+ * first match of a snapshot waits for them, later ones share them). */
+static const HyrsmInterSupport *
+snapshot_inter (HyrsmSupportSet *self, Snapshot *snap,
+    const Derived *const *tokens, int M, GError **error)
 {
+  g_mutex_lock (&snap->inter_lock);
+  if (snap->inter == NULL) {
+    gsize D = self->dim;
+    float *u = g_new (float, M * D);
+    float *q = g_new (float, M * D);
+    float *k = g_new (float, M * D);
+    float *v = g_new (float, M * D);
+    for (int m = 0; m < M; m++) {
+      memcpy (u + m * D, tokens[m]->u, D * sizeof (float));
+      memcpy (q + m * D, tokens[m]->qkv, D * sizeof (float));
+      memcpy (k + m * D, tokens[m]->qkv + D, D * sizeof (float));
+      memcpy (v + m * D, tokens[m]->qkv + 2 * D, D * sizeof (float));
+    }
+    snap->inter = hyrsm_inter_support_new_take (self->rel, u, q, k, v, M,
+        error);
+  }
+  const HyrsmInterSupport *inter = snap->inter;
+  g_mutex_unlock (&snap->inter_lock);
+  return inter;
+}
+
+/* Every token's Bi-MHM distance to each of @n queries (@token_dist: n x M)
+ * through the relation head (model.md sections 4 to 6); @trace (only with
+ * n = 1) gets the intermediates. */
+static gboolean
+relation_distances (HyrsmSupportSet *self, const HyrsmInterSupport *inter,
+    const Derived *const *tokens, int M, const float *queries, int n,
+    double *token_dist, HyrsmMatchTrace *trace, GError **error)
+{
+  const HyrsmRelation *rel = self->rel;
   int T = self->frames, D = self->dim;
-  gsize td = (gsize) T * D;
-  Derived q = { 0 };
-  float *U = g_new (float, (gsize) (M + 1) * D);
-  float *g = g_new (float, (gsize) (M + 1) * D);
-  float *tok = g_new (float, (gsize) (M + 1) * D);
-  float *e = trace ? g_new (float, td * (M + 1)) : NULL;
-  const float **parts = g_new (const float *, M);
+  gsize td = (gsize) T * D, row = (gsize) (M + 1) * D;
+  int chunk = CLAMP (FUSE_ROWS / (M + 1), 1, n);
+  float *s_q = g_new (float, n * td);
+  float *w2a_q = g_new (float, n * td);
+  float *u_q = g_new (float, (gsize) n * D);
+  float *g = g_new (float, chunk * row);
+  float *tok = g_new (float, chunk * row);
+  double *e_q = g_new (double, td);
+  double *norms = g_new (double, T);
+  HyrsmInterQueries *iq = NULL;
   gboolean ok = FALSE;
 
-  if (!derive (self, query, &q, error))
+  /* The queries' own terms, each weight read once for all of them. */
+  if (!hyrsm_relation_intra_batch (rel, queries, n, s_q, error)
+      || !hyrsm_relation_fuse_frames (rel, s_q, n * T, w2a_q, error))
     goto out;
-  for (int m = 0; m < M; m++)
-    memcpy (U + (gsize) m * D, tokens[m]->u, D * sizeof (float));
-  memcpy (U + (gsize) M * D, q.u, D * sizeof (float));
-  if (!hyrsm_relation_inter (self->rel, U, M + 1, g, error)
-      || !hyrsm_relation_fuse_tokens (self->rel, g, M + 1, tok, error))
+  for (int b = 0; b < n; b++)
+    hyrsm_relation_token_mean (rel, s_q + b * td, u_q + (gsize) b * D);
+  iq = hyrsm_inter_queries_new (rel, inter, u_q, n, error);
+  if (iq == NULL)
     goto out;
 
-  /* Fused rows and Bi-MHM (on the backend's device unless traced). */
-  for (int m = 0; m < M; m++)
-    parts[m] = tokens[m]->w2a_s;
-  if (!hyrsm_relation_token_distances (self->rel, q.w2a_s, parts, tok, M,
-          token_dist, e, error))
-    goto out;
+  for (int b0 = 0; b0 < n; b0 += chunk) {
+    int nb = MIN (chunk, n - b0);
+    /* g of every token for each query (the query's row last), then
+     * W2b g + b2 for all of them in one product */
+    for (int b = 0; b < nb; b++) {
+      hyrsm_inter_support_rows (rel, inter, iq, b0 + b, g + b * row);
+      memcpy (g + b * row + (gsize) M * D, hyrsm_inter_queries_peek_g (iq,
+              b0 + b), D * sizeof (float));
+    }
+    if (!hyrsm_relation_fuse_tokens (rel, g, nb * (M + 1), tok, error))
+      goto out;
+    for (int b = 0; b < nb; b++) {
+      const float *tok_b = tok + b * row;
+      double *dist_b = token_dist + (gsize) (b0 + b) * M;
+      hyrsm_relation_fuse_rows_f64 (rel, w2a_q + (b0 + b) * td,
+          tok_b + (gsize) M * D, e_q, norms);
+#pragma omp parallel for schedule(static)
+      for (int m = 0; m < M; m++)
+        dist_b[m] = hyrsm_bimhm_fused (rel, tokens[m]->w2a_s,
+            tok_b + (gsize) m * D, e_q, norms);
+    }
+  }
   if (trace) {
-    trace->g = g_steal_pointer (&g);
-    trace->e = g_steal_pointer (&e);
+    trace->g = g_memdup2 (g, row * sizeof (float));
+    trace->e = g_new (float, (M + 1) * td);
+    for (int m = 0; m < M; m++)
+      hyrsm_relation_fuse_add (rel, tokens[m]->w2a_s, tok + (gsize) m * D,
+          trace->e + m * td);
+    hyrsm_relation_fuse_add (rel, w2a_q, tok + (gsize) M * D,
+        trace->e + M * td);
   }
   ok = TRUE;
 
 out:
-  derived_clear (&q);
-  g_free (U);
+  hyrsm_inter_queries_free (iq);
+  g_free (s_q);
+  g_free (w2a_q);
+  g_free (u_q);
   g_free (g);
   g_free (tok);
-  g_free (e);
-  g_free (parts);
+  g_free (e_q);
+  g_free (norms);
   return ok;
 }
 
@@ -696,22 +778,25 @@ class_index (const Snapshot *snap, guint class_id)
   return 0;
 }
 
-static HyrsmMatchResult *
-match_snapshot (HyrsmSupportSet *self, const Snapshot *snap,
-    const float *query, double threshold, HyrsmMatchTrace *trace,
-    GError **error)
+/* Matches @n queries (n x T x D) against @snap: @results[i] gets query i's
+ * result. @trace (only with n = 1) gets the intermediates. */
+static gboolean
+match_snapshot (HyrsmSupportSet *self, Snapshot *snap, const float *queries,
+    int n, double threshold, HyrsmMatchResult **results,
+    HyrsmMatchTrace *trace, GError **error)
 {
   guint n_classes = snap->classes->len;
   if (n_classes == 0) {
     g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_EMPTY_SUPPORT_SET,
         "cannot match a query: the support set has no examples");
-    return NULL;
+    return FALSE;
   }
+  gsize td = (gsize) self->frames * self->dim;
   gboolean prototypes = self->rel && use_prototypes (self, snap);
   guint M = prototypes ? n_classes : snap->examples->len;
   const Derived **tokens = g_new (const Derived *, M);
   guint *token_class = g_new (guint, M);
-  double *token_dist = g_new (double, M);
+  double *token_dist = g_new (double, (gsize) n * M);
   for (guint m = 0; m < M; m++) {
     if (prototypes) {
       tokens[m] = &((Class *) g_ptr_array_index (snap->classes, m))->proto;
@@ -723,27 +808,36 @@ match_snapshot (HyrsmSupportSet *self, const Snapshot *snap,
     }
   }
 
-  HyrsmMatchResult *result = NULL;
+  gboolean ok = TRUE;
   if (self->rel) {
-    if (!relation_distances (self, query, tokens, M, token_dist, trace,
-            error))
-      goto out;
+    const HyrsmInterSupport *inter = snapshot_inter (self, snap, tokens, M,
+        error);
+    for (int b0 = 0; ok && b0 < n; b0 += MAX_GROUP)
+      ok = inter != NULL && relation_distances (self, inter, tokens, M,
+          queries + b0 * td, MIN (MAX_GROUP, n - b0), token_dist + (gsize) b0 *
+          M, trace, error);
   } else {
-    raw_distances (self, snap, query, token_dist, trace);
+    for (int b = 0; b < n; b++)
+      raw_distances (self, snap, queries + b * td, token_dist + (gsize) b * M,
+          trace);
   }
+  if (!ok)
+    goto out;
 
   /* class distance: the mean over the class's tokens */
-  double *distances = g_new0 (double, n_classes);
   guint *counts = g_new0 (guint, n_classes);
-  for (guint m = 0; m < M; m++) {
-    distances[token_class[m]] += token_dist[m];
+  for (guint m = 0; m < M; m++)
     counts[token_class[m]]++;
+  for (int b = 0; b < n; b++) {
+    double *distances = g_new0 (double, n_classes);
+    for (guint m = 0; m < M; m++)
+      distances[token_class[m]] += token_dist[(gsize) b * M + m];
+    for (guint c = 0; c < n_classes; c++)
+      distances[c] /= counts[c];
+    results[b] = hyrsm_match_result_new_take (snapshot_labels (snap),
+        distances, n_classes, threshold);
   }
-  for (guint c = 0; c < n_classes; c++)
-    distances[c] /= counts[c];
   g_free (counts);
-  result = hyrsm_match_result_new_take (snapshot_labels (snap), distances,
-      n_classes, threshold);
   if (trace) {
     trace->n_tokens = M;
     trace->prototypes = prototypes;
@@ -754,7 +848,27 @@ out:
   g_free (tokens);
   g_free (token_class);
   g_free (token_dist);
-  return result;
+  return ok;
+}
+
+/* The checks and the snapshot of every match entry point. */
+static gboolean
+match_checked (HyrsmSupportSet *self, const float *queries, guint n,
+    HyrsmMatchResult **results, HyrsmMatchTrace *trace, GError **error)
+{
+  gsize td = (gsize) self->frames * self->dim;
+  for (guint b = 0; b < n; b++) {
+    g_autofree char *what = n == 1 ? g_strdup ("query") :
+        g_strdup_printf ("query %u", b);
+    if (!check_finite (self, what, queries + b * td, error))
+      return FALSE;
+  }
+  if (n == 0)
+    return TRUE;
+  double threshold;
+  g_autoptr (Snapshot) snap = acquire (self, &threshold);
+  return match_snapshot (self, snap, queries, (int) n, threshold, results,
+      trace, error);
 }
 
 HyrsmMatchResult *
@@ -764,15 +878,11 @@ hyrsm_support_set_match_traced (HyrsmSupportSet *self, const float *query,
   g_return_val_if_fail (HYRSM_IS_SUPPORT_SET (self), NULL);
   g_return_val_if_fail (query != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
-  if (!check_finite (self, "query", query, error))
-    return NULL;
   HyrsmMatchTrace *t = trace ? g_new0 (HyrsmMatchTrace, 1) : NULL;
-  double threshold;
-  g_autoptr (Snapshot) snap = acquire (self, &threshold);
-  HyrsmMatchResult *result = match_snapshot (self, snap, query, threshold, t,
-      error);
+  HyrsmMatchResult *result = NULL;
+  gboolean ok = match_checked (self, query, 1, &result, t, error);
   if (trace) {
-    if (result)
+    if (ok)
       *trace = t;
     else
       hyrsm_match_trace_free (t);
@@ -824,6 +934,81 @@ hyrsm_support_set_match (HyrsmSupportSet *self, GBytes *query,
   g_autofree float *copy = NULL;
   return hyrsm_support_set_match_traced (self, bytes_as_floats (query,
           &copy), NULL, error);
+}
+
+/**
+ * hyrsm_support_set_match_batch_raw: (skip)
+ * @self: a #HyrsmSupportSet
+ * @queries: (array): @n_queries x T x D float32 backbone features
+ * @n_queries: the number of query videos
+ * @results: (out caller-allocates) (array length=n_queries): where each
+ *   query's result goes (transfer full), untouched on failure
+ * @error: return location for a #GError
+ *
+ * Like hyrsm_support_set_match_batch(), with the queries as a float array.
+ *
+ * Returns: %TRUE on success, %FALSE with @error set
+ */
+gboolean
+hyrsm_support_set_match_batch_raw (HyrsmSupportSet *self,
+    const float *queries, guint n_queries, HyrsmMatchResult **results,
+    GError **error)
+{
+  g_return_val_if_fail (HYRSM_IS_SUPPORT_SET (self), FALSE);
+  g_return_val_if_fail (queries != NULL || n_queries == 0, FALSE);
+  g_return_val_if_fail (results != NULL || n_queries == 0, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+  return match_checked (self, queries, n_queries, results, NULL, error);
+}
+
+/**
+ * hyrsm_support_set_match_batch:
+ * @self: a #HyrsmSupportSet
+ * @queries: the T x D float32 backbone features of several query videos,
+ *   one after the other (B x T x D values)
+ * @error: return location for a #GError
+ *
+ * Matches every query of @queries as hyrsm_support_set_match() does, all
+ * against the same state of the set, with the relation head run once for
+ * the batch: each weight is read once for all the queries, so a batch
+ * costs much less per query than as many single matches. The distances
+ * are those of hyrsm_support_set_match() for each query.
+ *
+ * Returns: (transfer container) (element-type HyrsmMatchResult): the
+ *   result of each query, in order (empty for empty @queries); the array
+ *   holds the results' references (free it with g_ptr_array_unref()), or
+ *   %NULL with @error
+ *   set (%HYRSM_ERROR_SHAPE_MISMATCH when the size of @queries is not a
+ *   multiple of T x D x 4 bytes, %HYRSM_ERROR_EMPTY_SUPPORT_SET,
+ *   %HYRSM_ERROR_INVALID_ARGUMENT for a non-finite value)
+ */
+GPtrArray *
+hyrsm_support_set_match_batch (HyrsmSupportSet *self, GBytes *queries,
+    GError **error)
+{
+  g_return_val_if_fail (HYRSM_IS_SUPPORT_SET (self), NULL);
+  g_return_val_if_fail (queries != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+  gsize size = g_bytes_get_size (queries);
+  gsize per = (gsize) self->frames * self->dim * sizeof (float);
+  if (size % per != 0) {
+    g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_SHAPE_MISMATCH,
+        "queries: expected a whole number of T x D = %d x %d float32 "
+        "videos (%" G_GSIZE_FORMAT " bytes each), got %" G_GSIZE_FORMAT
+        " bytes", self->frames, self->dim, per, size);
+    return NULL;
+  }
+  guint n = size / per;
+  g_autofree float *copy = NULL;
+  const float *data = bytes_as_floats (queries, &copy);
+  g_autofree HyrsmMatchResult **results = g_new0 (HyrsmMatchResult *,
+      MAX (n, 1));
+  if (!match_checked (self, data, n, results, NULL, error))
+    return NULL;
+  GPtrArray *out = g_ptr_array_new_full (n, g_object_unref);
+  for (guint b = 0; b < n; b++)
+    g_ptr_array_add (out, results[b]);
+  return out;
 }
 
 const float *

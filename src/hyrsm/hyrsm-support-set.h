@@ -2,7 +2,8 @@
  * features) and matching a query video against them.
  *
  * Thread safety: every function may be called from any thread at any time.
- * hyrsm_support_set_match() may run in any number of threads at once; it
+ * hyrsm_support_set_match() (and _match_batch()) may run in any number of
+ * threads at once; it
  * works on a snapshot of the set taken when it starts, so it never waits for
  * hyrsm_support_set_add() or hyrsm_support_set_remove_label() (which are
  * serialized among themselves), and they never wait for it.
@@ -56,5 +57,13 @@ HyrsmMatchResult *hyrsm_support_set_match (HyrsmSupportSet *self,
 HYRSM_API
 HyrsmMatchResult *hyrsm_support_set_match_raw (HyrsmSupportSet *self,
     const float *query, GError **error);
+
+HYRSM_API
+GPtrArray *hyrsm_support_set_match_batch (HyrsmSupportSet *self,
+    GBytes *queries, GError **error);
+HYRSM_API
+gboolean hyrsm_support_set_match_batch_raw (HyrsmSupportSet *self,
+    const float *queries, guint n_queries, HyrsmMatchResult **results,
+    GError **error);
 
 G_END_DECLS

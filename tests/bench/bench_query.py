@@ -1,35 +1,43 @@
 #!/usr/bin/python3
-"""Query latency of the relation head: libhyrsm (through GI) against the
-same computation in PyTorch done the naive way.
+"""Query latency of the relation head at scale: libhyrsm (through GI)
+against the same model in PyTorch, in ms per window, for batches of 1, 8
+and 32 windows against 5, 50 and 500 classes.
 
-    bench_query.py [--build BUILD] [--dim 2048] [--way 5] [--shot 1]
-                   [--head 1shot] [--queries 50] [--threads 2] [--extra]
-                   [--readme README.md]
+    bench_query.py [--build BUILD] [--dim 2048] [--classes 5,50,500]
+                   [--batches 1,8,32] [--head 1shot] [--windows 40]
+                   [--threads 2] [--readme README.md]
 
-One query against an N-way K-shot support set (default 5-way 1-shot,
-D = 2048, T = 8, head-only model from tests/fixtures/make_model.py):
+Each case is an N-way 1-shot support set (one example per class; with
+--head 5shot, still one per class: one prototype each) of random
+non-negative T = 8 x D features and a head-only model from
+tests/fixtures/make_model.py. Per case, after the set is built and
+matched once (which makes the supports' cached terms):
 
-- libhyrsm: Hyrsm.SupportSet.match() after the set is built, so per query
-  only the query's intra-relation, the inter-relation, W2b g, the fuse and
-  the metric run (design.md "Support set").
-- PyTorch, naive, as the authors' code runs an episode: everything
-  recomputed per query (positional encoding and intra-relation of every
-  support and of the query, inter-relation, layer2 fuse as a Conv1d over
-  [S ; g], cosine distances, Bi-MHM), float32, no_grad,
-  torch.set_num_threads(THREADS).
+- libhyrsm: `Hyrsm.SupportSet.match_batch` on B windows at once (B = 1 is
+  one window alone), the supports' S, W2a S, Q, K, V and mutual attention
+  terms cached by the library.
+- PyTorch: the model as a PyTorch user would batch it, float32, no_grad:
+  the supports' intra-relation S and W2a S computed once; per batch the
+  windows' intra-relation, then per window the inter-relation over all
+  M + 1 tokens, the fuse (W2b g) and Bi-MHM, as batched tensor operations.
 
-Both run in this process with OMP_NUM_THREADS = OPENBLAS_NUM_THREADS =
-THREADS (oneDNN and torch use OpenMP, Debian's torch OpenBLAS too), in
-alternating blocks of calls. The two must agree on the distances (checked). With
---readme, the table replaces the one between the `<!-- bench_query:begin -->`
-and `<!-- bench_query:end -->` markers of that file (or a "## Query"
-section is appended).
+Threads: libhyrsm runs in one child process, then PyTorch in another, one
+after the other, never at the same time (the OpenMP threads of libhyrsm's
+kernels and oneDNN and torch's threads would otherwise spin against each
+other); each gets OMP_NUM_THREADS = OPENBLAS_NUM_THREADS = THREADS, torch
+also torch.set_num_threads(THREADS); --wait-policy sets OMP_WAIT_POLICY
+for both (on a machine shared with other jobs, passive). Both compute
+the distances of the same first batch; the script checks they agree.
+With --readme, the table replaces the one between the
+`<!-- bench_query:begin -->` and `<!-- bench_query:end -->` markers of that
+file.
 
 Run from the source root after `ninja -C build`:
     /usr/bin/python3 tests/bench/bench_query.py --readme tests/bench/README.md
 """
 
 import argparse
+import json
 import math
 import os
 import platform
@@ -41,135 +49,178 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
+T = 8
+HEADS = 8
 
 
-def parse_args():
+def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--dim", type=int, default=2048)
-    ap.add_argument("--way", type=int, default=5)
-    ap.add_argument("--shot", type=int, default=1)
+    ap.add_argument("--classes", default="5,50,500")
+    ap.add_argument("--batches", default="1,8,32")
     ap.add_argument("--head", default="1shot", choices=("1shot", "5shot"))
-    ap.add_argument("--queries", type=int, default=50)
+    ap.add_argument("--windows", type=int, default=40,
+                    help="windows timed per case at least (in whole batches, 3 batches at least)")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--extra", action="store_true",
-                    help="also time 5-way 5-shot (1shot and 5shot heads) and 10-way 1-shot")
-    ap.add_argument("--readme", help="write the table under '## Query' in this file")
-    return ap.parse_args()
+    ap.add_argument("--wait-policy", choices=("active", "passive"),
+                    help="OMP_WAIT_POLICY of both processes (default: OpenMP's own)")
+    ap.add_argument("--readme", help="write the table between the bench_query markers of this file")
+    ap.add_argument("--worker", choices=("ours", "torch"), help=argparse.SUPPRESS)
+    ap.add_argument("--workdir", help=argparse.SUPPRESS)
+    return ap.parse_args(argv)
 
 
 ARGS = parse_args()
-# Before torch / libhyrsm load OpenMP.
-os.environ["OMP_NUM_THREADS"] = str(ARGS.threads)
-os.environ["OPENBLAS_NUM_THREADS"] = str(ARGS.threads)  # torch's BLAS on Debian
-libdir = os.path.join(ARGS.build, "src", "hyrsm")
-os.environ["GI_TYPELIB_PATH"] = libdir + os.pathsep + os.environ.get("GI_TYPELIB_PATH", "")
-if libdir not in os.environ.get("LD_LIBRARY_PATH", "").split(os.pathsep):
-    # the dynamic loader reads LD_LIBRARY_PATH at start-up only
-    os.environ["LD_LIBRARY_PATH"] = libdir + os.pathsep + os.environ.get("LD_LIBRARY_PATH", "")
-    os.execv(sys.executable, [sys.executable] + sys.argv)
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-import gi  # noqa: E402
-
-gi.require_version("Hyrsm", "1.0")
-from gi.repository import GLib, Hyrsm  # noqa: E402
-
-sys.path.insert(0, os.path.join(ROOT, "tests", "fixtures"))
-import safetensors_io  # noqa: E402
-
-HEADS = 8
-# --extra episodes: (head, way, shot)
-EXTRA = [("1shot", 5, 5), ("5shot", 5, 5), ("1shot", 10, 1)]
 
 
-class NaiveTorch:
-    """The relation head and metric in PyTorch, recomputing everything for
-    each query, structured as the authors' forward pass."""
+def case_data(classes, batch, D, seed):
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    support = np.maximum(rng.standard_normal((classes, T, D)), 0).astype(np.float32)
+    queries = np.maximum(rng.standard_normal((batch, T, D)), 0).astype(np.float32)
+    return support, queries
 
-    def __init__(self, tensors, metadata, T):
-        w = {k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in tensors.items()}
-        self.w = w
-        self.D = w["temporal_atte_before.norm.weight"].shape[0]
-        self.T = T
-        a = float(metadata.get("hyrsm.position_a", "10"))
-        self.b = float(metadata.get("hyrsm.position_b", "1"))
-        self.scale = math.sqrt(self.D / a)
-        if "pe.pe" in w:
-            self.pe = w["pe.pe"][:, :T]
-        else:
-            t = torch.arange(T, dtype=torch.float64)[:, None]
-            j = torch.arange(self.D, dtype=torch.float64)[None]
-            arg = t / torch.pow(10000.0, 2.0 * j / self.D)
-            self.pe = torch.where(j.long() % 2 == 0, torch.sin(arg), torch.cos(arg)).float()[None]
 
-    @staticmethod
-    def _heads(x):
+def cases():
+    return [int(c) for c in ARGS.classes.split(",")], [int(b) for b in ARGS.batches.split(",")]
+
+
+def repetitions(batch):
+    return max(3, math.ceil(ARGS.windows / batch))
+
+
+def time_calls(fn, reps):
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times), min(times)
+
+
+# ---- libhyrsm (child process) ----
+
+def worker_ours(workdir):
+    import numpy as np
+    import gi
+    gi.require_version("Hyrsm", "1.0")
+    from gi.repository import GLib, Hyrsm
+
+    model = Hyrsm.Model.new_from_file(os.path.join(workdir, "model.safetensors"))
+    D = model.props.feature_dim
+    all_classes, batches = cases()
+    out = {}
+    for classes in all_classes:
+        support, _ = case_data(classes, 1, D, classes)
+        sset = Hyrsm.SupportSet.new(model)
+        t0 = time.perf_counter()
+        for c in range(classes):
+            sset.add("c%d" % c, GLib.Bytes.new(support[c].tobytes()))
+        build_ms = (time.perf_counter() - t0) * 1e3
+        first_ms = None
+        for batch in batches:
+            _, queries = case_data(classes, batch, D, 1000 + classes * 7 + batch)
+            qbytes = GLib.Bytes.new(queries.tobytes())
+            t0 = time.perf_counter()
+            results = sset.match_batch(qbytes)
+            if first_ms is None:
+                first_ms = (time.perf_counter() - t0) * 1e3
+            dists = [list(r.get_distances()) for r in results]
+            med, best = time_calls(lambda: sset.match_batch(qbytes), repetitions(batch))
+            out["%d/%d" % (classes, batch)] = {"ms": med / batch, "min": best / batch, "distances": dists}
+            print("libhyrsm %4d classes, batch %2d: %8.2f ms / window" % (classes, batch, med / batch), flush=True)
+        out["%d/build" % classes] = {"add_ms": build_ms, "first_match_ms": first_ms}
+    return out
+
+
+# ---- PyTorch (child process) ----
+
+def worker_torch(workdir):
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+    sys.path.insert(0, os.path.join(ROOT, "tests", "fixtures"))
+    import safetensors_io
+
+    torch.set_num_threads(ARGS.threads)
+    tensors, metadata = safetensors_io.read(os.path.join(workdir, "model.safetensors"))
+    w = {k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in tensors.items()}
+    D = w["temporal_atte_before.norm.weight"].shape[0]
+    scale = math.sqrt(D / float(metadata.get("hyrsm.position_a", "10")))
+    pb = float(metadata.get("hyrsm.position_b", "1"))
+    if "pe.pe" in w:
+        pe = w["pe.pe"][:, :T]
+    else:
+        t = torch.arange(T, dtype=torch.float64)[:, None]
+        j = torch.arange(D, dtype=torch.float64)[None]
+        arg = t / torch.pow(10000.0, 2.0 * j / D)
+        pe = torch.where(j.long() % 2 == 0, torch.sin(arg), torch.cos(arg)).float()[None]
+    W2 = w["layer2.0.weight"][:, :, 0]
+    W2a, W2b, b2 = W2[:, :D].contiguous(), W2[:, D:].contiguous(), w["layer2.0.bias"]
+
+    def heads(x):
         b, n, hd = x.shape
         return x.view(b, n, HEADS, hd // HEADS).transpose(1, 2)
 
-    def _attend(self, q, k, v):
-        q, k, v = map(self._heads, (q, k, v))
-        attn = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1]), dim=-1)
-        o = attn @ v
+    def attend(q, k, v):
+        q, k, v = map(heads, (q, k, v))
+        a = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1]), dim=-1)
+        o = a @ v
         return o.transpose(1, 2).reshape(o.shape[0], o.shape[2], -1)
 
-    def intra(self, x):  # [B, T, D]
-        w = self.w
-        x = x * self.scale + self.b * self.pe
-        z = F.layer_norm(x, (self.D,), w["temporal_atte_before.norm.weight"],
-                         w["temporal_atte_before.norm.bias"], 1e-5)
+    def intra(x):  # [B, T, D]
+        x = x * scale + pb * pe
+        z = F.layer_norm(x, (D,), w["temporal_atte_before.norm.weight"], w["temporal_atte_before.norm.bias"], 1e-5)
         q, k, v = F.linear(z, w["temporal_atte_before.fn.to_qkv.weight"]).chunk(3, dim=-1)
-        y = F.linear(self._attend(q, k, v), w["temporal_atte_before.fn.to_out.0.weight"],
+        y = F.linear(attend(q, k, v), w["temporal_atte_before.fn.to_out.0.weight"],
                      w["temporal_atte_before.fn.to_out.0.bias"])
         return F.relu(y + x)
 
-    def inter(self, u):  # [1, M+1, D]
-        w = self.w
-        q = F.linear(u, w["temporal_atte.w_qs.weight"])
-        k = F.linear(u, w["temporal_atte.w_ks.weight"])
-        v = F.linear(u, w["temporal_atte.w_vs.weight"])
-        o = F.linear(self._attend(q, k, v), w["temporal_atte.fc.weight"], w["temporal_atte.fc.bias"])
-        return F.relu(F.layer_norm(o + u, (self.D,), w["temporal_atte.layer_norm.weight"],
+    def inter(u):  # [B, M+1, D]
+        o = attend(F.linear(u, w["temporal_atte.w_qs.weight"]), F.linear(u, w["temporal_atte.w_ks.weight"]),
+                   F.linear(u, w["temporal_atte.w_vs.weight"]))
+        o = F.linear(o, w["temporal_atte.fc.weight"], w["temporal_atte.fc.bias"])
+        return F.relu(F.layer_norm(o + u, (D,), w["temporal_atte.layer_norm.weight"],
                                    w["temporal_atte.layer_norm.bias"], 1e-5))
 
-    def distances(self, support, labels, classes, query, prototypes):
-        """support [n, T, D], query [T, D] -> class distances [N]."""
-        S = self.intra(support)
-        Sq = self.intra(query[None])
-        if prototypes:
-            S = torch.stack([S[[i for i, l in enumerate(labels) if l == c]].mean(0) for c in classes])
-        tokens = torch.cat([S, Sq])  # [M+1, T, D]
-        g = self.inter(tokens.mean(1)[None])[0]  # [M+1, D]
-        fused_in = torch.cat([tokens, g[:, None, :].expand(-1, self.T, -1)], dim=2)  # [M+1, T, 2D]
-        E = F.conv1d(fused_in.transpose(1, 2), self.w["layer2.0.weight"], self.w["layer2.0.bias"])
-        e = F.normalize(E.transpose(1, 2), dim=2, eps=1e-12)
-        c = 1 - torch.einsum("mid,jd->mij", e[:-1], e[-1])
-        tok = c.min(2).values.sum(1) + c.min(1).values.sum(1)
-        if prototypes:
-            return tok
-        return torch.stack([tok[[i for i, l in enumerate(labels) if l == cl]].mean() for cl in classes])
+    def distances(u_s, w2a_s, queries):
+        """u_s [M, D], w2a_s [M, T, D] (cached); queries [B, T, D] -> [B, M]."""
+        M = u_s.shape[0]
+        sq = intra(queries)
+        uq = sq.mean(1)
+        w2a_q = sq @ W2a.T
+        out = []
+        chunk = max(1, 2048 // M)  # bounds the [b, M, T, D] tensors
+        for b0 in range(0, queries.shape[0], chunk):
+            b1 = min(b0 + chunk, queries.shape[0])
+            u = torch.cat([u_s[None].expand(b1 - b0, -1, -1), uq[b0:b1, None]], dim=1)
+            tok = inter(u) @ W2b.T + b2  # [b, M+1, D]
+            eq = F.normalize(w2a_q[b0:b1] + tok[:, M:], dim=-1, eps=1e-12)  # [b, T, D]
+            em = F.normalize(w2a_s[None] + tok[:, :M, None, :], dim=-1, eps=1e-12)  # [b, M, T, D]
+            c = 1 - torch.einsum("bmid,bjd->bmij", em, eq)
+            out.append(c.min(3).values.sum(2) + c.min(2).values.sum(2))
+        return torch.cat(out)
+
+    all_classes, batches = cases()
+    out = {}
+    with torch.no_grad():
+        for classes in all_classes:
+            support, _ = case_data(classes, 1, D, classes)
+            s = torch.cat([intra(x) for x in torch.from_numpy(support).split(64)])
+            u_s, w2a_s = s.mean(1), s @ W2a.T
+            for batch in batches:
+                _, queries = case_data(classes, batch, D, 1000 + classes * 7 + batch)
+                q = torch.from_numpy(queries)
+                dists = distances(u_s, w2a_s, q).double().tolist()
+                med, best = time_calls(lambda: distances(u_s, w2a_s, q), repetitions(batch))
+                out["%d/%d" % (classes, batch)] = {"ms": med / batch, "min": best / batch, "distances": dists}
+                print("PyTorch  %4d classes, batch %2d: %8.2f ms / window" % (classes, batch, med / batch), flush=True)
+    out["version"] = torch.__version__
+    return out
 
 
-def time_blocks(fns, n, rounds=4, warmup=3):
-    """Median and min ms per call of each function. The paths run in
-    alternating blocks of n / rounds calls, so that a change of machine load
-    hits both, but never call by call: oneDNN's OpenMP threads and
-    OpenBLAS's threads would then spin against each other."""
-    times = [[] for _ in fns]
-    per_block = max(1, n // rounds)
-    for _ in range(rounds):
-        for fn, t in zip(fns, times):
-            for _ in range(warmup):
-                fn()
-            for _ in range(per_block):
-                t0 = time.perf_counter()
-                fn()
-                t.append((time.perf_counter() - t0) * 1e3)
-    return [(statistics.median(t), min(t)) for t in times]
-
+# ---- the parent ----
 
 def cpu_name():
     try:
@@ -185,105 +236,81 @@ def cpu_name():
 BEGIN, END = "<!-- bench_query:begin -->", "<!-- bench_query:end -->"
 
 
-def write_readme(path, text, table):
-    """Replaces the table between the bench_query markers of @path, or,
-    without markers, appends a '## Query' section with @text."""
-    old = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
-    if BEGIN in old and END in old:
-        head, rest = old.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1]
-        new = head + BEGIN + "\n" + table.rstrip("\n") + "\n" + END + tail
-    else:
-        new = old.rstrip("\n") + "\n\n## Query\n\n" + text.rstrip("\n") + "\n" + BEGIN + "\n" + \
-            table.rstrip("\n") + "\n" + END + "\n"
+def write_readme(path, table):
+    old = open(path).read()
+    if BEGIN not in old or END not in old:
+        sys.exit("%s has no %s ... %s markers" % (path, BEGIN, END))
+    head, rest = old.split(BEGIN, 1)
+    tail = rest.split(END, 1)[1]
     with open(path, "w") as f:
-        f.write(new)
+        f.write(head + BEGIN + "\n" + table.rstrip("\n") + "\n" + END + tail)
 
 
-def make_model(head, D, T, tmp):
-    path = os.path.join(tmp, "head-%s-%d.safetensors" % (head, D))
-    subprocess.run([sys.executable, os.path.join(ROOT, "tests", "fixtures", "make_model.py"), path,
-                    "--backbone", "none", "--head", head, "--dim", str(D), "--frames", str(T)],
-                   check=True, stdout=subprocess.DEVNULL)
-    return Hyrsm.Model.new_from_file(path), safetensors_io.read(path)
-
-
-def run_episode(model, weights, head, way, shot, T):
-    """-> dict with the timings of one N-way K-shot episode."""
-    D = model.props.feature_dim
-    rng = np.random.default_rng(way * 100 + shot)
-    classes = ["c%d" % i for i in range(way)]
-    labels = [c for c in classes for _ in range(shot)]
-    support = np.maximum(rng.standard_normal((len(labels), T, D)), 0).astype(np.float32)
-    query = np.maximum(rng.standard_normal((T, D)), 0).astype(np.float32)
-
-    sset = Hyrsm.SupportSet.new(model)
-    t0 = time.perf_counter()
-    for label, f in zip(labels, support):
-        sset.add(label, GLib.Bytes.new(f.tobytes()))
-    build_ms = (time.perf_counter() - t0) * 1e3
-    qbytes = GLib.Bytes.new(query.tobytes())
-    ours = np.array(sset.match(qbytes).get_distances())
-
-    naive = NaiveTorch(weights[0], weights[1], T)
-    prototypes = head == "5shot"
-    ts, tq = torch.from_numpy(support), torch.from_numpy(query)
-    with torch.no_grad():
-        ref = naive.distances(ts, labels, classes, tq, prototypes).double().numpy()
-        (gi_ms, gi_min), (torch_ms, torch_min) = time_blocks(
-            [lambda: sset.match(qbytes), lambda: naive.distances(ts, labels, classes, tq, prototypes)],
-            ARGS.queries)
-    return {
-        "episode": "%d-way %d-shot" % (way, shot), "head": head, "build_ms": build_ms,
-        "rel": float(np.max(np.abs(ours - ref) / np.maximum(np.abs(ref), 1e-3))),
-        "gi": (gi_ms, gi_min), "torch": (torch_ms, torch_min),
-    }
+def run_worker(kind, workdir):
+    env = dict(os.environ)
+    env.update(OMP_NUM_THREADS=str(ARGS.threads), OPENBLAS_NUM_THREADS=str(ARGS.threads))
+    if ARGS.wait_policy:
+        env["OMP_WAIT_POLICY"] = ARGS.wait_policy
+    libdir = os.path.join(ARGS.build, "src", "hyrsm")
+    env["GI_TYPELIB_PATH"] = libdir + os.pathsep + env.get("GI_TYPELIB_PATH", "")
+    env["LD_LIBRARY_PATH"] = libdir + os.pathsep + env.get("LD_LIBRARY_PATH", "")
+    argv = [sys.executable, os.path.abspath(__file__), "--worker", kind, "--workdir", workdir] + \
+        [a for a in sys.argv[1:] if not a.startswith("--readme")]
+    subprocess.run(argv, env=env, check=True)
+    with open(os.path.join(workdir, kind + ".json")) as f:
+        return json.load(f)
 
 
 def main():
-    torch.set_num_threads(ARGS.threads)
-    T = 8
-    episodes = [(ARGS.head, ARGS.way, ARGS.shot)] + [(h, w, k) for h, w, k in EXTRA if (w, k) != (ARGS.way, ARGS.shot)]
-    if not ARGS.extra:
-        episodes = episodes[:1]
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        models = {}
-        for head, way, shot in episodes:
-            if head not in models:
-                models[head] = make_model(head, ARGS.dim, T, tmp)
-            rows.append(run_episode(*models[head], head, way, shot, T))
-            r = rows[-1]
-            print("%s: libhyrsm %.2f ms, torch %.2f ms" % (r["episode"], r["gi"][0], r["torch"][0]), flush=True)
+    if ARGS.worker:
+        out = worker_ours(ARGS.workdir) if ARGS.worker == "ours" else worker_torch(ARGS.workdir)
+        with open(os.path.join(ARGS.workdir, ARGS.worker + ".json"), "w") as f:
+            json.dump(out, f)
+        return 0
 
-    text = (
-        "One query against an N-way K-shot support set of T = %d, D = %d features (head-only model from "
-        "`tests/fixtures/make_model.py`), after the support set is built. libhyrsm: `SupportSet.match` through "
-        "GI (query intra-relation, inter-relation, fuse, Bi-MHM; the supports' share cached at add time). "
-        "PyTorch naive: everything recomputed per query as the authors' code does (intra-relation of every "
-        "support and of the query, inter-relation, Conv1d fuse, metric), float32, no_grad. Median (min) ms "
-        "of %d queries per path, the paths in alternating blocks, %d threads (OMP_NUM_THREADS, "
-        "OPENBLAS_NUM_THREADS, torch.set_num_threads), on %s (%d CPUs visible), torch %s. "
-        "Made by `tests/bench/bench_query.py%s`.\n\n"
-        % (T, ARGS.dim, ARGS.queries, ARGS.threads, cpu_name(), os.cpu_count() or 0, torch.__version__,
-           " --extra" if ARGS.extra else "")
-    )
-    table = ("| episode | head | libhyrsm ms / query | PyTorch naive ms / query | speed-up (median) | "
-             "distances agree to |\n|---|---|---:|---:|---:|---:|\n")
-    for r in rows:
-        table += "| %s | %s | %.2f (%.2f) | %.2f (%.2f) | %.1fx | %.1e |\n" % (
-            r["episode"], r["head"], r["gi"][0], r["gi"][1], r["torch"][0], r["torch"][1],
-            r["torch"][0] / r["gi"][0], r["rel"])
+    import numpy as np
+    all_classes, batches = cases()
+    with tempfile.TemporaryDirectory() as workdir:
+        subprocess.run([sys.executable, os.path.join(ROOT, "tests", "fixtures", "make_model.py"),
+                        os.path.join(workdir, "model.safetensors"), "--backbone", "none", "--head", ARGS.head,
+                        "--dim", str(ARGS.dim), "--frames", str(T)], check=True, stdout=subprocess.DEVNULL)
+        ours = run_worker("ours", workdir)
+        theirs = run_worker("torch", workdir)
+
+    table = ("| classes | batch | libhyrsm ms / window | PyTorch ms / window | speed-up | "
+             "distances agree to |\n|---:|---:|---:|---:|---:|---:|\n")
+    worst = 0.0
+    for classes in all_classes:
+        for batch in batches:
+            key = "%d/%d" % (classes, batch)
+            a, b = ours[key], theirs[key]
+            # PyTorch's distances are per token; with one example per class
+            # they are the class distances
+            da, db = np.array(a["distances"]), np.array(b["distances"])
+            rel = float(np.max(np.abs(da - db) / np.maximum(np.abs(db), 1e-3)))
+            worst = max(worst, rel)
+            table += "| %d | %d | %.2f (%.2f) | %.2f (%.2f) | %.1fx | %.1e |\n" % (
+                classes, batch, a["ms"], a["min"], b["ms"], b["min"], b["ms"] / a["ms"], rel)
+    notes = []
+    for classes in all_classes:
+        build = ours["%d/build" % classes]
+        notes.append("%d classes: adding the examples %.0f ms, first match (makes the supports' mutual "
+                     "terms) %.0f ms" % (classes, build["add_ms"], build["first_match_ms"]))
+    load = os.getloadavg()
+    text = ("%s head, D = %d, T = %d; median (min) ms per window; %d threads each (OMP_WAIT_POLICY %s), "
+            "libhyrsm then PyTorch %s in separate processes; %s (%d CPUs visible), load average %.1f at the end."
+            % (ARGS.head, ARGS.dim, T, ARGS.threads, ARGS.wait_policy or "unset", theirs["version"], cpu_name(),
+               os.cpu_count() or 0, load[0]))
     print()
-    print(text + table)
-    for r in rows:
-        print("%s: building the support set took %.1f ms" % (r["episode"], r["build_ms"]))
-    if any(r["rel"] > 1e-3 for r in rows):
-        print("error: libhyrsm and PyTorch disagree", file=sys.stderr)
+    print(text)
+    print(table)
+    print("\n".join(notes))
+    if worst > 1e-3:
+        print("error: libhyrsm and PyTorch disagree (%.1e)" % worst, file=sys.stderr)
         return 1
     if ARGS.readme:
-        write_readme(ARGS.readme, text, table)
-        print("written under '## Query' in", ARGS.readme)
+        write_readme(ARGS.readme, text + "\n\n" + table + "\n" + "\n".join("- " + n for n in notes) + "\n")
+        print("written between the bench_query markers of", ARGS.readme)
     return 0
 
 

@@ -1202,7 +1202,6 @@ check_relation (const char *precision, double tol, double dist_tol)
   HyrsmModel *gpu = hyrsm_model_new_from_file_full (path, "cuda", &error);
   g_assert_no_error (error);
   g_assert_nonnull (hyrsm_model_get_backend (gpu)->ops->relation_intra);
-  g_assert_nonnull (hyrsm_model_get_backend (gpu)->ops->token_distances);
   const HyrsmRelation *rc = hyrsm_relation_get (cpu);
   const HyrsmRelation *rg = hyrsm_relation_get (gpu);
   g_assert_cmpint (hyrsm_relation_get_frames (rg), ==, T);
@@ -1234,37 +1233,6 @@ check_relation (const char *precision, double tol, double dist_tol)
     g_free (u);
     g_free (g1);
     g_free (g2);
-  }
-
-  /* Fused rows and Bi-MHM of 5 tokens: on the device (no fused rows
-   * asked for) against the CPU path (asked for). */
-  {
-    const int M = classes;
-    gsize td = (gsize) T * D;
-    float *qp = random_floats (td, -1.0, 1.0, 50);
-    float *fp = random_floats (M * td, -1.0, 1.0, 51);
-    float *tp = random_floats ((gsize) (M + 1) * D, -0.5, 0.5, 52);
-    const float *parts[5];
-    for (int m = 0; m < M; m++)
-      parts[m] = fp + m * td;
-    /* one token equal to the query: distance 0 */
-    memcpy (fp + td, qp, td * sizeof (float));
-    memcpy (tp + D, tp + (gsize) M * D, D * sizeof (float));
-    double dc[5], dg[5];
-    float *e = g_new (float, (M + 1) * td);
-    g_assert_true (hyrsm_relation_token_distances (rg, qp, parts, tp, M, dc,
-            e, &error));
-    g_assert_true (hyrsm_relation_token_distances (rg, qp, parts, tp, M, dg,
-            NULL, &error));
-    g_assert_no_error (error);
-    g_autofree char *w = g_strdup_printf ("%s: fused rows + Bi-MHM",
-        precision);
-    check_close (w, gpu_rel_error_dd (dg, dc, M), TOL_FP32);
-    g_assert_cmpfloat (fabs (dg[1]), <, 1e-5);
-    g_free (qp);
-    g_free (fp);
-    g_free (tp);
-    g_free (e);
   }
 
   /* A whole decision: 5 classes, 1 shot, through the public API. */
