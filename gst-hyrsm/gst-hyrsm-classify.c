@@ -2,7 +2,7 @@
  *
  * The support set is loaded the way hyrsmfilter loads it (with its feature
  * cache); each CLIP is decoded whole, T frames are sampled over all of it
- * (model.md section 1: gst_hyrsm_embed_clip()). A `.hyrsm` feature file
+ * (docs/model.md section 1: gst_hyrsm_embed_clip()). A `.hyrsm` feature file
  * is accepted as a CLIP too. The clips are then matched in batches
  * (hyrsm_support_set_match_batch_raw(): the relation weights read once per
  * batch). A clip that cannot be used is reported on stderr and the others

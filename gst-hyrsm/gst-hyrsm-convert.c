@@ -1,5 +1,5 @@
 /* gst-hyrsm-convert.c: `gst-hyrsm convert`, PyTorch files to the model
- * format (design.md "Model file").
+ * format (docs/formats.md "The model file").
  *
  * The reading of pickled PyTorch files needs torch, so the work is done by
  * hyrsm-convert.py (installed next to this tool's data); this side finds

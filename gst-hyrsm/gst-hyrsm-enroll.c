@@ -1,5 +1,5 @@
 /* gst-hyrsm-enroll.c: `gst-hyrsm enroll`, adding examples to a support-set
- * directory (design.md "Support sets on disk").
+ * directory (docs/formats.md "The support-set directory").
  *
  * Clips (video files or folders of frames) are copied, or linked with
  * --link, into DIR/LABEL/, and then the directory is loaded with the same
@@ -11,7 +11,7 @@
  *
  * A live source (--source 'PIPELINE DESCRIPTION') is recorded for
  * --seconds, T frames are taken at the centres of T equal parts of that
- * window (model.md section 1, by timestamps, as hyrsmfilter samples a
+ * window (docs/model.md section 1, by timestamps, as hyrsmfilter samples a
  * window) and embedded, and the features are written as
  * DIR/LABEL/NAME.hyrsm (no video is kept).
  */

@@ -10,7 +10,7 @@ in PyTorch, for `gst-hyrsm bench --vs-torch`; prints one JSON object.
   supports' intra-relation output S, its mean and W2a S are precomputed, as
   HyrsmSupportSet keeps them): the query's intra-relation, the
   inter-relation over the N + 1 token means, the fuse and the Bi-MHM
-  metric (model.md sections 4 to 6); for a backbone-only model the metric
+  metric (docs/model.md sections 4 to 6); for a backbone-only model the metric
   on raw features. Milliseconds per query.
 
 Each measurement runs once to warm up, then for at least --min-time s.
@@ -103,7 +103,7 @@ def timed(fn, min_time, sync, min_iterations=1):
 
 
 # --------------------------------------------------------------------------
-# The per-query work (model.md sections 4 to 6), float32
+# The per-query work (docs/model.md sections 4 to 6), float32
 
 
 def mha(torch, Q, K, V):

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """hyrsm-convert.py IN OUT [options]: PyTorch files -> the gst-hyrsm model
-format (safetensors with full __metadata__; design.md "Model file").
+format (safetensors with full __metadata__; docs/formats.md "The model file").
 
 Run by `gst-hyrsm convert` (which then loads OUT to check it); usable on
 its own. Reads:
@@ -10,7 +10,7 @@ its own. Reads:
   config as text (a dict or a yacs-like object is accepted too). Tensor
   names lose their "module." and "head." prefixes; T, backbone, head,
   mean/std, resize, crop and the position scales come from the cfg
-  (model.md section 3);
+  (docs/model.md section 3);
 - torchvision ResNet-18/34/50 state dicts (.pth), or a dict holding one
   under "state_dict" / "model".
 

@@ -1,5 +1,5 @@
 /* metric.h: the Bidirectional Mean Hausdorff Metric, batched over all
- * support tokens (metric.cu; model.md section 6). */
+ * support tokens (metric.cu; docs/model.md section 6). */
 #pragma once
 
 #include "hyrsm-kernels-types.h"

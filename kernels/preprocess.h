@@ -1,7 +1,7 @@
 /* preprocess.h: fused frame pre-processing (preprocess.cu).
  *
  * One kernel takes n frames of one pixel format and size and writes the
- * backbone's input directly (model.md section 2): colour conversion to RGB8,
+ * backbone's input directly (docs/model.md section 2): colour conversion to RGB8,
  * bilinear resize to resize x resize with half-pixel centres (PyTorch
  * `interpolate(mode="bilinear", align_corners=False)`, no antialiasing),
  * centre crop crop x crop at offset (resize - crop) / 2, and

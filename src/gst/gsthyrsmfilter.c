@@ -1,9 +1,9 @@
 /* gsthyrsmfilter.c: hyrsmfilter, live few-shot action recognition.
  *
- * A passthrough GstBaseTransform: frames leave unchanged and in order; the
+ * An in-place GstBaseTransform: frames leave unchanged and in order; the
  * element samples them into windows, embeds them with the model's backbone
- * and matches each window against the support set (see docs/design.md,
- * "The element").
+ * and matches each window against the support set (see
+ * docs/architecture.md).
  */
 
 /**

@@ -1,12 +1,12 @@
-/* gsthyrsmsupport.c: loading a support set from a directory (design.md
- * "Support sets on disk").
+/* gsthyrsmsupport.c: loading a support set from a directory
+ * (docs/formats.md "The support-set directory").
  *
  *   DIR/<label>/<clip>.<ext>   a video: decoded with uridecodebin !
  *                              videoconvert ! appsink, T frames sampled
  *   DIR/<label>/<clip>/        a folder of jpg/png frames, sorted by name
  *   DIR/<label>/<clip>.hyrsm   precomputed features (hyrsm-features.h)
  *
- * Sampling (model.md section 1): of L frames, frame k of T is
+ * Sampling (docs/model.md section 1): of L frames, frame k of T is
  * round((k + 0.5) L / T - 0.5), clamped to [0, L - 1]. A clip is decoded
  * once, keeping every frame while they fit in KEEP_ALL_BUDGET and, when the
  * container tells the frame count in advance (duration x frame rate), the T
@@ -114,7 +114,7 @@ static GParamSpec *properties[N_PROPS];
  * The frame that sample @k of @n_samples is taken from in a clip of
  * @n_frames frames: the centre of segment @k when the clip is cut into
  * @n_samples equal segments, round((k + 0.5) L / T - 0.5) clamped to
- * [0, L - 1] (model.md section 1); a half-way case rounds up, to the
+ * [0, L - 1] (docs/model.md section 1); a half-way case rounds up, to the
  * frame whose span holds the segment's centre. Clips shorter than T frames
  * repeat frames.
  *
@@ -1312,12 +1312,12 @@ ensure_init (void)
  * @cancellable: (nullable): cancels the load (between and during decodes)
  * @error: return location for a #GError
  *
- * Loads the support set in @path (design.md "Support sets on disk"): each
+ * Loads the support set in @path (docs/formats.md "The support-set directory"): each
  * folder of @path (hidden ones and `.hyrsm-cache` aside) is a label, in
  * sorted order; each of its entries, in sorted order, is a video clip
  * (anything GStreamer decodes), a folder of jpg/png frames or a `.hyrsm`
  * feature file. Clips and frame folders are decoded in this thread, T
- * frames are sampled (model.md section 1, see gst_hyrsm_sample_index()),
+ * frames are sampled (docs/model.md section 1, see gst_hyrsm_sample_index()),
  * embedded with @model and cached (see the top of gsthyrsmsupport.c).
  *
  * Entries that cannot be used (undecodable or truncated files, feature
@@ -1452,7 +1452,7 @@ gst_hyrsm_support_set_load_dir (HyrsmModel *model, const gchar *path,
  * @error: return location for a #GError
  *
  * Decodes a whole clip the way support-set directories are decoded, samples
- * T frames over it (model.md section 1, see gst_hyrsm_sample_index()) and
+ * T frames over it (docs/model.md section 1, see gst_hyrsm_sample_index()) and
  * embeds them: the query of one decision per clip. Nothing is cached.
  *
  * Returns: (transfer full): T x D float32 backbone features, or %NULL with

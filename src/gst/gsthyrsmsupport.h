@@ -1,5 +1,5 @@
-/* gsthyrsmsupport.h: support sets from a directory (design.md "Support sets
- * on disk"): one folder per label holding video clips, folders of frames or
+/* gsthyrsmsupport.h: support sets from a directory (docs/formats.md "The
+ * support-set directory"): one folder per label holding video clips, folders of frames or
  * `.hyrsm` feature files, decoded with GStreamer, sampled to T frames,
  * embedded, and cached.
  *

@@ -1,6 +1,6 @@
 /* hyrsm-backend-cpu.c: the CPU backend, on oneDNN (2.x C API).
  *
- * The backbone (model.md section 3) runs as a "plan": a list of oneDNN
+ * The backbone (docs/model.md section 3) runs as a "plan": a list of oneDNN
  * primitives with their arguments, built once per batch size (batches run
  * as chunks of 1, 2, 4 or 8 frames) and reused.
  * Every convolution is created with format_tag_any for its source, weights

@@ -1,9 +1,9 @@
 /* hyrsm-backend-cuda.c: the CUDA backend: cuDNN backbone, cuBLAS GEMMs,
  * kernels/ for pre-processing and the small fused operations, and the
- * relation head and metric (model.md sections 4 to 6) on the device.
+ * relation head's attention blocks (docs/model.md sections 4 and 5).
  *
- * Backbone (model.md section 3). Activations are NHWC, float16 by default
- * (tensor cores, float accumulation) or float32 (HYRSM_PRECISION=fp32; FMA
+ * Backbone (docs/model.md section 3). Activations are NHWC, float16 by default
+ * (tensor cores, float accumulation) or float32 (precision fp32; FMA
  * math only, no TF32, for 1e-4 parity with the CPU). Weights are uploaded
  * once at create(), in KRSC (the NHWC filter layout), with BatchNorm
  * already folded by the loader. The stem's 3 input channels are padded with
@@ -1228,7 +1228,7 @@ cuda_gemm_nt_weight (HyrsmBackend *backend, int m, int n, int k,
   return gemm ((HyrsmBackendCuda *) backend, m, n, k, a, b, c, TRUE, error);
 }
 
-/* ---- relation head (model.md sections 4 and 5) ---- */
+/* ---- relation head (docs/model.md sections 4 and 5) ---- */
 
 /* Device copies of the head's weights, uploaded at first use and kept
  * (weight_on_device, keyed by the model's arrays). Always float32: the

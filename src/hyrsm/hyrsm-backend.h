@@ -79,7 +79,7 @@ struct _HyrsmBackendOps
    * then use the required members above. */
 
   /* Optional (NULL: pre-process on the CPU with hyrsm_preprocess_rgb and
-   * call embed). Pre-processing (model.md section 2: @resize x @resize,
+   * call embed). Pre-processing (docs/model.md section 2: @resize x @resize,
    * centre crop, (v / 255 - @mean) / @std) fused with the backbone, for @n
    * frames of @format, @width x @height, in host memory; writes @n x D
    * float32 features. @matrix is used for I420 / NV12 only. Thread-safe. */
@@ -97,7 +97,7 @@ struct _HyrsmBackendOps
 
   /* Optional (NULL: hyrsm-relation.c computes it with gemm_nt_weight and
    * the CPU). The intra-video relation of one video on the backend's
-   * device (model.md section 4): @features (@frames x w->dim) -> @s (same
+   * device (docs/model.md section 4): @features (@frames x w->dim) -> @s (same
    * size), with X = F @input_scale + @position_b P. @w (the model's head)
    * stays allocated and unchanged while the backend lives, so its arrays
    * may be kept on the device, keyed by their pointers. 1 <= @frames <=
@@ -107,7 +107,7 @@ struct _HyrsmBackendOps
       const float *features, float *s, GError **error);
 
   /* Optional (NULL: on the CPU, as relation_intra). The inter-video
-   * relation (model.md section 5) of @n_tokens tokens @u (n_tokens x
+   * relation (docs/model.md section 5) of @n_tokens tokens @u (n_tokens x
    * w->dim) -> @g, after the ReLU. 1 <= @n_tokens <=
    * HYRSM_RELATION_MAX_TOKENS (callers compute larger sets themselves).
    * Thread-safe. */

@@ -181,7 +181,7 @@ hyrsm_match_result_get_labels (HyrsmMatchResult *self)
  * @n_distances: (out) (optional): return location for the number of
  *   distances (the number of classes)
  *
- * The distance of the query to each class (model.md section 6: the mean
+ * The distance of the query to each class (docs/model.md section 6: the mean
  * Bi-MHM distance over the class's support tokens; smaller is closer), in
  * the order of hyrsm_match_result_get_labels().
  *

@@ -3,7 +3,7 @@
  *
  * Every array below is a separately allocated, naturally aligned float32
  * copy owned by the model; BatchNorm is already folded into the
- * convolutions (model.md section 3), so a convolution is w * x + bias.
+ * convolutions (docs/model.md section 3), so a convolution is w * x + bias.
  */
 #pragma once
 
@@ -63,7 +63,7 @@ typedef struct
   int feature_dim;              /* D: channels after layer4 */
 } HyrsmBackboneWeights;
 
-/* The HyRSM++ relation head (model.md sections 4 and 5), D = dim. */
+/* The HyRSM++ relation head (docs/model.md sections 4 and 5), D = dim. */
 typedef struct
 {
   int dim;
@@ -107,7 +107,7 @@ typedef struct
   int stride;                   /* bytes per row, >= width * 3 */
 } HyrsmRgbFrame;
 
-/* Pre-processes (model.md section 2) and embeds @n frames of any sizes
+/* Pre-processes (docs/model.md section 2) and embeds @n frames of any sizes
  * into @features (n x D). A backend that pre-processes on its device
  * (embed_frames: CUDA) gets the raw frames, each uploaded once, runs of
  * equally sized frames in one call; otherwise every frame is pre-processed

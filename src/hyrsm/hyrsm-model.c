@@ -505,7 +505,7 @@ detect_head (Loader *l, const char *declared, HyrsmHeadKind *kind,
   return TRUE;
 }
 
-/* Positional table of model.md section 4 (exponent 2j/D, as the authors). */
+/* Positional table of docs/model.md section 4 (exponent 2j/D, as the authors). */
 static float *
 compute_positional_table (int rows, int dim)
 {
@@ -679,7 +679,7 @@ meta_triple (Loader *l, const char *key, gboolean positive, float out[3],
 static gboolean
 load_metadata (HyrsmModel *self, Loader *l, GError **error)
 {
-  /* Defaults of design.md: the authors' normalization for HyRSM++ files,
+  /* Defaults (docs/formats.md): the authors' normalization for HyRSM++ files,
    * ImageNet's for plain torchvision files. */
   gboolean hyrsm_file = l->authors_names || any_head_tensor (l);
   const float authors_mean[3] = { 0.45f, 0.45f, 0.45f };
@@ -1379,7 +1379,7 @@ rgb_frames_data (GBytes *rgb, guint n, guint width, guint height,
  *
  * What the backbone sees: each frame resized to #HyrsmModel:resize square
  * (bilinear, half-pixel centres), centre-cropped to #HyrsmModel:crop and
- * normalized with the model's mean and std (model.md section 2). Useful to
+ * normalized with the model's mean and std (docs/model.md section 2). Useful to
  * check a pipeline's input; hyrsm_model_embed_frames() does this itself.
  *
  * Returns: (transfer full): @n x 3 x crop x crop float32 values (planar
@@ -1492,7 +1492,7 @@ hyrsm_model_embed_rgb_frames (HyrsmModel *self, const HyrsmRgbFrame *frames,
  *
  * The C variant of hyrsm_model_embed_frames() for frames that already sit
  * in memory (video frames mapped by the caller): pre-processes each frame
- * (model.md section 2) and runs the backbone, a few frames at a time.
+ * (docs/model.md section 2) and runs the backbone, a few frames at a time.
  * Thread-safe.
  *
  * Returns: %TRUE on success, %FALSE with @error set
@@ -1559,7 +1559,7 @@ hyrsm_model_embed_rgb_raw (HyrsmModel *self, const guint8 *const *frames,
  * @error: return location for a #GError
  *
  * Computes the backbone features of @n frames: each is resized, centre
- * cropped and normalized as the model's metadata says (model.md section 2),
+ * cropped and normalized as the model's metadata says (docs/model.md section 2),
  * then run through the backbone. Thread-safe.
  *
  * Returns: (transfer full): @n x #HyrsmModel:feature-dim float32 values in
@@ -1614,7 +1614,7 @@ hyrsm_model_embed_frames (HyrsmModel *self, GBytes *rgb, guint n,
  * @error: return location for a #GError
  *
  * Runs the backbone on frames that are already resized, cropped and
- * normalized (model.md section 2), e.g. by the caller's own pipeline.
+ * normalized (docs/model.md section 2), e.g. by the caller's own pipeline.
  * Thread-safe.
  *
  * Returns: (transfer full): @n x #HyrsmModel:feature-dim float32 values in

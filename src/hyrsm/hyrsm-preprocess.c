@@ -1,5 +1,5 @@
 /* hyrsm-preprocess.c: RGB8 frame -> normalized backbone input
- * (model.md section 2).
+ * (docs/model.md section 2).
  *
  * The resize matches PyTorch's CPU `interpolate(mode="bilinear",
  * align_corners=False)` (no antialiasing) in float arithmetic: the source

@@ -1,4 +1,4 @@
-/* hyrsm-preprocess.h: frame pre-processing (model.md section 2), private to
+/* hyrsm-preprocess.h: frame pre-processing (docs/model.md section 2), private to
  * libhyrsm. */
 #pragma once
 

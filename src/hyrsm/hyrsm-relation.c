@@ -1,4 +1,4 @@
-/* hyrsm-relation.c: the HyRSM++ relation head (model.md sections 4 and 5)
+/* hyrsm-relation.c: the HyRSM++ relation head (docs/model.md sections 4 and 5)
  * and the Bi-MHM set-matching metric (section 6).
  *
  * Dense products (QKV, output projections, the fuse) are the backend's

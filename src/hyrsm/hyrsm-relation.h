@@ -1,5 +1,5 @@
 /* hyrsm-relation.h: the HyRSM++ relation head and the set-matching metric
- * (model.md sections 4 to 6), private to libhyrsm.
+ * (docs/model.md sections 4 to 6), private to libhyrsm.
  *
  * The heavy products go through the model's backend (gemm_nt); the small
  * reductions (LayerNorm statistics, softmax, attention over T or M+1

@@ -1,9 +1,9 @@
 /* hyrsm-support-set.c: HyrsmSupportSet, the labelled examples a query is
- * matched against (design.md "Support set" and "Matching").
+ * matched against (docs/model.md sections 5 and 6).
  *
  * What does not depend on the query is computed once. When an example is
  * added: its intra-relation output S, the mean u of S, W2a S and the
- * inter-relation's Q, K, V of u (model.md sections 4 and 5), and for the
+ * inter-relation's Q, K, V of u (docs/model.md sections 4 and 5), and for the
  * 5-shot rule the same for each class prototype. At the first match of a
  * snapshot: the support tokens' mutual attention terms
  * (hyrsm_inter_support_new_take(), hyrsm-relation.h). A query then costs
@@ -232,7 +232,7 @@ derive (HyrsmSupportSet *self, const float *features, Derived *d,
 }
 
 /* The prototype of @cls of @snap (NULL: a new class) with @extra added:
- * the frame-wise mean of S over its examples (model.md section 5). */
+ * the frame-wise mean of S over its examples (docs/model.md section 5). */
 static gboolean
 compute_prototype (HyrsmSupportSet *self, const Snapshot *snap,
     const Class *cls, const Example *extra, Derived *proto, GError **error)
@@ -667,7 +667,7 @@ snapshot_inter (HyrsmSupportSet *self, Snapshot *snap,
 }
 
 /* Every token's Bi-MHM distance to each of @n queries (@token_dist: n x M)
- * through the relation head (model.md sections 4 to 6); @trace (only with
+ * through the relation head (docs/model.md sections 4 to 6); @trace (only with
  * n = 1) gets the intermediates. */
 static gboolean
 relation_distances (HyrsmSupportSet *self, const HyrsmInterSupport *inter,
@@ -916,7 +916,7 @@ hyrsm_support_set_match_raw (HyrsmSupportSet *self, const float *query,
  *
  * Matches @query against every class: intra-relation of the query,
  * inter-relation with all support tokens, fuse, and the Bi-MHM distance to
- * each token, averaged per class (model.md sections 4 to 6).
+ * each token, averaged per class (docs/model.md sections 4 to 6).
  *
  * Returns: (transfer full): the result, or %NULL with @error set
  *   (%HYRSM_ERROR_EMPTY_SUPPORT_SET when the set has no examples,

@@ -1,7 +1,7 @@
 """gst-hyrsm convert: torchvision state dicts and the authors' training
 checkpoints (random weights, built with tests/fixtures/make_model.py) become
 models whose features and class distances equal the float64 PyTorch
-reference of model.md (tests/reference/hyrsm_ref.py)."""
+reference of docs/model.md (tests/reference/hyrsm_ref.py)."""
 import collections
 import importlib.util
 import subprocess

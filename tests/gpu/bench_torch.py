@@ -11,7 +11,7 @@ eager (backbone_fps) and replayed from a CUDA graph (torch.cuda.CUDAGraph,
 backbone_fps_graph: what bench-gpu's own figures are, graph replays), each
 timed with CUDA events around a loop of runs. No torch.compile. One window: 8 frames of
 uint8 RGB on the host -> GPU, resize/crop/normalize, backbone, the HyRSM++
-relation head and Bi-MHM against 5 supports (model.md sections 2-6), in
+relation head and Bi-MHM against 5 supports (docs/model.md sections 2-6), in
 float16 like the backbone (the head's matrix products in float32 would
 change little), wall clock, median.
 """
@@ -51,7 +51,7 @@ def load(path):
 
 
 class Head:
-    """HyRSM++ relation head + Bi-MHM (model.md sections 4-6), eager."""
+    """HyRSM++ relation head + Bi-MHM (docs/model.md sections 4-6), eager."""
 
     def __init__(self, t, meta, frames, dtype, dev):
         g = lambda k: torch.from_numpy(t[k].copy()).to(dev, dtype)  # noqa: E731

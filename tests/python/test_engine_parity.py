@@ -1,5 +1,5 @@
 """The engine against the float64 PyTorch reference (tests/reference/hyrsm_ref.py),
-through the Python API of design.md.
+through the Python API (docs/architecture.md).
 
 Fixtures come from tests/fixtures/make_engine_fixtures.py, generated at test
 time: ResNet-18 and ResNet-50 backbones under both naming schemes,

@@ -1,7 +1,7 @@
 """Independent float64 reference of docs/model.md (HyRSM++ inference).
 
 Written from the spec, in float64 throughout. Section numbers refer to
-model.md.
+docs/model.md.
 
     m = load_model("model.safetensors")            # or Model(tensors, metadata)
     x = preprocess(rgb_uint8, m.resize, m.crop, m.mean, m.std)   # [3, C, C]

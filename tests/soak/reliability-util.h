@@ -48,7 +48,7 @@ GstBuffer *rel_make_frame (GstHarness * h, guint64 i);
 guint64 rel_stat (GstElement * e, const char *field);
 /* Windows due once frames [0, @n_frames) of rel_make_frame went through an
  * element with @window and @stride (ns), counted from the sampling grid as
- * the element lays it (design.md "Timing"). */
+ * the element lays it (docs/decisions.md "Window timing, exactly"). */
 guint64 rel_windows_due (guint64 n_frames, GstClockTime window,
     GstClockTime stride);
 

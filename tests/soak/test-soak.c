@@ -1,4 +1,4 @@
-/* test-soak.c: a long live run of hyrsmfilter (design.md "The element"):
+/* test-soak.c: a long live run of hyrsmfilter (docs/architecture.md):
  * HYRSM_SOAK_FRAMES frames (default 100,000) of 64x48 RGB at 30 fps pushed
  * through a live element at HYRSM_SOAK_FPS (default 1500: 50 times real
  * time, more than the engine keeps up with on 2 cores, so that windows are

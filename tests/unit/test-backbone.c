@@ -488,7 +488,7 @@ test_preprocess_torch (void)
 }
 
 /* The whole resized frame in double precision, then cropped: the
- * straightforward reading of model.md section 2. */
+ * straightforward reading of docs/model.md section 2. */
 static void
 ref_preprocess (const guint8 *rgb, int width, int height, int stride,
     int resize, int crop, double *out)

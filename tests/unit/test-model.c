@@ -350,7 +350,7 @@ test_model_positional_table (void)
   g_autoptr (HyrsmModel) model = load_spec ("pe.safetensors", &spec, &error);
   g_assert_no_error (error);
   const HyrsmHeadWeights *h = hyrsm_model_get_head_weights (model);
-  /* model.md: the exponent uses j itself (2j/D), not 2*floor(j/2)/D. */
+  /* docs/model.md: the exponent uses j itself (2j/D), not 2*floor(j/2)/D. */
   int t = 3, j = 5, D = 64;
   double want = cos (t / pow (10000.0, 2.0 * j / D));
   g_assert_cmpfloat_with_epsilon (h->pe[t * D + j], want, 1e-6);
