@@ -46,9 +46,9 @@ def source(live, seconds=None):
             "video/x-raw,format=I420,width=640,height=480,framerate=30/1")
 
 
-def filt(model, support, name):
+def filt(model, support, name, precision="fp32"):
     return (f'hyrsmfilter name={name} model="{model}" support="{support}" '
-            f"window={2 * 10**9} stride={5 * 10**8}")
+            f"window={2 * 10**9} stride={5 * 10**8} precision={precision}")
 
 
 def run(Gst, desc, names, until_eos=True, seconds=None):
@@ -77,6 +77,8 @@ def main():
     ap.add_argument("--backbones", default="resnet18,resnet50")
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--max-streams", type=int, default=32)
+    ap.add_argument("--precisions", default="fp32,bf16",
+                    help="backbone precisions to run (bf16 only where the CPU has it)")
     ap.add_argument("--overload-seconds", type=float, default=40,
                     help="length of each overload run (0: skip them)")
     args = ap.parse_args()
@@ -93,7 +95,11 @@ def main():
     support = work / "clips" / "support"
     rows = []
     overload = []
+    combos = []
     for backbone in args.backbones.split(","):
+        for precision in args.precisions.split(","):
+            combos.append((backbone, precision))
+    for backbone, precision in combos:
         model = work / f"{backbone}.safetensors"
         subprocess.run([sys.executable, str(ROOT / "tests/fixtures/make_model.py"), str(model),
                         "--backbone", backbone, "--head", "none", "--seed", "0"],
@@ -102,29 +108,34 @@ def main():
         # cache) so the timings below measure streaming, not loading.
         gi.require_version("Hyrsm", "1.0")
         from gi.repository import Hyrsm
-        held = Hyrsm.Model.new_shared(str(model), "auto")  # noqa: F841
+        try:
+            held = Hyrsm.Model.new_shared_full(str(model), "cpu", precision)  # noqa: F841
+        except Exception as e:  # bf16 on a CPU without AVX512-BF16
+            print(f"{backbone} {precision}: skipped: {e}", flush=True)
+            continue
+        label = f"{backbone} {precision}"
         # Warm the support cache once.
-        run(Gst, f"{source(False, 1)} ! {filt(model, support, 'f')} ! fakesink", ["f"])
+        run(Gst, f"{source(False, 1)} ! {filt(model, support, 'f', precision)} ! fakesink", ["f"])
 
         secs = args.seconds
-        wall, [st] = run(Gst, f"{source(False, secs)} ! {filt(model, support, 'f')} ! fakesink",
+        wall, [st] = run(Gst, f"{source(False, secs)} ! {filt(model, support, 'f', precision)} ! fakesink",
                          ["f"])
         nonlive_fps = st["frames-in"] / wall
         sampled_fps = st["frames-embedded"] / wall
-        print(f"{backbone}: non-live 640x480: {nonlive_fps:.1f} frames/s through the element, "
+        print(f"{label}: non-live 640x480: {nonlive_fps:.1f} frames/s through the element, "
               f"{sampled_fps:.1f} sampled frames/s embedded, {st['windows-classified']} windows",
               flush=True)
 
-        wall, [st] = run(Gst, f"{source(True)} ! {filt(model, support, 'f')} ! fakesink",
+        wall, [st] = run(Gst, f"{source(True)} ! {filt(model, support, 'f', precision)} ! fakesink",
                          ["f"], until_eos=False, seconds=secs)
-        print(f"{backbone}: live 640x480 30 fps for {secs:.0f} s: {st['frames-in']} frames, "
+        print(f"{label}: live 640x480 30 fps for {secs:.0f} s: {st['frames-in']} frames, "
               f"{st['windows-classified']} windows decided, {st['windows-dropped']} dropped",
               flush=True)
         live = st
 
         def streams(n, seconds):
             names = [f"f{i}" for i in range(n)]
-            desc = " ".join(f"{source(True)} ! {filt(model, support, nm)} ! fakesink"
+            desc = " ".join(f"{source(True)} ! {filt(model, support, nm, precision)} ! fakesink"
                             for nm in names)
             wall, stats = run(Gst, desc, names, until_eos=False, seconds=seconds)
             return wall, stats
@@ -135,13 +146,13 @@ def main():
             decided = sum(s["windows-classified"] for s in stats)
             dropped = sum(s["windows-dropped"] for s in stats)
             frac = dropped / max(decided + dropped, 1)
-            print(f"{backbone}: {n} live streams: {decided} windows decided, {dropped} dropped "
+            print(f"{label}: {n} live streams: {decided} windows decided, {dropped} dropped "
                   f"({100 * frac:.1f}%)", flush=True)
             if frac >= 0.05:
                 break
             sustained = n
             n = n * 2 if n < 4 else n + 4
-        rows.append((backbone, nonlive_fps, sampled_fps, live, sustained))
+        rows.append((label, nonlive_fps, sampled_fps, live, sustained))
 
         # Overload: what the machine still decides with more streams than it
         # sustains, and how evenly the streams share it.
@@ -154,9 +165,9 @@ def main():
                 rate = sum(per) / wall
                 peak = peak or rate
                 embedded = sum(s["frames-embedded"] for s in stats)
-                overload.append((backbone, factor, n, rate, rate / peak, min(per), max(per),
+                overload.append((label, factor, n, rate, rate / peak, min(per), max(per),
                                  embedded / max(sum(per), 1)))
-                print(f"{backbone}: {factor}x = {n} live streams for {wall:.0f} s: "
+                print(f"{label}: {factor}x = {n} live streams for {wall:.0f} s: "
                       f"{rate:.2f} windows decided/s ({100 * rate / peak:.0f}% of 1x), "
                       f"per stream {min(per)}..{max(per)} "
                       f"(fewest/most {min(per) / max(max(per), 1):.2f}), "
