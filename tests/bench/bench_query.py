@@ -61,7 +61,7 @@ def parse_args(argv=None):
     ap.add_argument("--batches", default="1,8,32")
     ap.add_argument("--head", default="1shot", choices=("1shot", "5shot"))
     ap.add_argument("--windows", type=int, default=40,
-                    help="windows timed per case at least (in whole batches, 3 batches at least)")
+                    help="windows timed per case at least (in whole batches, 2 batches at least)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--wait-policy", choices=("active", "passive"),
                     help="OMP_WAIT_POLICY of both processes (default: OpenMP's own)")
@@ -87,7 +87,7 @@ def cases():
 
 
 def repetitions(batch):
-    return max(3, math.ceil(ARGS.windows / batch))
+    return max(2, math.ceil(ARGS.windows / batch))
 
 
 def time_calls(fn, reps):
@@ -254,8 +254,9 @@ def run_worker(kind, workdir):
     libdir = os.path.join(ARGS.build, "src", "hyrsm")
     env["GI_TYPELIB_PATH"] = libdir + os.pathsep + env.get("GI_TYPELIB_PATH", "")
     env["LD_LIBRARY_PATH"] = libdir + os.pathsep + env.get("LD_LIBRARY_PATH", "")
-    argv = [sys.executable, os.path.abspath(__file__), "--worker", kind, "--workdir", workdir] + \
-        [a for a in sys.argv[1:] if not a.startswith("--readme")]
+    argv = [sys.executable, os.path.abspath(__file__), "--worker", kind, "--workdir", workdir,
+            "--build", ARGS.build, "--classes", ARGS.classes, "--batches", ARGS.batches,
+            "--head", ARGS.head, "--windows", str(ARGS.windows), "--threads", str(ARGS.threads)]
     subprocess.run(argv, env=env, check=True)
     with open(os.path.join(workdir, kind + ".json")) as f:
         return json.load(f)
