@@ -2,6 +2,7 @@
 (Debian's mosquitto, started by the tests on a free port)."""
 import datetime
 import json
+import pathlib
 import subprocess
 import time
 
@@ -14,10 +15,13 @@ from gi.repository import Gst, GstHyrsm, Hyrsm  # noqa: E402
 
 import pytest  # noqa: E402
 
-from conftest import ROOT  # noqa: E402
 from mqtt_broker import Processes, TlsFiles  # noqa: E402
 
 Gst.init(None)
+
+# Not imported from conftest: pytest runs tests/cli's conftest too, and
+# the module name "conftest" is then that one.
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 LABELS = ["waving", "falling", "sitting"]
 
