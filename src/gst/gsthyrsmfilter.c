@@ -218,6 +218,7 @@ struct _GstHyrsmFilter
   gboolean flushing;
   guint64 decided_window;       /* last window index whose result is in */
   GPtrArray *results_for_meta;  /* async: decisions for the next buffer */
+  GPtrArray *decisions;         /* streaming thread: this buffer's, reused */
   float *last_window;           /* T x D of the last decided window */
   gboolean have_last_window;
   guint64 frames_in;
@@ -698,6 +699,8 @@ gst_hyrsm_filter_start (GstBaseTransform *trans)
   GST_OBJECT_UNLOCK (self);
   self->results_for_meta = g_ptr_array_new_with_free_func ((GDestroyNotify)
       gst_structure_free);
+  self->decisions = g_ptr_array_new_with_free_func ((GDestroyNotify)
+      gst_structure_free);
   if (self->roi_mode)
     self->tracks = g_hash_table_new_full (NULL, NULL, NULL, track_free);
   else
@@ -735,6 +738,7 @@ gst_hyrsm_filter_stop (GstBaseTransform *trans)
   track_clear (self, &self->whole);
   g_clear_pointer (&self->last_window, g_free);
   g_clear_pointer (&self->results_for_meta, g_ptr_array_unref);
+  g_clear_pointer (&self->decisions, g_ptr_array_unref);
   g_clear_pointer (&self->converter, gst_video_converter_free);
   self->engine = NULL;
   /* `labels` keeps naming the last set loaded, for applications that read
@@ -1666,8 +1670,7 @@ gst_hyrsm_filter_transform_ip (GstBaseTransform *trans, GstBuffer *buf)
       stride);
   for_each_track (self, track_update_stride);
 
-  GPtrArray *decisions = g_ptr_array_new_with_free_func ((GDestroyNotify)
-      gst_structure_free);
+  GPtrArray *decisions = self->decisions;
   sample_buffer (self, buf, decisions);
   if (!self->blocking) {
     /* Async: the latest decisions ride on the next outgoing buffer. */
@@ -1682,7 +1685,7 @@ gst_hyrsm_filter_transform_ip (GstBaseTransform *trans, GstBuffer *buf)
   GST_OBJECT_UNLOCK (self);
   for (guint i = 0; attach && i < decisions->len; i++)
     attach_decision (buf, g_ptr_array_index (decisions, i));
-  g_ptr_array_unref (decisions);
+  g_ptr_array_set_size (decisions, 0);
   return GST_FLOW_OK;
 }
 
