@@ -130,6 +130,21 @@ read_nonneg_int (JsonNode *node, gint64 *out)
   return *out >= 0;
 }
 
+/* json-glib decodes a lone surrogate escape ("\ud800x") into bytes that
+ * are not UTF-8, although the header itself is: every string taken from
+ * the header is checked, so that names, metadata and error messages stay
+ * UTF-8 (the GI annotations promise it). */
+static gboolean
+check_string (HyrsmSafetensors *st, const char *what, const char *s,
+    GError **error)
+{
+  if (s == NULL || g_utf8_validate (s, -1, NULL))
+    return TRUE;
+  g_autofree char *shown = g_utf8_make_valid (s, -1);
+  return bad_format (error, st->name, "%s \"%s\" is not UTF-8 once "
+      "unescaped (a lone surrogate escape)", what, shown);
+}
+
 static gboolean
 parse_metadata (HyrsmSafetensors *st, JsonNode *node, GError **error)
 {
@@ -143,10 +158,15 @@ parse_metadata (HyrsmSafetensors *st, JsonNode *node, GError **error)
   JsonNode *value;
   json_object_iter_init (&iter, obj);
   while (json_object_iter_next (&iter, &key, &value)) {
+    if (!check_string (st, "__metadata__ key", key, error))
+      return FALSE;
     if (!JSON_NODE_HOLDS_VALUE (value)
         || json_node_get_value_type (value) != G_TYPE_STRING)
       return bad_format (error, st->name,
           "__metadata__ value of \"%s\" is not a string", key);
+    if (!check_string (st, "__metadata__ value", json_node_get_string (value),
+            error))
+      return FALSE;
     g_hash_table_insert (st->metadata, g_strdup (key),
         g_strdup (json_node_get_string (value)));
   }
@@ -157,6 +177,8 @@ static gboolean
 parse_tensor_entry (HyrsmSafetensors *st, const char *name, JsonNode *node,
     const guint8 *data, guint64 data_len, GError **error)
 {
+  if (!check_string (st, "tensor name", name, error))
+    return FALSE;
   if (!JSON_NODE_HOLDS_OBJECT (node))
     return bad_format (error, st->name, "tensor \"%s\": entry is not an object",
         name);
@@ -164,6 +186,8 @@ parse_tensor_entry (HyrsmSafetensors *st, const char *name, JsonNode *node,
 
   const char *dtype_name = json_object_has_member (obj, "dtype") ?
       json_object_get_string_member_with_default (obj, "dtype", NULL) : NULL;
+  if (!check_string (st, "dtype", dtype_name, error))
+    return FALSE;
   HyrsmDType dtype;
   if (dtype_name == NULL || !dtype_from_string (dtype_name, &dtype))
     return bad_format (error, st->name, "tensor \"%s\": unknown dtype \"%s\"",

@@ -113,6 +113,30 @@ test_container_not_json (void)
   assert_open_fails (d, HYRSM_ERROR_BAD_FORMAT, "__metadata__");
 }
 
+/* The header is UTF-8, but a lone surrogate escape decodes to bytes that
+ * are not: the file is refused and the message stays UTF-8. */
+static void
+test_container_lone_surrogate (void)
+{
+  static const char *headers[] = {
+    "{\"__metadata__\":{\"k\":\"\\ud800x\"}}",
+    "{\"__metadata__\":{\"\\ud800x\":\"v\"}}",
+    "{\"\\ud800x\":{\"dtype\":\"F32\",\"shape\":[1],"
+        "\"data_offsets\":[0,4]}}",
+    "{\"w\":{\"dtype\":\"\\ud800x\",\"shape\":[1],"
+        "\"data_offsets\":[0,4]}}",
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (headers); i++) {
+    g_autofree char *name = g_strdup_printf ("surrogate-%u.safetensors", i);
+    g_autofree char *path = write_container (name, headers[i], 4);
+    g_autoptr (GError) error = NULL;
+    g_assert_null (hyrsm_safetensors_open (path, &error));
+    g_assert_error (error, HYRSM_ERROR, HYRSM_ERROR_BAD_FORMAT);
+    g_assert_true (g_utf8_validate (error->message, -1, NULL));
+    g_assert_nonnull (strstr (error->message, "not UTF-8"));
+  }
+}
+
 static void
 test_container_offsets_outside (void)
 {
@@ -580,6 +604,8 @@ main (int argc, char **argv)
   g_test_add_func ("/safetensors/header-past-end",
       test_container_header_past_end);
   g_test_add_func ("/safetensors/not-json", test_container_not_json);
+  g_test_add_func ("/safetensors/lone-surrogate",
+      test_container_lone_surrogate);
   g_test_add_func ("/safetensors/offsets-outside",
       test_container_offsets_outside);
   g_test_add_func ("/safetensors/overlap", test_container_overlap);
