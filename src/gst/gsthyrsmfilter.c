@@ -43,7 +43,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_hyrsm_filter_debug);
 #define DEFAULT_STRIDE (500 * GST_MSECOND)
 #define DEFAULT_THRESHOLD 0.0
 #define DEFAULT_SYNC GST_HYRSM_SYNC_AUTO
-#define DEFAULT_MESSAGE TRUE
+#define DEFAULT_POST_MESSAGES TRUE
 #define DEFAULT_META TRUE
 #define DEFAULT_ROI FALSE
 #define DEFAULT_ROI_MARGIN 0.0
@@ -85,7 +85,8 @@ enum
   PROP_STRIDE,
   PROP_THRESHOLD,
   PROP_SYNC,
-  PROP_MESSAGE,
+  PROP_POST_MESSAGES,
+  PROP_MESSAGE,                 /* deprecated alias of post-messages */
   PROP_META,
   PROP_ROI,
   PROP_ROI_TYPE,
@@ -249,10 +250,10 @@ gst_hyrsm_sync_get_type (void)
   static gsize type = 0;
   static const GEnumValue values[] = {
     {GST_HYRSM_SYNC_AUTO, "Block for non-live sources only", "auto"},
-    {GST_HYRSM_SYNC_TRUE, "Always block until each window is decided",
-        "true"},
-    {GST_HYRSM_SYNC_FALSE, "Never block; drop whole windows when behind",
-        "false"},
+    {GST_HYRSM_SYNC_ALWAYS, "Always block until each window is decided",
+        "always"},
+    {GST_HYRSM_SYNC_NEVER, "Never block; drop whole windows when behind",
+        "never"},
     {0, NULL, NULL},
   };
   if (g_once_init_enter (&type))
@@ -1259,7 +1260,7 @@ check_live (GstHyrsmFilter *self)
     gst_query_parse_latency (q, &live, NULL, NULL);
   gst_query_unref (q);
   self->live = live;
-  self->blocking = sync == GST_HYRSM_SYNC_TRUE || (sync == GST_HYRSM_SYNC_AUTO
+  self->blocking = sync == GST_HYRSM_SYNC_ALWAYS || (sync == GST_HYRSM_SYNC_AUTO
       && !live);
   self->live_checked = TRUE;
   GST_INFO_OBJECT (self, "upstream is %s: %s", live ? "live" : "not live",
@@ -1913,6 +1914,7 @@ gst_hyrsm_filter_set_property (GObject *object, guint prop_id,
     case PROP_SYNC:
       self->sync = g_value_get_enum (value);
       break;
+    case PROP_POST_MESSAGES:
     case PROP_MESSAGE:
       self->post_messages = g_value_get_boolean (value);
       break;
@@ -1975,6 +1977,7 @@ gst_hyrsm_filter_get_property (GObject *object, guint prop_id, GValue *value,
     case PROP_SYNC:
       g_value_set_enum (value, self->sync);
       break;
+    case PROP_POST_MESSAGES:
     case PROP_MESSAGE:
       g_value_set_boolean (value, self->post_messages);
       break;
@@ -2088,10 +2091,15 @@ gst_hyrsm_filter_class_init (GstHyrsmFilterClass *klass)
           "(auto: for non-live sources only)", GST_TYPE_HYRSM_SYNC,
           DEFAULT_SYNC, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_POST_MESSAGES,
+      g_param_spec_boolean ("post-messages", "Post messages",
+          "Post a \"hyrsm\" element message for each decision",
+          DEFAULT_POST_MESSAGES, rw));
+  /* The name `level` also kept only for compatibility. */
   g_object_class_install_property (gobject_class, PROP_MESSAGE,
       g_param_spec_boolean ("message", "Message",
-          "Post a \"hyrsm\" element message for each decision",
-          DEFAULT_MESSAGE, rw));
+          "Deprecated: use post-messages", DEFAULT_POST_MESSAGES,
+          rw | G_PARAM_DEPRECATED));
   g_object_class_install_property (gobject_class, PROP_META,
       g_param_spec_boolean ("meta", "Meta",
           "Attach each decision to a buffer as HyrsmMeta", DEFAULT_META, rw));
@@ -2192,7 +2200,7 @@ gst_hyrsm_filter_init (GstHyrsmFilter *self)
   self->stride = DEFAULT_STRIDE;
   self->threshold = DEFAULT_THRESHOLD;
   self->sync = DEFAULT_SYNC;
-  self->post_messages = DEFAULT_MESSAGE;
+  self->post_messages = DEFAULT_POST_MESSAGES;
   self->attach_meta = DEFAULT_META;
   self->roi = DEFAULT_ROI;
   self->roi_margin = DEFAULT_ROI_MARGIN;
