@@ -1103,6 +1103,13 @@ hyrsm_model_has_head (HyrsmModel *self)
   return self->head_kind != HYRSM_HEAD_NONE;
 }
 
+gboolean
+hyrsm_model_has_backbone (HyrsmModel *self)
+{
+  g_return_val_if_fail (HYRSM_IS_MODEL (self), FALSE);
+  return self->backbone_kind != HYRSM_BACKBONE_NONE;
+}
+
 guint
 hyrsm_model_get_frames (HyrsmModel *self)
 {
@@ -1323,7 +1330,7 @@ hyrsm_model_get_std_array (HyrsmModel *self)
 static gboolean
 check_can_embed (HyrsmModel *self, guint n, GError **error)
 {
-  if (self->backbone_kind == HYRSM_BACKBONE_NONE) {
+  if (!hyrsm_model_has_backbone (self)) {
     g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_NO_BACKBONE,
         "model %s has no backbone: it cannot embed frames, only match "
         "precomputed features", self->path);
