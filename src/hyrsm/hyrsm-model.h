@@ -82,7 +82,7 @@ char **hyrsm_model_list_metadata (HyrsmModel *self);
 HYRSM_API
 const char *hyrsm_model_get_metadata (HyrsmModel *self, const char *key);
 
-/* Embedding (backbone features): see hyrsm-model.c. */
+/* Embedding (backbone features): see hyrsm-embed.c. */
 HYRSM_API
 GBytes *hyrsm_model_embed_frames (HyrsmModel *self, GBytes *rgb, guint n,
     guint width, guint height, GError **error);

@@ -24,7 +24,7 @@ make_conv (HyrsmConv *c, GRand *rand, int in, int out, int kernel, int stride,
     c->bias[o] = (float) g_rand_double_range (rand, -0.1, 0.1);
 }
 
-/* A ResNet like the loader makes (hyrsm-model.c load_backbone), with
+/* A ResNet like the loader makes (hyrsm-model-load.c load_backbone), with
  * @blocks per layer and stem width @base (64 in torchvision). */
 HyrsmBackboneWeights *
 make_backbone (gboolean bottleneck, const int blocks[4], int base,
