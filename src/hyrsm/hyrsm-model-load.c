@@ -30,11 +30,6 @@ typedef struct
   guint64 parameter_count;
 } Loader;
 
-/* The authors' nn.Sequential indices -> torchvision module names. */
-static const char *const authors_backbone_names[] = {
-  "conv1", "bn1", NULL, NULL, "layer1", "layer2", "layer3", "layer4",
-};
-
 static gboolean
 is_ignored_name (const char *name)
 {
@@ -62,11 +57,11 @@ canonical_name (const char *name, gboolean *authors)
     const char *rest = name + strlen ("backbone.");
     char *end;
     guint64 index = g_ascii_strtoull (rest, &end, 10);
-    if (end == rest || *end != '.' || index >= G_N_ELEMENTS
-        (authors_backbone_names) || authors_backbone_names[index] == NULL)
+    if (end == rest || *end != '.' || index >= HYRSM_RESNET_N_SEQUENTIAL
+        || hyrsm_resnet_sequential_names[index] == NULL)
       return g_strdup (name);   /* reported as unknown later */
     *authors = TRUE;
-    return g_strconcat (authors_backbone_names[index], end, NULL);
+    return g_strconcat (hyrsm_resnet_sequential_names[index], end, NULL);
   }
   return g_strdup (name);
 }
@@ -173,17 +168,23 @@ conv_clear (HyrsmConv *c)
 /* Loads `<conv>.weight` and `<bn>.*`, folding the BatchNorm into the
  * convolution: w' = w * gamma / sqrt(var + eps), b' = beta - mean * that. */
 static gboolean
-load_conv_bn (Loader *l, HyrsmConv *conv, const char *conv_name,
-    const char *bn_name, int in, int out, int kernel, int stride,
-    int padding, GError **error)
+load_conv_bn (Loader *l, HyrsmConv *conv, int layer, int index,
+    HyrsmResnetConvSlot slot, const HyrsmResnetConvShape *shape,
+    GError **error)
 {
+  g_autofree char *conv_name = hyrsm_resnet_name (layer, index, slot,
+      HYRSM_RESNET_NAME_CONV);
+  g_autofree char *bn_name = hyrsm_resnet_name (layer, index, slot,
+      HYRSM_RESNET_NAME_BN);
   g_autofree char *wname = g_strconcat (conv_name, ".weight", NULL);
+  int in = shape->in_channels, out = shape->out_channels;
+  int kernel = shape->kernel;
   gint64 wshape[4] = { out, in, kernel, kernel };
   conv->in_channels = in;
   conv->out_channels = out;
   conv->kernel = kernel;
-  conv->stride = stride;
-  conv->padding = padding;
+  conv->stride = shape->stride;
+  conv->padding = shape->padding;
   conv->weight = take_tensor (l, wname, 4, wshape, TRUE, error);
   if (conv->weight == NULL)
     return FALSE;
@@ -214,46 +215,41 @@ load_conv_bn (Loader *l, HyrsmConv *conv, const char *conv_name,
   return ok;
 }
 
+/* Whether the file has the weight of convolution @slot of block @index of
+ * @layer (0: the stem). */
+static gboolean
+has_conv (Loader *l, int layer, int index, HyrsmResnetConvSlot slot)
+{
+  g_autofree char *conv = hyrsm_resnet_name (layer, index, slot,
+      HYRSM_RESNET_NAME_CONV);
+  g_autofree char *name = g_strconcat (conv, ".weight", NULL);
+  return has_tensor (l, name);
+}
+
 static int
 count_blocks (Loader *l, int layer)
 {
   int n = 0;
-  for (;;) {
-    g_autofree char *name = g_strdup_printf ("layer%d.%d.conv1.weight", layer,
-        n);
-    if (!has_tensor (l, name))
-      return n;
+  while (has_conv (l, layer, n, HYRSM_RESNET_CONV1))
     n++;
-  }
+  return n;
 }
 
 const char *
 hyrsm_backbone_kind_to_string (HyrsmBackboneKind kind)
 {
-  switch (kind) {
-    case HYRSM_BACKBONE_RESNET18:
-      return "resnet18";
-    case HYRSM_BACKBONE_RESNET34:
-      return "resnet34";
-    case HYRSM_BACKBONE_RESNET50:
-      return "resnet50";
-    default:
-      return "none";
-  }
+  const HyrsmResnetArch *arch = hyrsm_resnet_arch (kind);
+  return arch ? arch->name : "none";
 }
 
 static gboolean
 backbone_kind_from_string (const char *s, HyrsmBackboneKind *kind)
 {
-  static const HyrsmBackboneKind all[] = { HYRSM_BACKBONE_NONE,
-    HYRSM_BACKBONE_RESNET18, HYRSM_BACKBONE_RESNET34, HYRSM_BACKBONE_RESNET50
-  };
-  for (guint i = 0; i < G_N_ELEMENTS (all); i++)
-    if (g_strcmp0 (s, hyrsm_backbone_kind_to_string (all[i])) == 0) {
-      *kind = all[i];
-      return TRUE;
-    }
-  return FALSE;
+  const HyrsmResnetArch *arch = hyrsm_resnet_arch_from_name (s);
+  if (arch == NULL && g_strcmp0 (s, "none") != 0)
+    return FALSE;
+  *kind = arch ? arch->kind : HYRSM_BACKBONE_NONE;
+  return TRUE;
 }
 
 /* Works out the ResNet depth from the blocks present. */
@@ -268,7 +264,7 @@ detect_backbone (Loader *l, const char *declared, HyrsmBackboneKind *kind,
         "resnet34, resnet50, none", l->path, declared);
     return FALSE;
   }
-  gboolean present = has_tensor (l, "conv1.weight");
+  gboolean present = has_conv (l, 0, 0, HYRSM_RESNET_CONV1);
   if (declared && named == HYRSM_BACKBONE_NONE) {
     *kind = HYRSM_BACKBONE_NONE;
     return TRUE;
@@ -287,15 +283,10 @@ detect_backbone (Loader *l, const char *declared, HyrsmBackboneKind *kind,
   int blocks[4];
   for (int i = 0; i < 4; i++)
     blocks[i] = count_blocks (l, i + 1);
-  gboolean bottleneck = has_tensor (l, "layer1.0.conv3.weight");
-  HyrsmBackboneKind found;
-  if (!bottleneck && blocks[0] == 2 && blocks[1] == 2 && blocks[2] == 2
-      && blocks[3] == 2)
-    found = HYRSM_BACKBONE_RESNET18;
-  else if (blocks[0] == 3 && blocks[1] == 4 && blocks[2] == 6
-      && blocks[3] == 3)
-    found = bottleneck ? HYRSM_BACKBONE_RESNET50 : HYRSM_BACKBONE_RESNET34;
-  else {
+  gboolean bottleneck = has_conv (l, 1, 0, HYRSM_RESNET_CONV3);
+  const HyrsmResnetArch *arch = hyrsm_resnet_arch_from_blocks (blocks,
+      bottleneck);
+  if (arch == NULL) {
     g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_UNSUPPORTED_ARCHITECTURE,
         "%s: a ResNet with %d, %d, %d, %d %s blocks is not supported "
         "(resnet18: 2,2,2,2 basic; resnet34: 3,4,6,3 basic; resnet50: "
@@ -303,49 +294,38 @@ detect_backbone (Loader *l, const char *declared, HyrsmBackboneKind *kind,
         blocks[3], bottleneck ? "bottleneck" : "basic");
     return FALSE;
   }
-  if (declared && named != found) {
+  if (declared && named != arch->kind) {
     g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_UNSUPPORTED_ARCHITECTURE,
         "%s: __metadata__ hyrsm.backbone says %s but the tensors are a %s",
-        l->path, declared, hyrsm_backbone_kind_to_string (found));
+        l->path, declared, arch->name);
     return FALSE;
   }
-  *kind = found;
+  *kind = arch->kind;
   return TRUE;
 }
 
+/* Block @index of @layer (1 to 4) taking @in channels. */
 static gboolean
-load_block (Loader *l, HyrsmBlock *b, int layer, int index, int in,
-    int width, int stride, gboolean bottleneck, GError **error)
+load_block (Loader *l, HyrsmBlock *b, gboolean bottleneck, int layer,
+    int index, int in, int *out, GError **error)
 {
-  g_autofree char *p = g_strdup_printf ("layer%d.%d", layer, index);
-  g_autofree char *c1 = g_strconcat (p, ".conv1", NULL);
-  g_autofree char *b1 = g_strconcat (p, ".bn1", NULL);
-  g_autofree char *c2 = g_strconcat (p, ".conv2", NULL);
-  g_autofree char *b2 = g_strconcat (p, ".bn2", NULL);
-  g_autofree char *c3 = g_strconcat (p, ".conv3", NULL);
-  g_autofree char *b3 = g_strconcat (p, ".bn3", NULL);
-  g_autofree char *ds = g_strconcat (p, ".downsample.0", NULL);
-  g_autofree char *dsbn = g_strconcat (p, ".downsample.1", NULL);
-  int out = bottleneck ? width * 4 : width;
-
-  b->bottleneck = bottleneck;
-  b->has_downsample = stride != 1 || in != out;
-  if (bottleneck) {
-    /* torchvision (v1.5) puts the stride on the 3x3 convolution. */
-    if (!load_conv_bn (l, &b->conv1, c1, b1, in, width, 1, 1, 0, error)
-        || !load_conv_bn (l, &b->conv2, c2, b2, width, width, 3, stride, 1,
-            error)
-        || !load_conv_bn (l, &b->conv3, c3, b3, width, out, 1, 1, 0, error))
-      return FALSE;
-  } else {
-    if (!load_conv_bn (l, &b->conv1, c1, b1, in, width, 3, stride, 1, error)
-        || !load_conv_bn (l, &b->conv2, c2, b2, width, width, 3, 1, 1, error))
+  HyrsmResnetBlockShape shape;
+  hyrsm_resnet_block_shape (bottleneck, HYRSM_RESNET_BASE_WIDTH, layer,
+      index, in, &shape);
+  HyrsmConv *convs[HYRSM_RESNET_N_CONVS] = { &b->conv1, &b->conv2,
+    &b->conv3, &b->downsample
+  };
+  b->bottleneck = shape.bottleneck;
+  b->has_downsample = shape.has_downsample;
+  *out = shape.out_channels;
+  for (int slot = 0; slot < HYRSM_RESNET_N_CONVS; slot++) {
+    if ((slot == HYRSM_RESNET_CONV3 && !b->bottleneck)
+        || (slot == HYRSM_RESNET_DOWNSAMPLE && !b->has_downsample))
+      continue;
+    if (!load_conv_bn (l, convs[slot], layer, index, slot, &shape.conv[slot],
+            error))
       return FALSE;
   }
-  if (b->has_downsample
-      && !load_conv_bn (l, &b->downsample, ds, dsbn, in, out, 1, stride, 0,
-          error))
-    return FALSE;
   return TRUE;
 }
 
@@ -353,32 +333,25 @@ static gboolean
 load_backbone (Loader *l, HyrsmBackboneWeights *w, HyrsmBackboneKind kind,
     GError **error)
 {
-  static const int resnet18_blocks[4] = { 2, 2, 2, 2 };
-  static const int resnet34_blocks[4] = { 3, 4, 6, 3 };
-  const int *per_layer = kind == HYRSM_BACKBONE_RESNET18 ? resnet18_blocks :
-      resnet34_blocks;
-  gboolean bottleneck = kind == HYRSM_BACKBONE_RESNET50;
+  const HyrsmResnetArch *arch = hyrsm_resnet_arch (kind);
+  HyrsmResnetConvShape stem;
 
   w->kind = kind;
-  if (!load_conv_bn (l, &w->stem, "conv1", "bn1", 3, 64, 7, 2, 3, error))
+  hyrsm_resnet_stem_shape (HYRSM_RESNET_BASE_WIDTH, &stem);
+  if (!load_conv_bn (l, &w->stem, 0, 0, HYRSM_RESNET_CONV1, &stem, error))
     return FALSE;
   w->n_blocks = 0;
   for (int i = 0; i < 4; i++) {
-    w->blocks_per_layer[i] = per_layer[i];
-    w->n_blocks += per_layer[i];
+    w->blocks_per_layer[i] = arch->blocks_per_layer[i];
+    w->n_blocks += arch->blocks_per_layer[i];
   }
   w->blocks = g_new0 (HyrsmBlock, w->n_blocks);
-  int in = 64, k = 0;
-  for (int layer = 0; layer < 4; layer++) {
-    int width = 64 << layer;
-    for (int i = 0; i < per_layer[layer]; i++, k++) {
-      int stride = (layer > 0 && i == 0) ? 2 : 1;
-      if (!load_block (l, &w->blocks[k], layer + 1, i, in, width, stride,
-              bottleneck, error))
+  int in = stem.out_channels, k = 0;
+  for (int layer = 1; layer <= 4; layer++)
+    for (int i = 0; i < w->blocks_per_layer[layer - 1]; i++, k++)
+      if (!load_block (l, &w->blocks[k], arch->bottleneck, layer, i, in, &in,
+              error))
         return FALSE;
-      in = bottleneck ? width * 4 : width;
-    }
-  }
   w->feature_dim = in;
   return TRUE;
 }

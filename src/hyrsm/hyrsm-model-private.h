@@ -8,16 +8,9 @@
 #pragma once
 
 #include "hyrsm-model.h"
+#include "hyrsm-resnet.h"           /* HyrsmBackboneKind, the topologies */
 
 G_BEGIN_DECLS
-
-typedef enum
-{
-  HYRSM_BACKBONE_NONE,
-  HYRSM_BACKBONE_RESNET18,
-  HYRSM_BACKBONE_RESNET34,
-  HYRSM_BACKBONE_RESNET50,
-} HyrsmBackboneKind;
 
 typedef enum
 {
