@@ -371,8 +371,7 @@ run_bench (BenchOptions *o, int argc, char **argv)
   };
   g_autoptr (GError) error = NULL;
   int status = 0;
-  gboolean has_backbone = g_strcmp0 (hyrsm_model_get_backbone (model),
-      "none") != 0;
+  gboolean has_backbone = hyrsm_model_has_backbone (model);
   if ((has_backbone && !bench_backbone (o, model, batches, bench.backbone,
               &error)) || !bench_query (o, model, sizes, bench.query,
           &error)) {

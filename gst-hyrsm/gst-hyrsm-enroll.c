@@ -472,7 +472,7 @@ static int
 enroll_source (EnrollOptions *o, HyrsmModel *model, const char *label_dir,
     GPtrArray *done)
 {
-  if (g_strcmp0 (hyrsm_model_get_backbone (model), "none") == 0) {
+  if (!hyrsm_model_has_backbone (model)) {
     cli_error ("%s: model %s has no backbone to embed frames with", COMMAND,
         o->model_path);
     return CLI_EXIT_FAILED;

@@ -167,7 +167,7 @@ gst_hyrsm_filter_start (GstBaseTransform *trans)
   GstHyrsmFilter *self = GST_HYRSM_FILTER (trans);
   if (!load_model (self))
     return FALSE;
-  if (g_str_equal (hyrsm_model_get_backbone (self->model), "none")) {
+  if (!hyrsm_model_has_backbone (self->model)) {
     GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
         ("Model \"%s\" has no backbone: hyrsmfilter needs one to embed "
             "frames.", hyrsm_model_get_path (self->model)), (NULL));

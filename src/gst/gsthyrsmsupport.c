@@ -1360,7 +1360,7 @@ gst_hyrsm_support_dir_load_full (HyrsmModel *model, const gchar *path,
     .cancellable = cancellable,
     .T = hyrsm_model_get_frames (model),
     .D = hyrsm_model_get_feature_dim (model),
-    .can_embed = g_strcmp0 (hyrsm_model_get_backbone (model), "none") != 0,
+    .can_embed = hyrsm_model_has_backbone (model),
     .cache_local = g_build_filename (path, GST_HYRSM_SUPPORT_CACHE_DIR, fp,
         NULL),
     .cache_user = user_cache_root (path, fp),
@@ -1469,8 +1469,8 @@ gst_hyrsm_embed_clip (HyrsmModel *model, const gchar *path,
   g_autofree char *display = g_filename_display_name (path);
   if (duration)
     *duration = GST_CLOCK_TIME_NONE;
-  if (g_strcmp0 (hyrsm_model_get_backbone (model), "none") == 0) {
-    g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_INVALID_ARGUMENT,
+  if (!hyrsm_model_has_backbone (model)) {
+    g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_NO_BACKBONE,
         "cannot embed %s: model %s has no backbone", display,
         hyrsm_model_get_path (model));
     return NULL;
