@@ -17,8 +17,8 @@
  */
 #include "gst-hyrsm-common.h"
 
+#include <gsthyrsmdecode.h>
 #include <gst/app/gstappsink.h>
-#include <gst/video/video.h>
 #include <glib/gstdio.h>
 #include <errno.h>
 #include <string.h>
@@ -241,61 +241,24 @@ undo_clips (GPtrArray *clips)
 
 /* ---- a live source ---- */
 
-typedef struct
-{
-  guint width, height;
-  guint8 *rgb;                  /* packed, width * 3 per row */
-} Picture;
-
-static void
-picture_free (gpointer data)
-{
-  Picture *p = data;
-  if (p) {
-    g_free (p->rgb);
-    g_free (p);
-  }
-}
-
-static Picture *
-picture_from_sample (GstSample *sample)
-{
-  GstVideoInfo info;
-  GstVideoFrame vf;
-  GstCaps *caps = gst_sample_get_caps (sample);
-  GstBuffer *buf = gst_sample_get_buffer (sample);
-  if (!caps || !buf || !gst_video_info_from_caps (&info, caps)
-      || !gst_video_frame_map (&vf, &info, buf, GST_MAP_READ))
-    return NULL;
-  Picture *p = g_new0 (Picture, 1);
-  p->width = GST_VIDEO_FRAME_WIDTH (&vf);
-  p->height = GST_VIDEO_FRAME_HEIGHT (&vf);
-  gsize row = (gsize) p->width * 3;
-  p->rgb = g_malloc (row * p->height);
-  const guint8 *src = GST_VIDEO_FRAME_PLANE_DATA (&vf, 0);
-  int stride = GST_VIDEO_FRAME_PLANE_STRIDE (&vf, 0);
-  for (guint y = 0; y < p->height; y++)
-    memcpy (p->rgb + y * row, src + (gsize) y * stride, row);
-  gst_video_frame_unmap (&vf);
-  return p;
-}
-
 /* The recording: T picks, each shared with the frame it came from
- * (pictures are owned by `all`; a frame picked twice is stored once). */
+ * (frames are owned by `all`; a frame picked twice is stored once). The
+ * frames are the library's (gsthyrsmdecode.h): copies, so that the
+ * source's buffers go back to it at once. */
 typedef struct
 {
   guint T;
   GstClockTime window, t0, last_end;
-  GPtrArray *all;               /* Picture*, those picked */
-  Picture **picks;              /* T */
-  Picture *prev;
+  GPtrArray *all;               /* GstHyrsmFrame*, those picked */
+  GstHyrsmFrame **picks;        /* T */
+  GstHyrsmFrame *prev;
   gboolean prev_kept;
   guint k;
   guint64 n_frames;
 } Recording;
 
 static void
-recording_pick (Recording *r, guint k, Picture *p)
+recording_pick (Recording *r, guint k, GstHyrsmFrame *p)
 {
   r->picks[k] = p;
   if (p == r->prev && !r->prev_kept) {
@@ -307,19 +270,20 @@ recording_pick (Recording *r, guint k, Picture *p)
 /* One frame at @pts: the previous frame is the pick of every target time
  * that falls before @pts (its span). Returns FALSE once past the window. */
 static gboolean
-recording_take (Recording *r, Picture *p, GstClockTime pts, GstClockTime end)
+recording_take (Recording *r, GstHyrsmFrame *p, GstClockTime pts,
+    GstClockTime end)
 {
   if (r->n_frames++ == 0)
     r->t0 = pts;
   if (pts >= r->t0 + r->window) {
-    picture_free (p);
+    gst_hyrsm_frame_unref (p);
     return FALSE;
   }
   while (r->k < r->T && r->prev && r->t0 + gst_util_uint64_scale (r->window,
           2 * r->k + 1, 2 * r->T) < pts)
     recording_pick (r, r->k++, r->prev);
   if (r->prev && !r->prev_kept)
-    picture_free (r->prev);
+    gst_hyrsm_frame_unref (r->prev);
   r->prev = p;
   r->prev_kept = FALSE;
   r->last_end = MAX (end, pts);
@@ -332,7 +296,7 @@ recording_finish (Recording *r)
   while (r->k < r->T && r->prev)
     recording_pick (r, r->k++, r->prev);
   if (r->prev && !r->prev_kept)
-    picture_free (r->prev);
+    gst_hyrsm_frame_unref (r->prev);
   r->prev = NULL;
 }
 
@@ -405,7 +369,7 @@ record (const char *description, Recording *r, CliProgress *progress,
         pts = g_get_monotonic_time () * GST_USECOND;
       GstClockTime end = GST_BUFFER_DURATION_IS_VALID (buf) ?
           pts + GST_BUFFER_DURATION (buf) : pts;
-      Picture *p = picture_from_sample (sample);
+      GstHyrsmFrame *p = gst_hyrsm_frame_new_from_sample (sample, NULL);
       gst_sample_unref (sample);
       if (p == NULL) {
         g_set_error (error, GST_STREAM_ERROR, GST_STREAM_ERROR_FORMAT,
@@ -443,31 +407,6 @@ out:
   return ok;
 }
 
-/* Embeds the T picks: one backbone call when they share a size. */
-static float *
-embed_picks (HyrsmModel *model, Recording *r, GError **error)
-{
-  guint D = hyrsm_model_get_feature_dim (model);
-  g_autofree float *features = g_new (float, (gsize) r->T * D);
-  gboolean same = TRUE;
-  for (guint k = 1; k < r->T; k++)
-    same = same && r->picks[k]->width == r->picks[0]->width
-        && r->picks[k]->height == r->picks[0]->height;
-  g_autofree const guint8 **data = g_new (const guint8 *, r->T);
-  for (guint k = 0; k < r->T; k++)
-    data[k] = r->picks[k]->rgb;
-  if (same)
-    return hyrsm_model_embed_rgb_raw (model, data, NULL, r->T,
-        r->picks[0]->width, r->picks[0]->height, features, error) ?
-        g_steal_pointer (&features) : NULL;
-  for (guint k = 0; k < r->T; k++)
-    if (!hyrsm_model_embed_rgb_raw (model, &data[k], NULL, 1,
-            r->picks[k]->width, r->picks[k]->height, features + (gsize) k * D,
-            error))
-      return NULL;
-  return g_steal_pointer (&features);
-}
-
 static int
 enroll_source (EnrollOptions *o, HyrsmModel *model, const char *label_dir,
     GPtrArray *done)
@@ -502,8 +441,8 @@ enroll_source (EnrollOptions *o, HyrsmModel *model, const char *label_dir,
 
   guint T = hyrsm_model_get_frames (model);
   Recording r = {.T = T,.window = (GstClockTime) (o->seconds * GST_SECOND),
-    .all = g_ptr_array_new_with_free_func (picture_free),
-    .picks = g_new0 (Picture *, T)
+    .all = g_ptr_array_new_with_free_func (gst_hyrsm_frame_unref),
+    .picks = g_new0 (GstHyrsmFrame *, T)
   };
   CliProgress progress;
   cli_progress_init (&progress, "Recording", o->quiet);
@@ -511,7 +450,8 @@ enroll_source (EnrollOptions *o, HyrsmModel *model, const char *label_dir,
   gboolean ok = record (o->source, &r, &progress, &error);
   cli_progress_end (&progress);
   recording_finish (&r);
-  g_autofree float *features = ok ? embed_picks (model, &r, &error) : NULL;
+  g_autofree float *features = ok ? gst_hyrsm_embed_frames (model, r.picks,
+      T, &error) : NULL;
   GstClockTime span = r.last_end > r.t0 ? r.last_end - r.t0 : 0;
   g_ptr_array_unref (r.all);
   g_free (r.picks);

@@ -1,6 +1,10 @@
 /* gsthyrsmdecode.h: decoded RGB frames, decoding clips and frame folders
- * into them, and embedding them (gsthyrsmdecode.c). Internal to
- * libgsthyrsm: neither installed nor introspected.
+ * into them, and embedding them (gsthyrsmdecode.c).
+ *
+ * Private to gst-hyrsm: neither installed nor introspected, and no stable
+ * API. What is marked GST_HYRSM_API is exported from libgsthyrsm for the
+ * gst-hyrsm tool (`gst-hyrsm enroll --source` keeps and embeds the frames
+ * of a live source with it); the rest is internal to the library.
  */
 #pragma once
 
@@ -19,15 +23,18 @@ typedef struct
 
 /* A copy of the frame in @sample, which must have RGB video caps; NULL with
  * @error set when it has not, or cannot be mapped or copied. */
+GST_HYRSM_API
 GstHyrsmFrame *gst_hyrsm_frame_new_from_sample (GstSample *sample,
     GError **error);
 GstHyrsmFrame *gst_hyrsm_frame_ref (GstHyrsmFrame *frame);
 /* Takes a gpointer to serve as a GDestroyNotify; NULL is allowed. */
+GST_HYRSM_API
 void gst_hyrsm_frame_unref (gpointer frame);
 
 /* Embeds @n frames with @model (which needs a backbone): one backbone call
  * when they share a size, else one call each. Returns @n x D float32
  * features (free with g_free()), or NULL with @error set. */
+GST_HYRSM_API
 float *gst_hyrsm_embed_frames (HyrsmModel *model,
     GstHyrsmFrame *const *frames, guint n, GError **error);
 
