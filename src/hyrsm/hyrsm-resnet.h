@@ -99,6 +99,7 @@ char *hyrsm_resnet_module_name (int layer, int index,
  * `backbone`: index i there is torchvision's module
  * hyrsm_resnet_sequential_names[i] (NULL: no parameters). */
 #define HYRSM_RESNET_N_SEQUENTIAL 8
-extern const char *const hyrsm_resnet_sequential_names[HYRSM_RESNET_N_SEQUENTIAL];
+extern const char *const
+    hyrsm_resnet_sequential_names[HYRSM_RESNET_N_SEQUENTIAL];
 
 G_END_DECLS
