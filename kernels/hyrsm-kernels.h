@@ -13,5 +13,4 @@
 #include "preprocess.h"
 #include "layernorm.h"
 #include "softmax.h"
-#include "metric.h"
 #include "elementwise.h"
