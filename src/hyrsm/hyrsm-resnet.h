@@ -65,7 +65,8 @@ typedef struct
   gboolean bottleneck;
   gboolean has_downsample;
   int out_channels;
-  HyrsmResnetConvShape conv[HYRSM_RESNET_N_CONVS];      /* by slot */
+  /* By slot; all zero for a slot the block does not have. */
+  HyrsmResnetConvShape conv[HYRSM_RESNET_N_CONVS];
 } HyrsmResnetBlockShape;
 
 /* The stem convolution: 3 -> @base channels, 7x7, stride 2, padding 3. */
