@@ -1,4 +1,5 @@
-// common.cuh: what every kernel file shares (private to kernels/).
+// common.cuh: what every kernel file shares (private to kernels/ and the
+// test-only kernels of tests/gpu).
 //
 // Launchers never abort: they return the cudaError_t of the launch (a bad
 // configuration or an earlier asynchronous fault), and the caller turns it
@@ -73,3 +74,20 @@ template <> __device__ __forceinline__ float hyrsm_load<__half> (const __half *p
 template <typename T> __device__ __forceinline__ void hyrsm_store (T *p, float v);
 template <> __device__ __forceinline__ void hyrsm_store<float> (float *p, float v) { *p = v; }
 template <> __device__ __forceinline__ void hyrsm_store<__half> (__half *p, float v) { *p = __float2half_rn (v); }
+
+// Grid-stride loops over n elements: a bounded grid launches any size.
+#define HYRSM_GRID_THREADS 256u
+
+static inline unsigned int
+hyrsm_grid (size_t n)
+{
+  unsigned int b = hyrsm_blocks (n, HYRSM_GRID_THREADS);
+  return b < 65535u ? b : 65535u;
+}
+
+// The grid and block of a launch of such a loop: <<<HYRSM_GRID (n), ...>>>.
+#define HYRSM_GRID(n) hyrsm_grid (n), HYRSM_GRID_THREADS
+
+#define HYRSM_GRID_STRIDE(i, n) \
+  for (size_t i = (size_t) blockIdx.x * blockDim.x + threadIdx.x; i < (n); \
+       i += (size_t) gridDim.x * blockDim.x)

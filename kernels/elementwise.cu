@@ -6,26 +6,12 @@
 
 namespace {
 
-const unsigned int kThreads = 256;
-const unsigned int kMaxBlocks = 65535;
-
-unsigned int
-grid_for (size_t n)
-{
-  unsigned int b = hyrsm_blocks (n, kThreads);
-  return b < kMaxBlocks ? b : kMaxBlocks;
-}
-
-#define GRID_STRIDE(i, n) \
-  for (size_t i = (size_t) blockIdx.x * blockDim.x + threadIdx.x; i < (n); \
-       i += (size_t) gridDim.x * blockDim.x)
-
 template <typename T>
 __global__ void
 nchw_to_nhwc_kernel (const float *in, int c, int hw, int c_out, size_t total,
     T *out)
 {
-  GRID_STRIDE (i, total) {
+  HYRSM_GRID_STRIDE (i, total) {
     int ch = (int) (i % c_out);
     size_t pixel = i / c_out;   // n * hw + p
     size_t frame = pixel / hw, p = pixel % hw;
@@ -40,7 +26,7 @@ template <typename T>
 __global__ void
 avgpool_kernel (const T *in, int n, int hw, int c, float *out)
 {
-  GRID_STRIDE (i, (size_t) n * c) {
+  HYRSM_GRID_STRIDE (i, (size_t) n * c) {
     size_t frame = i / c, ch = i % c;
     const T *p = in + frame * hw * c + ch;
     float sum = 0.0f;
@@ -55,7 +41,7 @@ __global__ void
 bias_act_kernel (T *y, const T *bias, const T *residual, size_t total,
     int cols, int relu)
 {
-  GRID_STRIDE (i, total) {
+  HYRSM_GRID_STRIDE (i, total) {
     float v = hyrsm_load<T> (y + i) + hyrsm_load<T> (bias + i % cols);
     if (residual)
       v += hyrsm_load<T> (residual + i);
@@ -68,34 +54,14 @@ bias_act_kernel (T *y, const T *bias, const T *residual, size_t total,
 __global__ void
 f32_to_f16_kernel (const float *in, size_t n, __half *out)
 {
-  GRID_STRIDE (i, n) out[i] = __float2half_rn (in[i]);
+  HYRSM_GRID_STRIDE (i, n) out[i] = __float2half_rn (in[i]);
 }
 
 __global__ void
 scale_add_kernel (const float *x, float a, const float *p, float b, size_t n,
     float *y)
 {
-  GRID_STRIDE (i, n) y[i] = a * x[i] + b * p[i];
-}
-
-__global__ void
-add_row_kernel (const float *x, const float *row, size_t total,
-    size_t per_matrix, int cols, float *y)
-{
-  GRID_STRIDE (i, total) y[i] = x[i] + row[i / per_matrix * cols + i % cols];
-}
-
-__global__ void
-mean_rows_kernel (const float *x, int batch, int rows, int cols, float *out)
-{
-  GRID_STRIDE (i, (size_t) batch * cols) {
-    size_t b = i / cols, j = i % cols;
-    const float *p = x + b * rows * cols + j;
-    float sum = 0.0f;
-    for (int r = 0; r < rows; r++)
-      sum += p[(size_t) r * cols];
-    out[i] = sum / (float) rows;
-  }
+  HYRSM_GRID_STRIDE (i, n) y[i] = a * x[i] + b * p[i];
 }
 
 }                               // namespace
@@ -111,10 +77,10 @@ hyrsm_cuda_nchw_to_nhwc (const float *in, int n, int c, int h, int w,
     return cudaSuccess;
   HYRSM_LAUNCH_BEGIN ();
   if (dtype == HYRSM_KERNEL_F16)
-    nchw_to_nhwc_kernel<__half> <<<grid_for (total), kThreads, 0, stream>>> (in,
+    nchw_to_nhwc_kernel<__half> <<<HYRSM_GRID (total), 0, stream>>> (in,
         c, h * w, c_out, total, (__half *) out);
   else
-    nchw_to_nhwc_kernel<float> <<<grid_for (total), kThreads, 0, stream>>> (in,
+    nchw_to_nhwc_kernel<float> <<<HYRSM_GRID (total), 0, stream>>> (in,
         c, h * w, c_out, total, (float *) out);
   return HYRSM_LAUNCH_RESULT ();
 }
@@ -129,10 +95,10 @@ hyrsm_cuda_avgpool_nhwc (const void *in, int dtype, int n, int hw, int c,
     return cudaSuccess;
   HYRSM_LAUNCH_BEGIN ();
   if (dtype == HYRSM_KERNEL_F16)
-    avgpool_kernel<__half> <<<grid_for (total), kThreads, 0, stream>>> (
+    avgpool_kernel<__half> <<<HYRSM_GRID (total), 0, stream>>> (
         (const __half *) in, n, hw, c, out);
   else
-    avgpool_kernel<float> <<<grid_for (total), kThreads, 0, stream>>> (
+    avgpool_kernel<float> <<<HYRSM_GRID (total), 0, stream>>> (
         (const float *) in, n, hw, c, out);
   return HYRSM_LAUNCH_RESULT ();
 }
@@ -148,11 +114,11 @@ hyrsm_cuda_bias_act (void *y, int dtype, const void *bias,
     return cudaSuccess;
   HYRSM_LAUNCH_BEGIN ();
   if (dtype == HYRSM_KERNEL_F16)
-    bias_act_kernel<__half> <<<grid_for (total), kThreads, 0, stream>>> (
+    bias_act_kernel<__half> <<<HYRSM_GRID (total), 0, stream>>> (
         (__half *) y, (const __half *) bias, (const __half *) residual, total,
         cols, relu);
   else
-    bias_act_kernel<float> <<<grid_for (total), kThreads, 0, stream>>> (
+    bias_act_kernel<float> <<<HYRSM_GRID (total), 0, stream>>> (
         (float *) y, (const float *) bias, (const float *) residual, total,
         cols, relu);
   return HYRSM_LAUNCH_RESULT ();
@@ -166,7 +132,7 @@ hyrsm_cuda_f32_to_f16 (const float *in, size_t n, void *out,
   if (n == 0)
     return cudaSuccess;
   HYRSM_LAUNCH_BEGIN ();
-  f32_to_f16_kernel <<<grid_for (n), kThreads, 0, stream>>> (in, n,
+  f32_to_f16_kernel <<<HYRSM_GRID (n), 0, stream>>> (in, n,
       (__half *) out);
   return HYRSM_LAUNCH_RESULT ();
 }
@@ -179,45 +145,7 @@ hyrsm_cuda_scale_add (const float *x, float a, const float *p, float b,
   if (n == 0)
     return cudaSuccess;
   HYRSM_LAUNCH_BEGIN ();
-  scale_add_kernel <<<grid_for (n), kThreads, 0, stream>>> (x, a, p, b, n, y);
-  return HYRSM_LAUNCH_RESULT ();
-}
-
-extern "C" cudaError_t
-hyrsm_cuda_add_row_batched (const float *x, const float *rows_in, int batch,
-    int rows, int cols, float *y, cudaStream_t stream)
-{
-  HYRSM_REQUIRE (x != NULL && rows_in != NULL && y != NULL);
-  HYRSM_REQUIRE (batch >= 0 && rows >= 0 && cols >= 1);
-  size_t per_matrix = (size_t) rows * cols;
-  size_t total = (size_t) batch * per_matrix;
-  if (total == 0)
-    return cudaSuccess;
-  HYRSM_LAUNCH_BEGIN ();
-  add_row_kernel <<<grid_for (total), kThreads, 0, stream>>> (x, rows_in,
-      total, per_matrix, cols, y);
-  return HYRSM_LAUNCH_RESULT ();
-}
-
-extern "C" cudaError_t
-hyrsm_cuda_add_row (const float *x, const float *row, int rows, int cols,
-    float *y, cudaStream_t stream)
-{
-  return hyrsm_cuda_add_row_batched (x, row, 1, rows, cols, y, stream);
-}
-
-extern "C" cudaError_t
-hyrsm_cuda_mean_rows (const float *x, int batch, int rows, int cols,
-    float *out, cudaStream_t stream)
-{
-  HYRSM_REQUIRE (x != NULL && out != NULL && batch >= 0 && rows >= 1);
-  HYRSM_REQUIRE (cols >= 1);
-  size_t total = (size_t) batch * cols;
-  if (total == 0)
-    return cudaSuccess;
-  HYRSM_LAUNCH_BEGIN ();
-  mean_rows_kernel <<<grid_for (total), kThreads, 0, stream>>> (x, batch,
-      rows, cols, out);
+  scale_add_kernel <<<HYRSM_GRID (n), 0, stream>>> (x, a, p, b, n, y);
   return HYRSM_LAUNCH_RESULT ();
 }
 
@@ -225,7 +153,7 @@ extern "C" cudaError_t
 hyrsm_cuda_kernels_probe (void)
 {
   cudaFuncAttributes attr;
-  cudaError_t status = cudaFuncGetAttributes (&attr, add_row_kernel);
+  cudaError_t status = cudaFuncGetAttributes (&attr, scale_add_kernel);
   if (status != cudaSuccess)
     (void) cudaGetLastError ();
   return status;

@@ -32,22 +32,6 @@ cudaError_t hyrsm_cuda_f32_to_f16 (const float *in, size_t n, void *out,
 cudaError_t hyrsm_cuda_scale_add (const float *x, float a, const float *p,
     float b, size_t n, float *y, cudaStream_t stream);
 
-/* y[r, j] = x[r, j] + row[j] over @rows rows of @cols (the fuse's
- * E = W2a S + (W2b g + b2)); in place allowed. */
-cudaError_t hyrsm_cuda_add_row (const float *x, const float *row, int rows,
-    int cols, float *y, cudaStream_t stream);
-
-/* hyrsm_cuda_add_row for @batch matrices at once, each with its own row:
- * y[b, r, j] = x[b, r, j] + rows_in[b, j] (x, y: batch x rows x cols;
- * rows_in: batch x cols). In place allowed. */
-cudaError_t hyrsm_cuda_add_row_batched (const float *x, const float *rows_in,
-    int batch, int rows, int cols, float *y, cudaStream_t stream);
-
-/* out[j] = mean over @rows rows of x[r, j], for each of @batch matrices
- * (x: batch x rows x cols, out: batch x cols): token means u_m. */
-cudaError_t hyrsm_cuda_mean_rows (const float *x, int batch, int rows,
-    int cols, float *out, cudaStream_t stream);
-
 /* cudaSuccess when the current device can run this build's kernels (the
  * build has machine code or PTX for it), else the error that a launch
  * would give (cudaErrorNoKernelImageForDevice, ...). Launches nothing. */

@@ -3,7 +3,7 @@
  * Every launcher is plain C: it takes device pointers (or pinned host
  * pointers, which kernels can read directly under unified addressing), a
  * stream, and returns the cudaError_t of its launch without synchronizing
- * or aborting. The CUDA backend (src/hyrsm/hyrsm-backend-cuda.c) turns a
+ * or aborting. The CUDA backend (src/hyrsm/hyrsm-cuda-*.c) turns a
  * failure into a GError with hyrsm-cuda-check.h.
  *
  * One small .cu per operation, each with the small header included below. */
@@ -13,5 +13,4 @@
 #include "preprocess.h"
 #include "layernorm.h"
 #include "softmax.h"
-#include "metric.h"
 #include "elementwise.h"

@@ -1,5 +1,5 @@
-// softmax.cu: row softmax and the small multi-head attention of the
-// relation head (see softmax.h).
+// softmax.cu: the small multi-head attention of the relation head (see
+// softmax.h).
 //
 // The attention here is over T = 8 frames or M + 1 <= a few hundred
 // tokens, far too small for a flash-attention kernel to pay: one block per
@@ -11,29 +11,6 @@
 #include <math.h>
 
 namespace {
-
-// One warp per row.
-__global__ void
-softmax_rows_kernel (const float *x, int rows, int n, float scale, float *y)
-{
-  int row = blockIdx.x * (blockDim.x / HYRSM_WARP) + threadIdx.x / HYRSM_WARP;
-  int lane = threadIdx.x % HYRSM_WARP;
-  if (row >= rows)
-    return;
-  const float *xr = x + (size_t) row * n;
-  float *yr = y + (size_t) row * n;
-  float max = -INFINITY;
-  for (int j = lane; j < n; j += HYRSM_WARP)
-    max = fmaxf (max, scale * xr[j]);
-  max = hyrsm_warp_max (max);
-  float sum = 0.0f;
-  for (int j = lane; j < n; j += HYRSM_WARP)
-    sum += expf (scale * xr[j] - max);
-  sum = hyrsm_warp_sum (sum);
-  float inv = 1.0f / sum;
-  for (int j = lane; j < n; j += HYRSM_WARP)
-    yr[j] = expf (scale * xr[j] - max) * inv;
-}
 
 // Block (row i, head h); dynamic shared memory: n scores.
 __global__ void
@@ -85,20 +62,6 @@ attention_kernel (const float *q, const float *k, const float *v, int ld,
 }
 
 }                               // namespace
-
-extern "C" cudaError_t
-hyrsm_cuda_softmax_rows (const float *x, int rows, int n, float scale,
-    float *y, cudaStream_t stream)
-{
-  HYRSM_REQUIRE (x != NULL && y != NULL && rows >= 0 && n >= 1);
-  if (rows == 0)
-    return cudaSuccess;
-  const int warps = 4;
-  HYRSM_LAUNCH_BEGIN ();
-  softmax_rows_kernel <<<(rows + warps - 1) / warps, warps * HYRSM_WARP, 0,
-      stream>>> (x, rows, n, scale, y);
-  return HYRSM_LAUNCH_RESULT ();
-}
 
 extern "C" cudaError_t
 hyrsm_cuda_attention (const float *q, const float *k, const float *v, int ld,

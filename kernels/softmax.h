@@ -1,15 +1,10 @@
-/* softmax.h: row softmax and the small multi-head attention of the
- * relation head (softmax.cu). */
+/* softmax.h: the small multi-head attention of the relation head
+ * (softmax.cu). */
 #pragma once
 
 #include "hyrsm-kernels-types.h"
 
 HYRSM_KERNELS_BEGIN_DECLS
-
-/* y[r, j] = exp (scale x[r, j] - max) / sum, row-wise over @rows rows of
- * @n floats. In place allowed. */
-cudaError_t hyrsm_cuda_softmax_rows (const float *x, int rows, int n,
-    float scale, float *y, cudaStream_t stream);
 
 /* Multi-head scaled dot-product attention over @n tokens (n <= 1024):
  * per head h (columns h*d .. h*d+d-1), O_h = softmax (Q_h K_h^T / sqrt (d))

@@ -172,11 +172,7 @@ load_conv_bn (Loader *l, HyrsmConv *conv, int layer, int index,
     HyrsmResnetConvSlot slot, const HyrsmResnetConvShape *shape,
     GError **error)
 {
-  g_autofree char *conv_name = hyrsm_resnet_name (layer, index, slot,
-      HYRSM_RESNET_NAME_CONV);
-  g_autofree char *bn_name = hyrsm_resnet_name (layer, index, slot,
-      HYRSM_RESNET_NAME_BN);
-  g_autofree char *wname = g_strconcat (conv_name, ".weight", NULL);
+  g_auto (GStrv) names = hyrsm_resnet_conv_tensors (layer, index, slot);
   int in = shape->in_channels, out = shape->out_channels;
   int kernel = shape->kernel;
   gint64 wshape[4] = { out, in, kernel, kernel };
@@ -185,18 +181,16 @@ load_conv_bn (Loader *l, HyrsmConv *conv, int layer, int index,
   conv->kernel = kernel;
   conv->stride = shape->stride;
   conv->padding = shape->padding;
-  conv->weight = take_tensor (l, wname, 4, wshape, TRUE, error);
+  conv->weight = take_tensor (l, names[HYRSM_RESNET_TENSOR_CONV], 4, wshape,
+      TRUE, error);
   if (conv->weight == NULL)
     return FALSE;
 
-  static const char *const suffixes[] = { ".weight", ".bias", ".running_mean",
-    ".running_var"
-  };
   float *bn[4] = { 0 };
   gboolean ok = TRUE;
   for (int i = 0; i < 4 && ok; i++) {
-    g_autofree char *name = g_strconcat (bn_name, suffixes[i], NULL);
-    bn[i] = take_vector (l, name, out, i < 2, error);
+    bn[i] = take_vector (l, names[HYRSM_RESNET_TENSOR_BN_WEIGHT + i], out,
+        i < 2, error);
     ok = bn[i] != NULL;
   }
   if (ok) {
@@ -220,10 +214,8 @@ load_conv_bn (Loader *l, HyrsmConv *conv, int layer, int index,
 static gboolean
 has_conv (Loader *l, int layer, int index, HyrsmResnetConvSlot slot)
 {
-  g_autofree char *conv = hyrsm_resnet_name (layer, index, slot,
-      HYRSM_RESNET_NAME_CONV);
-  g_autofree char *name = g_strconcat (conv, ".weight", NULL);
-  return has_tensor (l, name);
+  g_auto (GStrv) names = hyrsm_resnet_conv_tensors (layer, index, slot);
+  return has_tensor (l, names[HYRSM_RESNET_TENSOR_CONV]);
 }
 
 static int

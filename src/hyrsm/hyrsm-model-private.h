@@ -1,5 +1,6 @@
 /* hyrsm-model-private.h: the validated weights of a model, as the backends
- * and the relation code consume them (private to libhyrsm).
+ * and the relation code consume them, and (at the end) the object's fields
+ * shared by the model's own files (private to libhyrsm).
  *
  * Every array below is a separately allocated, naturally aligned float32
  * copy owned by the model; BatchNorm is already folded into the

@@ -81,22 +81,47 @@ hyrsm_resnet_block_shape (gboolean bottleneck, int base, int layer,
     set_conv (&c[HYRSM_RESNET_DOWNSAMPLE], in_channels, out, 1, stride);
 }
 
-char *
-hyrsm_resnet_name (int layer, int index, HyrsmResnetConvSlot slot,
-    HyrsmResnetName what)
+/* The module names of convolution @slot and of its BatchNorm. */
+static void
+module_names (int layer, int index, HyrsmResnetConvSlot slot, char **conv,
+    char **bn)
 {
-  if (layer == 0)
-    return g_strdup (what == HYRSM_RESNET_NAME_BN ? "bn1" : "conv1");
-  if (slot == HYRSM_RESNET_DOWNSAMPLE)
-    return g_strdup_printf ("layer%d.%d.downsample%s", layer, index,
-        what == HYRSM_RESNET_NAME_CONV ? ".0" :
-        what == HYRSM_RESNET_NAME_BN ? ".1" : "");
-  return g_strdup_printf ("layer%d.%d.%s%d", layer, index,
-      what == HYRSM_RESNET_NAME_BN ? "bn" : "conv", (int) slot + 1);
+  if (layer == 0) {
+    *conv = g_strdup ("conv1");
+    *bn = g_strdup ("bn1");
+  } else if (slot == HYRSM_RESNET_DOWNSAMPLE) {
+    *conv = g_strdup_printf ("layer%d.%d.downsample.0", layer, index);
+    *bn = g_strdup_printf ("layer%d.%d.downsample.1", layer, index);
+  } else {
+    int n = (int) slot + 1;
+    *conv = g_strdup_printf ("layer%d.%d.conv%d", layer, index, n);
+    *bn = g_strdup_printf ("layer%d.%d.bn%d", layer, index, n);
+  }
 }
 
 char *
 hyrsm_resnet_module_name (int layer, int index, HyrsmResnetConvSlot slot)
 {
-  return hyrsm_resnet_name (layer, index, slot, HYRSM_RESNET_NAME_MODULE);
+  if (layer > 0 && slot == HYRSM_RESNET_DOWNSAMPLE)
+    return g_strdup_printf ("layer%d.%d.downsample", layer, index);
+  g_autofree char *bn = NULL;
+  char *conv;
+  module_names (layer, index, slot, &conv, &bn);
+  return conv;
+}
+
+char **
+hyrsm_resnet_conv_tensors (int layer, int index, HyrsmResnetConvSlot slot)
+{
+  static const char *const bn_tensors[] = { ".weight", ".bias",
+    ".running_mean", ".running_var"
+  };
+  g_autofree char *conv = NULL, *bn = NULL;
+  char **names = g_new0 (char *, HYRSM_RESNET_N_TENSORS + 1);
+  module_names (layer, index, slot, &conv, &bn);
+  names[HYRSM_RESNET_TENSOR_CONV] = g_strconcat (conv, ".weight", NULL);
+  for (int i = 0; i < 4; i++)
+    names[HYRSM_RESNET_TENSOR_BN_WEIGHT + i] = g_strconcat (bn,
+        bn_tensors[i], NULL);
+  return names;
 }

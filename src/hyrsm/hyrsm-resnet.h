@@ -65,7 +65,8 @@ typedef struct
   gboolean bottleneck;
   gboolean has_downsample;
   int out_channels;
-  HyrsmResnetConvShape conv[HYRSM_RESNET_N_CONVS];      /* by slot */
+  /* By slot; all zero for a slot the block does not have. */
+  HyrsmResnetConvShape conv[HYRSM_RESNET_N_CONVS];
 } HyrsmResnetBlockShape;
 
 /* The stem convolution: 3 -> @base channels, 7x7, stride 2, padding 3. */
@@ -77,28 +78,39 @@ void hyrsm_resnet_stem_shape (int base, HyrsmResnetConvShape *shape);
 void hyrsm_resnet_block_shape (gboolean bottleneck, int base, int layer,
     int index, int in_channels, HyrsmResnetBlockShape *shape);
 
-/* Names, torchvision's, newly allocated. @layer 0 is the stem (@index and
- * @slot ignored); layers 1 to 4 name block @index's convolution @slot. */
+/* Names are torchvision's. @layer 0 is the stem (@index and @slot
+ * ignored); layers 1 to 4 name block @index's convolution @slot. */
+
+/* "conv1", "layer1.0.conv1", "layer2.0.downsample": for messages. Newly
+ * allocated. */
+char *hyrsm_resnet_module_name (int layer, int index,
+    HyrsmResnetConvSlot slot);
+
+/* The tensors of a convolution and its BatchNorm, in torchvision's order:
+ * "layer1.0.conv1.weight", then "layer1.0.bn1.weight", ".bias",
+ * ".running_mean", ".running_var" (the stem's: "conv1.weight", "bn1.*";
+ * a downsample's: "layer2.0.downsample.0.weight",
+ * "layer2.0.downsample.1.*"). */
 typedef enum
 {
-  HYRSM_RESNET_NAME_MODULE,     /* "conv1", "layer1.0.conv1",
-                                   "layer2.0.downsample": for messages */
-  HYRSM_RESNET_NAME_CONV,       /* tensor prefix of the convolution:
-                                   "conv1", "layer2.0.downsample.0" */
-  HYRSM_RESNET_NAME_BN,         /* tensor prefix of its BatchNorm:
-                                   "bn1", "layer2.0.downsample.1" */
-} HyrsmResnetName;
+  HYRSM_RESNET_TENSOR_CONV,
+  HYRSM_RESNET_TENSOR_BN_WEIGHT,
+  HYRSM_RESNET_TENSOR_BN_BIAS,
+  HYRSM_RESNET_TENSOR_BN_MEAN,
+  HYRSM_RESNET_TENSOR_BN_VAR,
+  HYRSM_RESNET_N_TENSORS,
+} HyrsmResnetTensor;
 
-char *hyrsm_resnet_name (int layer, int index, HyrsmResnetConvSlot slot,
-    HyrsmResnetName what);
-/* hyrsm_resnet_name (..., HYRSM_RESNET_NAME_MODULE). */
-char *hyrsm_resnet_module_name (int layer, int index,
+/* The HYRSM_RESNET_N_TENSORS names, by HyrsmResnetTensor; free with
+ * g_strfreev(). */
+char **hyrsm_resnet_conv_tensors (int layer, int index,
     HyrsmResnetConvSlot slot);
 
 /* The HyRSM++ authors' checkpoints hold the ResNet as an nn.Sequential
  * `backbone`: index i there is torchvision's module
  * hyrsm_resnet_sequential_names[i] (NULL: no parameters). */
 #define HYRSM_RESNET_N_SEQUENTIAL 8
-extern const char *const hyrsm_resnet_sequential_names[HYRSM_RESNET_N_SEQUENTIAL];
+extern const char *const
+    hyrsm_resnet_sequential_names[HYRSM_RESNET_N_SEQUENTIAL];
 
 G_END_DECLS

@@ -28,6 +28,8 @@
 #include "hyrsm-preprocess.h"
 #include "hyrsm-relation.h"
 #include "hyrsm-kernels.h"
+#include "metric.h"
+#include "test-kernels.h"
 #include "test-model-writer.h"
 #include "gpu-tolerance.h"
 

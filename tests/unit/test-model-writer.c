@@ -75,20 +75,12 @@ static void
 add_conv_bn (Writer *w, int layer, int index, HyrsmResnetConvSlot slot,
     const HyrsmResnetConvShape *shape)
 {
-  g_autofree char *conv = hyrsm_resnet_name (layer, index, slot,
-      HYRSM_RESNET_NAME_CONV);
-  g_autofree char *bn = hyrsm_resnet_name (layer, index, slot,
-      HYRSM_RESNET_NAME_BN);
-  g_autofree char *wn = g_strconcat (conv, ".weight", NULL);
+  g_auto (GStrv) names = hyrsm_resnet_conv_tensors (layer, index, slot);
   int out = shape->out_channels, k = shape->kernel;
-  add (w, TRUE, wn, 4, out, shape->in_channels, k, k);
-  static const char *const suffixes[] = { ".weight", ".bias", ".running_mean",
-    ".running_var"
-  };
-  for (int i = 0; i < 4; i++) {
-    g_autofree char *n = g_strconcat (bn, suffixes[i], NULL);
-    add (w, TRUE, n, 1, out, 0, 0, 0);
-  }
+  add (w, TRUE, names[HYRSM_RESNET_TENSOR_CONV], 4, out, shape->in_channels,
+      k, k);
+  for (int i = HYRSM_RESNET_TENSOR_BN_WEIGHT; i < HYRSM_RESNET_N_TENSORS; i++)
+    add (w, TRUE, names[i], 1, out, 0, 0, 0);
 }
 
 int
