@@ -139,7 +139,7 @@ step_valgrind () {
   (
     # As meson sets them for the element tests; one process (CK_FORK=no)
     # so that valgrind sees the tests themselves.
-    export GST_PLUGIN_PATH="$B/src/gst" GST_REGISTRY_FORK=no \
+    export GST_PLUGIN_PATH="$B/src/gst/plugin" GST_REGISTRY_FORK=no \
       GST_REGISTRY_1_0="$B/tests/valgrind-registry.bin" \
       GST_PLUGIN_LOADING_WHITELIST=gstreamer:gst-plugins-base:gst-plugins-good:gst-libav:gst-hyrsm \
       HYRSM_MAKE_TEST_MODEL="$B/tests/unit/make-test-model" \
