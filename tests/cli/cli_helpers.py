@@ -21,7 +21,7 @@ def tool_env(extra=None):
     env.setdefault("GST_PLUGIN_PATH", str(BUILDDIR / "src" / "gst" / "plugin"))
     env.setdefault("GST_REGISTRY_1_0", str(BUILDDIR / "registry.bin"))
     env.pop("HYRSM_PYTHON", None)
-    env.pop("HYRSM_SCRIPT_DIR", None)
+    env["HYRSM_SCRIPT_DIR"] = str(ROOT / "tools")  # uninstalled, as scripts/env.sh
     env["LC_ALL"] = "C"
     if extra:
         env.update(extra)
