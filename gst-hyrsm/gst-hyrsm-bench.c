@@ -371,8 +371,7 @@ run_bench (BenchOptions *o, int argc, char **argv)
   };
   g_autoptr (GError) error = NULL;
   int status = 0;
-  gboolean has_backbone = g_strcmp0 (hyrsm_model_get_backbone (model),
-      "none") != 0;
+  gboolean has_backbone = hyrsm_model_has_backbone (model);
   if ((has_backbone && !bench_backbone (o, model, batches, bench.backbone,
               &error)) || !bench_query (o, model, sizes, bench.query,
           &error)) {
@@ -402,12 +401,9 @@ cli_cmd_bench (int argc, char **argv)
 {
   BenchOptions o = {.min_time = 1.0 };
   GOptionEntry entries[] = {
-    {"model", 'm', 0, G_OPTION_ARG_FILENAME, &o.model_path,
-        "The model file (required)", "MODEL"},
-    {"device", 0, 0, G_OPTION_ARG_STRING, &o.device,
-        "Compute device: auto, cpu, cuda, cuda:N (default auto)", "DEVICE"},
-    {"precision", 0, 0, G_OPTION_ARG_STRING, &o.precision,
-        CLI_PRECISION_HELP, "PRECISION"},
+    cli_option_model (&o.model_path),
+    cli_option_device (&o.device),
+    cli_option_precision (&o.precision),
     {"batch", 'b', 0, G_OPTION_ARG_STRING, &o.batch,
         "Backbone batch sizes (default 1,8,64)", "N,N,..."},
     {"support-classes", 'c', 0, G_OPTION_ARG_STRING, &o.classes,
@@ -418,8 +414,8 @@ cli_cmd_bench (int argc, char **argv)
     {"vs-torch", 0, 0, G_OPTION_ARG_NONE, &o.vs_torch,
         "Run the same workloads in PyTorch too and print the speed-up "
           "(needs python3-torch and python3-torchvision)", NULL},
-    {"json", 0, 0, G_OPTION_ARG_NONE, &o.json, "Print JSON", NULL},
-    {"quiet", 'q', 0, G_OPTION_ARG_NONE, &o.quiet, "No progress bar", NULL},
+    cli_option_json (&o.json),
+    cli_option_quiet (&o.quiet),
     {NULL}
   };
   int status = cli_parse_options (COMMAND, "--model MODEL",

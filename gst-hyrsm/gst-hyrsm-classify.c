@@ -286,22 +286,19 @@ cli_cmd_classify (int argc, char **argv)
 {
   ClassifyOptions o = { 0 };
   GOptionEntry entries[] = {
-    {"model", 'm', 0, G_OPTION_ARG_FILENAME, &o.model_path,
-        "The model file (required)", "MODEL"},
+    cli_option_model (&o.model_path),
     {"support", 's', 0, G_OPTION_ARG_FILENAME, &o.support,
         "The support-set directory (required)", "DIR"},
     {"threshold", 't', 0, G_OPTION_ARG_DOUBLE, &o.threshold,
         "Say \"unknown\" when the best distance is above this (<= 0: "
           "never; default 0)", "DISTANCE"},
-    {"device", 0, 0, G_OPTION_ARG_STRING, &o.device,
-        "Compute device: auto, cpu, cuda, cuda:N (default auto)", "DEVICE"},
-    {"precision", 0, 0, G_OPTION_ARG_STRING, &o.precision,
-        CLI_PRECISION_HELP, "PRECISION"},
+    cli_option_device (&o.device),
+    cli_option_precision (&o.precision),
     {"no-cache", 0, 0, G_OPTION_ARG_NONE, &o.no_cache,
         "Decode the support clips instead of using (or writing) the cache",
         NULL},
-    {"json", 0, 0, G_OPTION_ARG_NONE, &o.json, "Print JSON", NULL},
-    {"quiet", 'q', 0, G_OPTION_ARG_NONE, &o.quiet, "No progress bar", NULL},
+    cli_option_json (&o.json),
+    cli_option_quiet (&o.quiet),
     {NULL}
   };
   int status = cli_parse_options (COMMAND, "--model MODEL --support DIR "

@@ -69,6 +69,43 @@ cli_parse_options (const char *command, const char *params,
   return 0;
 }
 
+GOptionEntry
+cli_option_model (char **value)
+{
+  return (GOptionEntry) {"model", 'm', 0, G_OPTION_ARG_FILENAME, value,
+    "The model file (required)", "MODEL"};
+}
+
+GOptionEntry
+cli_option_device (char **value)
+{
+  return (GOptionEntry) {"device", 0, 0, G_OPTION_ARG_STRING, value,
+    "Compute device: auto, cpu, cuda, cuda:N (default auto)", "DEVICE"};
+}
+
+GOptionEntry
+cli_option_precision (char **value)
+{
+  return (GOptionEntry) {"precision", 0, 0, G_OPTION_ARG_STRING, value,
+    "Backbone precision: auto, fp32, bf16 (CPUs with AVX512-BF16), fp16 "
+        "(CUDA) (default auto: bf16 or fp16 where the device has it, else "
+        "fp32)", "PRECISION"};
+}
+
+GOptionEntry
+cli_option_json (gboolean *value)
+{
+  return (GOptionEntry) {"json", 0, 0, G_OPTION_ARG_NONE, value,
+    "Print JSON", NULL};
+}
+
+GOptionEntry
+cli_option_quiet (gboolean *value)
+{
+  return (GOptionEntry) {"quiet", 'q', 0, G_OPTION_ARG_NONE, value,
+    "No progress bar", NULL};
+}
+
 GArray *
 cli_parse_uint_list (const char *command, const char *option,
     const char *text, guint min, guint max)

@@ -46,11 +46,15 @@ GArray *cli_parse_uint_list (const char *command, const char *option,
 HyrsmModel *cli_load_model (const char *command, const char *path,
     const char *device, const char *precision);
 
-/* The --precision option's help text, shared by the subcommands. */
-#define CLI_PRECISION_HELP "Backbone precision: auto, fp32, bf16 (CPUs with " \
-  "AVX512-BF16), fp16 (CUDA) (default auto: bf16 or fp16 where the device " \
-  "has it, else fp32)"
-
+/* The options several subcommands take, spelt and explained the same
+ * everywhere: entries for their GOptionEntry arrays, each storing into
+ * @value (a string is the subcommand's to free). --model MODEL (-m),
+ * --device DEVICE, --precision PRECISION, --json, --quiet (-q). */
+GOptionEntry cli_option_model (char **value);
+GOptionEntry cli_option_device (char **value);
+GOptionEntry cli_option_precision (char **value);
+GOptionEntry cli_option_json (gboolean *value);
+GOptionEntry cli_option_quiet (gboolean *value);
 
 /* Prints @b's root, pretty, on stdout. */
 void cli_print_json (JsonBuilder *b);

@@ -472,7 +472,7 @@ static int
 enroll_source (EnrollOptions *o, HyrsmModel *model, const char *label_dir,
     GPtrArray *done)
 {
-  if (g_strcmp0 (hyrsm_model_get_backbone (model), "none") == 0) {
+  if (!hyrsm_model_has_backbone (model)) {
     cli_error ("%s: model %s has no backbone to embed frames with", COMMAND,
         o->model_path);
     return CLI_EXIT_FAILED;
@@ -739,8 +739,7 @@ cli_cmd_enroll (int argc, char **argv)
 {
   EnrollOptions o = {.seconds = 3.0 };
   GOptionEntry entries[] = {
-    {"model", 'm', 0, G_OPTION_ARG_FILENAME, &o.model_path,
-        "The model file (required)", "MODEL"},
+    cli_option_model (&o.model_path),
     {"support", 's', 0, G_OPTION_ARG_FILENAME, &o.support,
         "The support-set directory (created when missing; required)", "DIR"},
     {"label", 'l', 0, G_OPTION_ARG_STRING, &o.label,
@@ -758,12 +757,10 @@ cli_cmd_enroll (int argc, char **argv)
           "description ending in a video pad (e.g. 'v4l2src')", "PIPELINE"},
     {"seconds", 0, 0, G_OPTION_ARG_DOUBLE, &o.seconds,
         "How long to record from --source (default 3)", "SECONDS"},
-    {"device", 0, 0, G_OPTION_ARG_STRING, &o.device,
-        "Compute device: auto, cpu, cuda, cuda:N (default auto)", "DEVICE"},
-    {"precision", 0, 0, G_OPTION_ARG_STRING, &o.precision,
-        CLI_PRECISION_HELP, "PRECISION"},
-    {"json", 0, 0, G_OPTION_ARG_NONE, &o.json, "Print JSON", NULL},
-    {"quiet", 'q', 0, G_OPTION_ARG_NONE, &o.quiet, "No progress bar", NULL},
+    cli_option_device (&o.device),
+    cli_option_precision (&o.precision),
+    cli_option_json (&o.json),
+    cli_option_quiet (&o.quiet),
     {NULL}
   };
   int status = cli_parse_options (COMMAND, "--model MODEL --support DIR "

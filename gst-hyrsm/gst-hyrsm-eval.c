@@ -542,8 +542,7 @@ cli_cmd_eval (int argc, char **argv)
     .threads = MIN (g_get_num_processors (), 8),.seed = 0
   };
   GOptionEntry entries[] = {
-    {"model", 'm', 0, G_OPTION_ARG_FILENAME, &o.model_path,
-        "The model file (required)", "MODEL"},
+    cli_option_model (&o.model_path),
     {"dataset", 'd', 0, G_OPTION_ARG_FILENAME, &o.dataset,
         "The dataset: one folder per class, clips inside (required)", "DIR"},
     {"way", 'w', 0, G_OPTION_ARG_INT, &o.way,
@@ -560,15 +559,13 @@ cli_cmd_eval (int argc, char **argv)
     {"threads", 'j', 0, G_OPTION_ARG_INT, &o.threads,
         "Episodes run on this many threads (default: the CPUs, at most 8; "
           "the result does not depend on it)", "N"},
-    {"device", 0, 0, G_OPTION_ARG_STRING, &o.device,
-        "Compute device: auto, cpu, cuda, cuda:N (default auto)", "DEVICE"},
-    {"precision", 0, 0, G_OPTION_ARG_STRING, &o.precision,
-        CLI_PRECISION_HELP, "PRECISION"},
+    cli_option_device (&o.device),
+    cli_option_precision (&o.precision),
     {"no-cache", 0, 0, G_OPTION_ARG_NONE, &o.no_cache,
         "Decode every clip instead of using (or writing) the feature cache",
         NULL},
-    {"json", 0, 0, G_OPTION_ARG_NONE, &o.json, "Print JSON", NULL},
-    {"quiet", 'q', 0, G_OPTION_ARG_NONE, &o.quiet, "No progress bar", NULL},
+    cli_option_json (&o.json),
+    cli_option_quiet (&o.quiet),
     {NULL}
   };
   int status = cli_parse_options (COMMAND, "--model MODEL --dataset DIR",

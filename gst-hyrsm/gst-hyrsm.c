@@ -99,11 +99,10 @@ cli_cmd_info (int argc, char **argv)
   gboolean json = FALSE;
   char *device = NULL, *precision = NULL;
   GOptionEntry entries[] = {
-    {"json", 0, 0, G_OPTION_ARG_NONE, &json, "Print JSON", NULL},
+    cli_option_json (&json),
     {"device", 0, 0, G_OPTION_ARG_STRING, &device,
         "Load for this device (auto, cpu, cuda, cuda:N)", "DEVICE"},
-    {"precision", 0, 0, G_OPTION_ARG_STRING, &precision,
-        CLI_PRECISION_HELP, "PRECISION"},
+    cli_option_precision (&precision),
     {NULL}
   };
   int status = cli_parse_options ("info", "MODEL",

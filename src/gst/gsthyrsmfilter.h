@@ -8,15 +8,15 @@ G_BEGIN_DECLS
 /**
  * GstHyrsmSync:
  * @GST_HYRSM_SYNC_AUTO: block for non-live sources, never for live ones
- * @GST_HYRSM_SYNC_TRUE: always block the streaming thread until each
+ * @GST_HYRSM_SYNC_ALWAYS: always block the streaming thread until each
  *   window's result is ready
- * @GST_HYRSM_SYNC_FALSE: never block; drop whole windows when behind
+ * @GST_HYRSM_SYNC_NEVER: never block; drop whole windows when behind
  */
 typedef enum
 {
   GST_HYRSM_SYNC_AUTO,
-  GST_HYRSM_SYNC_TRUE,
-  GST_HYRSM_SYNC_FALSE,
+  GST_HYRSM_SYNC_ALWAYS,
+  GST_HYRSM_SYNC_NEVER,
 } GstHyrsmSync;
 
 #define GST_TYPE_HYRSM_SYNC (gst_hyrsm_sync_get_type ())

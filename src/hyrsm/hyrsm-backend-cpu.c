@@ -767,25 +767,26 @@ load_backbone (HyrsmBackendCpu *self, const HyrsmBackboneWeights *w,
   self->feature_dim = w->feature_dim;
   self->n_blocks = w->n_blocks;
   self->blocks = g_new0 (CpuBlock, w->n_blocks);
-  if (!cpu_conv_init (self, &self->stem, &w->stem, g_strdup ("conv1"), error))
+  if (!cpu_conv_init (self, &self->stem, &w->stem,
+          hyrsm_resnet_module_name (0, 0, HYRSM_RESNET_CONV1), error))
     return FALSE;
   int k = 0;
-  for (int layer = 0; layer < 4; layer++) {
-    for (int i = 0; i < w->blocks_per_layer[layer]; i++, k++) {
+  for (int layer = 1; layer <= 4; layer++) {
+    for (int i = 0; i < w->blocks_per_layer[layer - 1]; i++, k++) {
       const HyrsmBlock *src = &w->blocks[k];
       CpuBlock *dst = &self->blocks[k];
-      g_autofree char *p = g_strdup_printf ("layer%d.%d", layer + 1, i);
       dst->bottleneck = src->bottleneck;
       dst->has_downsample = src->has_downsample;
       if (!cpu_conv_init (self, &dst->conv1, &src->conv1,
-              g_strconcat (p, ".conv1", NULL), error)
+              hyrsm_resnet_module_name (layer, i, HYRSM_RESNET_CONV1), error)
           || !cpu_conv_init (self, &dst->conv2, &src->conv2,
-              g_strconcat (p, ".conv2", NULL), error)
+              hyrsm_resnet_module_name (layer, i, HYRSM_RESNET_CONV2), error)
           || (src->bottleneck && !cpu_conv_init (self, &dst->conv3,
-                  &src->conv3, g_strconcat (p, ".conv3", NULL), error))
+                  &src->conv3, hyrsm_resnet_module_name (layer, i,
+                      HYRSM_RESNET_CONV3), error))
           || (src->has_downsample && !cpu_conv_init (self, &dst->downsample,
-                  &src->downsample, g_strconcat (p, ".downsample", NULL),
-                  error)))
+                  &src->downsample, hyrsm_resnet_module_name (layer, i,
+                      HYRSM_RESNET_DOWNSAMPLE), error)))
         return FALSE;
     }
   }

@@ -376,29 +376,30 @@ load_backbone (HyrsmBackendCuda *self, const HyrsmBackboneWeights *w,
   self->n_blocks = w->n_blocks;
   self->blocks = g_new0 (CudaBlock, w->n_blocks);
   if (!conv_init (self, &self->stem, &w->stem, self->stem_channels, TRUE,
-          NULL, g_strdup ("conv1"), error))
+          NULL, hyrsm_resnet_module_name (0, 0, HYRSM_RESNET_CONV1), error))
     return FALSE;
   int k = 0;
-  for (int layer = 0; layer < 4; layer++) {
-    for (int i = 0; i < w->blocks_per_layer[layer]; i++, k++) {
+  for (int layer = 1; layer <= 4; layer++) {
+    for (int i = 0; i < w->blocks_per_layer[layer - 1]; i++, k++) {
       const HyrsmBlock *src = &w->blocks[k];
       CudaBlock *dst = &self->blocks[k];
-      g_autofree char *p = g_strdup_printf ("layer%d.%d", layer + 1, i);
       const float *ds_bias = src->has_downsample ? src->downsample.bias : NULL;
       dst->bottleneck = src->bottleneck;
       dst->has_downsample = src->has_downsample;
       if (!conv_init (self, &dst->conv1, &src->conv1,
               src->conv1.in_channels, TRUE, NULL,
-              g_strconcat (p, ".conv1", NULL), error)
+              hyrsm_resnet_module_name (layer, i, HYRSM_RESNET_CONV1), error)
           || !conv_init (self, &dst->conv2, &src->conv2,
               src->conv2.in_channels, TRUE, src->bottleneck ? NULL : ds_bias,
-              g_strconcat (p, ".conv2", NULL), error)
+              hyrsm_resnet_module_name (layer, i, HYRSM_RESNET_CONV2), error)
           || (src->bottleneck && !conv_init (self, &dst->conv3, &src->conv3,
                   src->conv3.in_channels, TRUE, ds_bias,
-                  g_strconcat (p, ".conv3", NULL), error))
+                  hyrsm_resnet_module_name (layer, i, HYRSM_RESNET_CONV3),
+                  error))
           || (src->has_downsample && !conv_init (self, &dst->downsample,
                   &src->downsample, src->downsample.in_channels, FALSE, NULL,
-                  g_strconcat (p, ".downsample", NULL), error)))
+                  hyrsm_resnet_module_name (layer, i,
+                      HYRSM_RESNET_DOWNSAMPLE), error)))
         return FALSE;
     }
   }

@@ -8,16 +8,9 @@
 #pragma once
 
 #include "hyrsm-model.h"
+#include "hyrsm-resnet.h"           /* HyrsmBackboneKind, the topologies */
 
 G_BEGIN_DECLS
-
-typedef enum
-{
-  HYRSM_BACKBONE_NONE,
-  HYRSM_BACKBONE_RESNET18,
-  HYRSM_BACKBONE_RESNET34,
-  HYRSM_BACKBONE_RESNET50,
-} HyrsmBackboneKind;
 
 typedef enum
 {
@@ -128,5 +121,49 @@ HYRSM_PRIVATE_API
 gboolean hyrsm_model_embed_rgb_frames (HyrsmModel *self,
     const HyrsmRgbFrame *frames, guint n, float *scratch, float *features,
     GError **error);
+
+/* ---- the object itself: for the files of HyrsmModel only (hyrsm-model.c,
+ * hyrsm-model-load.c, hyrsm-device.c, hyrsm-embed.c) ---- */
+
+struct _HyrsmModel
+{
+  GObject parent_instance;
+
+  char *path;
+  char *fingerprint;
+  char *device;
+  char *precision;              /* asked, then in effect once loaded */
+  HyrsmBackboneKind backbone_kind;
+  HyrsmHeadKind head_kind;
+  guint frames;
+  guint resize;
+  guint crop;
+  float mean[3];
+  float std[3];
+  double position_a;
+  double position_b;
+  guint64 parameter_count;
+  GHashTable *metadata;         /* as in the file, string -> string */
+
+  HyrsmBackboneWeights backbone;
+  HyrsmHeadWeights head;
+  HyrsmBackend *backend;        /* the device's copy of the weights */
+};
+
+/* hyrsm-model-load.c: reads and validates @path into @self (everything but
+ * the backend). FALSE with @error set, naming the file, on any fault. */
+gboolean hyrsm_model_load (HyrsmModel *self, const char *path,
+    GError **error);
+/* "resnet18", ... "none"; "1shot", "5shot", "auto", "none". */
+const char *hyrsm_backbone_kind_to_string (HyrsmBackboneKind kind);
+const char *hyrsm_head_kind_to_string (HyrsmHeadKind kind);
+/* Frees the arrays hyrsm_model_load() allocated. */
+void hyrsm_backbone_weights_clear (HyrsmBackboneWeights *w);
+void hyrsm_head_weights_clear (HyrsmHeadWeights *h);
+
+/* hyrsm-device.c: picks the backend for self->device and self->precision
+ * and hands it the loaded weights once; both fields then say what is in
+ * effect. */
+gboolean hyrsm_model_create_backend (HyrsmModel *self, GError **error);
 
 G_END_DECLS

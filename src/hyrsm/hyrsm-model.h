@@ -39,6 +39,20 @@ HYRSM_API
 const char *hyrsm_model_get_head (HyrsmModel *self);
 HYRSM_API
 gboolean hyrsm_model_has_head (HyrsmModel *self);
+
+/**
+ * hyrsm_model_has_backbone:
+ * @self: a #HyrsmModel
+ *
+ * Whether @self has a ResNet backbone, that is whether it can embed frames
+ * (hyrsm_model_embed_frames() and the like). A model without one (its
+ * #HyrsmModel:backbone is "none") only matches precomputed features; asking
+ * it to embed is %HYRSM_ERROR_NO_BACKBONE.
+ *
+ * Returns: %TRUE when @self has a backbone
+ */
+HYRSM_API
+gboolean hyrsm_model_has_backbone (HyrsmModel *self);
 HYRSM_API
 guint hyrsm_model_get_frames (HyrsmModel *self);
 HYRSM_API
@@ -68,7 +82,7 @@ char **hyrsm_model_list_metadata (HyrsmModel *self);
 HYRSM_API
 const char *hyrsm_model_get_metadata (HyrsmModel *self, const char *key);
 
-/* Embedding (backbone features): see hyrsm-model.c. */
+/* Embedding (backbone features): see hyrsm-embed.c. */
 HYRSM_API
 GBytes *hyrsm_model_embed_frames (HyrsmModel *self, GBytes *rgb, guint n,
     guint width, guint height, GError **error);

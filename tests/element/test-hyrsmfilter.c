@@ -245,7 +245,7 @@ get_stat (GstElement *e, const char *field)
 GST_START_TEST (test_decision_per_stride)
 {
   Fixture f = start_filter (model_path,
-      "window 800000000 stride 200000000 sync true", FALSE);
+      "window 800000000 stride 200000000 sync always", FALSE);
   guint metas = push_frames (f.h, 0, 90, RGB_SIZE);
   GstStructure *last = NULL;
   guint decisions = count_decisions (f.bus, &last);
@@ -280,7 +280,7 @@ GST_END_TEST;
 GST_START_TEST (test_threshold_unknown)
 {
   Fixture f = start_filter (model_path,
-      "window 800000000 stride 800000000 sync true threshold 0.0000001",
+      "window 800000000 stride 800000000 sync always threshold 0.0000001",
       FALSE);
   push_frames (f.h, 0, 30, RGB_SIZE);
   GstStructure *last = NULL;
@@ -335,7 +335,7 @@ GST_END_TEST;
 GST_START_TEST (test_flush_mid_window)
 {
   Fixture f = start_filter (model_path,
-      "window 800000000 stride 800000000 sync true", FALSE);
+      "window 800000000 stride 800000000 sync always", FALSE);
   push_frames (f.h, 0, 15, RGB_SIZE);   /* half a window */
   fail_unless (gst_harness_push_event (f.h, gst_event_new_flush_start ()));
   fail_unless (gst_harness_push_event (f.h, gst_event_new_flush_stop (TRUE)));
@@ -355,7 +355,7 @@ GST_END_TEST;
 GST_START_TEST (test_eos_mid_window)
 {
   Fixture f = start_filter (model_path,
-      "window 800000000 stride 800000000 sync true", FALSE);
+      "window 800000000 stride 800000000 sync always", FALSE);
   push_frames (f.h, 0, 20, RGB_SIZE);
   fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
   fail_unless_equals_int (count_decisions (f.bus, NULL), 0);
@@ -367,7 +367,7 @@ GST_END_TEST;
 GST_START_TEST (test_caps_change)
 {
   Fixture f = start_filter (model_path,
-      "window 800000000 stride 400000000 sync true", FALSE);
+      "window 800000000 stride 400000000 sync always", FALSE);
   push_frames (f.h, 0, 30, RGB_SIZE);
   fail_unless_equals_int (count_decisions (f.bus, NULL), 1);
   /* Size and format change mid-stream: I420 at an odd size. */
@@ -400,7 +400,7 @@ GST_START_TEST (test_properties_while_streaming)
   GstHarnessThread *t2 = gst_harness_stress_property_start_full (f.h,
       "stride", &stride, 100);
   GstHarnessThread *t3 = gst_harness_stress_property_start_full (f.h,
-      "message", &message, 100);
+      "post-messages", &message, 100);
   push_frames (f.h, 0, 90, RGB_SIZE);
   gst_harness_stress_thread_stop (t1);
   gst_harness_stress_thread_stop (t2);
@@ -431,7 +431,7 @@ wait_for_labels (GstElement *e, guint n)
 GST_START_TEST (test_hot_reload)
 {
   Fixture f = start_filter (model_path,
-      "window 800000000 stride 200000000 sync true", FALSE);
+      "window 800000000 stride 200000000 sync always", FALSE);
   push_frames (f.h, 0, 30, RGB_SIZE);
   g_object_set (f.h->element, "support", other_support_dir, NULL);
   /* Frames keep flowing while the new set loads. */
@@ -455,7 +455,7 @@ GST_START_TEST (test_enroll)
   g_autofree char *cmd = g_strdup_printf ("cp -r %s %s", support_dir, dir);
   fail_unless (system (cmd) == 0);
   Fixture f = start_filter (model_path,
-      "window 800000000 stride 800000000 sync true", FALSE);
+      "window 800000000 stride 800000000 sync always", FALSE);
   gboolean ok = TRUE;
   g_signal_emit_by_name (f.h->element, "enroll", "wave", &ok);
   fail_if (ok, "enroll succeeded before any window");
@@ -529,7 +529,7 @@ GST_START_TEST (test_huge_stride)
   const char *strides[] = { "4294967296000000000", "18446744073709551615" };
   for (guint i = 0; i < G_N_ELEMENTS (strides); i++) {
     g_autofree char *props = g_strdup_printf ("window 8000000000 stride %s "
-        "sync true", strides[i]);
+        "sync always", strides[i]);
     Fixture f = start_filter (model_path, props, FALSE);
     push_frames (f.h, 0, 300, RGB_SIZE);
     fail_unless_equals_int (count_decisions (f.bus, NULL), 1);
@@ -544,7 +544,7 @@ GST_END_TEST;
 GST_START_TEST (test_timestamp_gap_restarts_grid)
 {
   const GstClockTime year = 365 * 24 * 3600 * GST_SECOND;
-  const char *syncs[] = { "true", "false" };
+  const char *syncs[] = { "always", "never" };
   for (guint i = 0; i < G_N_ELEMENTS (syncs); i++) {
     g_autofree char *props = g_strdup_printf ("window 800000000 "
         "stride 200000000 sync %s", syncs[i]);
@@ -580,7 +580,7 @@ GST_END_TEST;
 /* window=1 ns: clamped to T frames, with a warning; decisions follow. */
 GST_START_TEST (test_window_too_short)
 {
-  Fixture f = start_filter (model_path, "window 1 stride 500000000 sync true",
+  Fixture f = start_filter (model_path, "window 1 stride 500000000 sync always",
       FALSE);
   push_frames (f.h, 0, 60, RGB_SIZE);
   fail_unless_equals_int (count_messages (f.bus, GST_MESSAGE_WARNING,
@@ -601,7 +601,7 @@ GST_START_TEST (test_failed_support_switch)
   fail_unless (system (cmd) == 0);
   g_autofree char *gone = g_build_filename (tmpdir, "gone_dir", NULL);
   Fixture f = start_filter (model_path,
-      "window 800000000 stride 800000000 sync true", FALSE);
+      "window 800000000 stride 800000000 sync always", FALSE);
   g_object_set (f.h->element, "support", dir, NULL);
   fail_unless (wait_for_labels (f.h->element, 2));
   push_frames (f.h, 0, 24, RGB_SIZE);
@@ -639,7 +639,7 @@ GST_END_TEST;
 GST_START_TEST (test_slow_source)
 {
   Fixture f = start_filter (model_path,
-      "window 800000000 stride 200000000 sync true", FALSE);
+      "window 800000000 stride 200000000 sync always", FALSE);
   push_timed (f.h, 0, 10 * GST_SECOND, 10 * GST_SECOND, 3, 0);
   fail_unless_equals_uint64 (get_stat (f.h->element, "windows-classified"),
       147);
@@ -657,7 +657,7 @@ GST_END_TEST;
 GST_START_TEST (test_frames_without_duration)
 {
   Fixture f = start_filter (model_path,
-      "window 800000000 stride 200000000 sync true", FALSE);
+      "window 800000000 stride 200000000 sync always", FALSE);
   gst_harness_set_src_caps_str (f.h,
       "video/x-raw,format=RGB,width=64,height=48,framerate=0/1");
   push_timed (f.h, 0, GST_SECOND, GST_CLOCK_TIME_NONE, 4, 0);
@@ -674,7 +674,7 @@ GST_END_TEST;
  * not recognized. */
 GST_START_TEST (test_no_timestamps_warns_once)
 {
-  Fixture f = start_filter (model_path, "sync true", FALSE);
+  Fixture f = start_filter (model_path, "sync always", FALSE);
   for (int i = 0; i < 40; i++) {
     GstBuffer *buf = make_frame (f.h, i, RGB_SIZE);
     GST_BUFFER_PTS (buf) = GST_CLOCK_TIME_NONE;
@@ -692,7 +692,7 @@ GST_END_TEST;
 GST_START_TEST (test_sync_live_reports_latency_at_start)
 {
   Fixture f = start_filter (model_path,
-      "window 800000000 stride 200000000 sync true", TRUE);
+      "window 800000000 stride 200000000 sync always", TRUE);
   push_frames (f.h, 0, 1, RGB_SIZE);
   fail_unless (count_messages (f.bus, GST_MESSAGE_LATENCY, NULL) >= 1,
       "no LATENCY message");
@@ -710,9 +710,9 @@ GST_END_TEST;
  * rather than silently not applying. */
 GST_START_TEST (test_start_settings_refused_while_running)
 {
-  Fixture f = start_filter (model_path, "sync true", FALSE);
+  Fixture f = start_filter (model_path, "sync always", FALSE);
   push_frames (f.h, 0, 3, RGB_SIZE);
-  gst_util_set_object_arg (G_OBJECT (f.h->element), "sync", "false");
+  gst_util_set_object_arg (G_OBJECT (f.h->element), "sync", "never");
   g_object_set (f.h->element, "device", "cpu", NULL);
   gint sync;
   g_autofree char *device = NULL;
@@ -720,7 +720,7 @@ GST_START_TEST (test_start_settings_refused_while_running)
   GEnumValue *v = g_enum_get_value (g_type_class_peek (G_PARAM_SPEC_VALUE_TYPE
           (g_object_class_find_property (G_OBJECT_GET_CLASS (f.h->element),
                   "sync"))), sync);
-  fail_unless_equals_string (v->value_nick, "true");
+  fail_unless_equals_string (v->value_nick, "always");
   fail_unless_equals_string (device, "auto");
   fail_unless_equals_int (count_messages (f.bus, GST_MESSAGE_WARNING,
           "cannot change while the element is running"), 2);
@@ -728,11 +728,63 @@ GST_START_TEST (test_start_settings_refused_while_running)
 }
 GST_END_TEST;
 
+/* "message" is kept as a deprecated alias of "post-messages" (as in
+ * `level`): both names set and read the same switch. */
+GST_START_TEST (test_message_alias)
+{
+  GstElement *e = gst_element_factory_make ("hyrsmfilter", NULL);
+  gboolean post = FALSE, message = FALSE;
+  g_object_get (e, "post-messages", &post, NULL);
+  fail_unless (post);
+  g_object_set (e, "message", FALSE, NULL);
+  g_object_get (e, "post-messages", &post, "message", &message, NULL);
+  fail_unless (!post && !message);
+  GParamSpec *spec = g_object_class_find_property (G_OBJECT_GET_CLASS (e),
+      "message");
+  fail_unless (spec->flags & G_PARAM_DEPRECATED);
+  gst_object_unref (e);
+}
+GST_END_TEST;
+
+/* libhyrsm's log (which device a model runs on) reaches GStreamer's
+ * "hyrsm" debug category once the plugin is loaded. */
+static GMutex log_lock;
+
+static void
+collect_hyrsm_log (GstDebugCategory *category, GstDebugLevel level,
+    const gchar *file, const gchar *function, gint line, GObject *object,
+    GstDebugMessage *message, gpointer user_data)
+{
+  if (g_strcmp0 (gst_debug_category_get_name (category), "hyrsm") != 0)
+    return;
+  g_mutex_lock (&log_lock);
+  g_ptr_array_add (user_data, g_strdup (gst_debug_message_get (message)));
+  g_mutex_unlock (&log_lock);
+}
+
+GST_START_TEST (test_library_log_in_debug_category)
+{
+  g_autoptr (GPtrArray) lines = g_ptr_array_new_with_free_func (g_free);
+  gst_debug_set_active (TRUE);
+  gst_debug_set_threshold_for_name ("hyrsm", GST_LEVEL_INFO);
+  gst_debug_add_log_function (collect_hyrsm_log, lines, NULL);
+  Fixture f = start_filter (model_path, NULL, FALSE);
+  push_frames (f.h, 0, 2, RGB_SIZE);
+  stop_filter (&f);
+  gst_debug_remove_log_function (collect_hyrsm_log);
+  gboolean device_line = FALSE;
+  for (guint i = 0; i < lines->len; i++)
+    device_line |= strstr (lines->pdata[i], "device auto") != NULL;
+  fail_unless (device_line, "no \"device auto\" line in the hyrsm category "
+      "(%u lines)", lines->len);
+}
+GST_END_TEST;
+
 /* A new window applies while playing, from a grid restart. */
 GST_START_TEST (test_window_change_applies)
 {
   Fixture f = start_filter (model_path,
-      "window 800000000 stride 400000000 sync true", FALSE);
+      "window 800000000 stride 400000000 sync always", FALSE);
   push_frames (f.h, 0, 30, RGB_SIZE);
   g_object_set (f.h->element, "window", (guint64) 1600 * GST_MSECOND, NULL);
   count_decisions (f.bus, NULL);
@@ -876,7 +928,7 @@ mixed_boxes (int frame, int (*b)[5])
 GST_START_TEST (test_roi_windows_per_region)
 {
   Fixture f = start_filter (model_path,
-      "window 800000000 stride 200000000 sync true roi true", FALSE);
+      "window 800000000 stride 200000000 sync always roi true", FALSE);
   push_roi_frames (f.h, 0, 90, mixed_boxes);
   guint counts[64];
   GstStructure *last3 = NULL;
@@ -906,7 +958,7 @@ GST_END_TEST;
 GST_START_TEST (test_roi_decision_on_the_roi_meta)
 {
   Fixture f = start_filter (model_path,
-      "window 800000000 stride 800000000 sync true roi true", FALSE);
+      "window 800000000 stride 800000000 sync always roi true", FALSE);
   guint with_param = 0;
   for (int i = 0; i < 30; i++) {
     GstBuffer *buf = make_frame (f.h, i, RGB_SIZE);
@@ -951,7 +1003,7 @@ fifty_boxes (int frame, int (*b)[5])
 GST_START_TEST (test_roi_fifty_regions)
 {
   Fixture f = start_filter (model_path,
-      "window 800000000 stride 800000000 sync true roi true", FALSE);
+      "window 800000000 stride 800000000 sync always roi true", FALSE);
   push_roi_frames (f.h, 0, 30, fifty_boxes);
   guint counts[64];
   fail_unless_equals_int (count_roi_decisions (f.bus, counts, NULL), 50);
@@ -973,7 +1025,7 @@ no_boxes (int frame, int (*b)[5])
 GST_START_TEST (test_roi_frames_without_regions)
 {
   Fixture f = start_filter (model_path,
-      "window 800000000 stride 200000000 sync true roi true", FALSE);
+      "window 800000000 stride 200000000 sync always roi true", FALSE);
   push_roi_frames (f.h, 0, 60, no_boxes);
   fail_unless_equals_uint64 (get_stat (f.h->element, "frames-in"), 60);
   fail_unless_equals_uint64 (get_stat (f.h->element, "frames-sampled"), 0);
@@ -1128,6 +1180,8 @@ hyrsmfilter_suite (void)
   tcase_add_test (stream, test_threshold_unknown);
   tcase_add_test (stream, test_live_drops_windows);
   tcase_add_test (stream, test_sync_processes_every_window);
+  tcase_add_test (stream, test_message_alias);
+  tcase_add_test (stream, test_library_log_in_debug_category);
   tcase_add_test (stream, test_flush_mid_window);
   tcase_add_test (stream, test_eos_mid_window);
   tcase_add_test (stream, test_caps_change);

@@ -58,7 +58,7 @@ run_side_by_side (const char *support, const char *left, const char *right,
   g_autofree char *desc = g_strdup_printf (
       "compositor name=mix sink_1::xpos=%d ! video/x-raw,width=%d,height=%d "
       "! identity name=tag ! hyrsmfilter name=f model=%s support=%s roi=true "
-      "window=1200000000 stride=400000000 sync=true ! appsink name=out "
+      "window=1200000000 stride=400000000 sync=always ! appsink name=out "
       "sync=false "
       "multifilesrc location=%s/frames/%s_4/%%05d.jpg stop-index=23 "
       "caps=image/jpeg,framerate=15/1 ! jpegdec ! videoconvert ! mix.sink_0 "

@@ -138,7 +138,7 @@ test_support_vanishes (void)
   g_autofree char *dir = copy_set (base_set, "vanishing");
   GstBus *bus;
   GstHarness *h = rel_harness_new (rel_model_path (), dir,
-      WINDOW_PROPS " sync true", FALSE, &bus);
+      WINDOW_PROPS " sync always", FALSE, &bus);
   push_range (h, 0, 30);
   guint labels = 0;
   g_assert_cmpuint (drain_decisions (bus, &labels), >, 0);
@@ -173,7 +173,7 @@ test_support_unreadable (void)
   g_autofree char *dir = copy_set (base_set, "unreadable");
   GstBus *bus;
   GstHarness *h = rel_harness_new (rel_model_path (), dir,
-      WINDOW_PROPS " sync true", FALSE, &bus);
+      WINDOW_PROPS " sync always", FALSE, &bus);
   push_range (h, 0, 30);
   drain_decisions (bus, NULL);
 
@@ -224,7 +224,7 @@ test_support_replaced_by_file (void)
   g_autofree char *dir = copy_set (base_set, "replaced");
   GstBus *bus;
   GstHarness *h = rel_harness_new (rel_model_path (), dir,
-      WINDOW_PROPS " sync true", FALSE, &bus);
+      WINDOW_PROPS " sync always", FALSE, &bus);
   push_range (h, 0, 30);
   rel_sh ("rm -rf '%s' && echo 'not a folder' > '%s'", dir, dir);
   g_signal_emit_by_name (h->element, "reload");
@@ -630,7 +630,7 @@ test_model_changed_after_load (void)
   rel_sh ("cp '%s' '%s'", rel_model_path (), model);
   g_autofree char *dir = clip_set ("changing-model");
   GstBus *bus;
-  GstHarness *h = rel_harness_new (model, dir, WINDOW_PROPS " sync true",
+  GstHarness *h = rel_harness_new (model, dir, WINDOW_PROPS " sync always",
       FALSE, &bus);
   push_range (h, 0, 30);
   g_assert_cmpuint (drain_decisions (bus, NULL), >, 0);
@@ -655,7 +655,7 @@ test_model_changed_after_load (void)
   write_in_place (model, bytes, len);
   g_free (bytes);
   GstBus *bus2;
-  GstHarness *h2 = rel_harness_new (model, dir, WINDOW_PROPS " sync true",
+  GstHarness *h2 = rel_harness_new (model, dir, WINDOW_PROPS " sync always",
       FALSE, &bus2);
   push_range (h2, 0, 30);
   guint labels = 0;
@@ -855,7 +855,7 @@ test_signals_during_stop (void)
   for (guint i = 0; i < 4; i++) {
     GstBus *bus;
     GstHarness *h = rel_harness_new (rel_model_path (), dir,
-        WINDOW_PROPS " sync true", FALSE, &bus);
+        WINDOW_PROPS " sync always", FALSE, &bus);
     GstElement *e = gst_object_ref (h->element);
     push_range (h, 0, 30);      /* a decided window, for enroll */
     Signaller s = {.e = e };
@@ -926,9 +926,9 @@ test_properties_from_threads (void)
     {"threshold", G_TYPE_DOUBLE, "0.5"},
     {"window", G_TYPE_UINT64, "600000000"},
     {"stride", G_TYPE_UINT64, "300000000"},
-    {"message", G_TYPE_BOOLEAN, "false"},
+    {"post-messages", G_TYPE_BOOLEAN, "false"},
     {"meta", G_TYPE_BOOLEAN, "false"},
-    {"sync", G_TYPE_NONE, "false"},   /* the element's enum type */
+    {"sync", G_TYPE_NONE, "never"},   /* the element's enum type */
     {"device", G_TYPE_STRING, "cpu"},
     {"model", G_TYPE_STRING, "/nonexistent.safetensors"},
   };

@@ -130,6 +130,7 @@ def test_wrong_sizes_say_what_was_expected(fixtures):
 def test_head_only_model_cannot_embed(fixtures):
     model, t, meta = load_case(fixtures, "pre_64x48")
     assert model.props.backbone == "none"
+    assert not model.has_backbone()
     with pytest.raises(GLib.Error) as e:
         model.embed_frames(GLib.Bytes.new(b"\0" * (64 * 48 * 3)), 1, 64, 48)
     assert e.value.matches(Hyrsm.error_quark(), Hyrsm.Error.NO_BACKBONE)

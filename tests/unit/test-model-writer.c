@@ -2,6 +2,7 @@
  * Weights are small pseudo-random numbers: the loader tests care about
  * names, shapes and dtypes, not values. */
 #include "test-model-writer.h"
+#include "hyrsm-resnet.h"
 
 #include <string.h>
 
@@ -32,16 +33,15 @@ entry_free (gpointer p)
 static const char *
 authors_name (const char *canonical, char **owned)
 {
-  static const char *const map[][2] = {
-    {"conv1.", "backbone.0."}, {"bn1.", "backbone.1."},
-    {"layer1.", "backbone.4."}, {"layer2.", "backbone.5."},
-    {"layer3.", "backbone.6."}, {"layer4.", "backbone.7."},
-  };
-  for (guint i = 0; i < G_N_ELEMENTS (map); i++)
-    if (g_str_has_prefix (canonical, map[i][0])) {
-      *owned = g_strconcat (map[i][1], canonical + strlen (map[i][0]), NULL);
+  for (int i = 0; i < HYRSM_RESNET_N_SEQUENTIAL; i++) {
+    const char *module = hyrsm_resnet_sequential_names[i];
+    gsize len = module ? strlen (module) : 0;
+    if (module && g_str_has_prefix (canonical, module)
+        && canonical[len] == '.') {
+      *owned = g_strdup_printf ("backbone.%d%s", i, canonical + len);
       return *owned;
     }
+  }
   return canonical;
 }
 
@@ -69,12 +69,19 @@ add (Writer *w, gboolean backbone, const char *canonical, int rank,
   g_ptr_array_add (w->entries, e);
 }
 
+/* Convolution @slot of block @index of @layer (0: the stem) and its
+ * BatchNorm. */
 static void
-add_conv_bn (Writer *w, const char *conv, const char *bn, int in, int out,
-    int k)
+add_conv_bn (Writer *w, int layer, int index, HyrsmResnetConvSlot slot,
+    const HyrsmResnetConvShape *shape)
 {
+  g_autofree char *conv = hyrsm_resnet_name (layer, index, slot,
+      HYRSM_RESNET_NAME_CONV);
+  g_autofree char *bn = hyrsm_resnet_name (layer, index, slot,
+      HYRSM_RESNET_NAME_BN);
   g_autofree char *wn = g_strconcat (conv, ".weight", NULL);
-  add (w, TRUE, wn, 4, out, in, k, k);
+  int out = shape->out_channels, k = shape->kernel;
+  add (w, TRUE, wn, 4, out, shape->in_channels, k, k);
   static const char *const suffixes[] = { ".weight", ".bias", ".running_mean",
     ".running_var"
   };
@@ -87,42 +94,27 @@ add_conv_bn (Writer *w, const char *conv, const char *bn, int in, int out,
 int
 test_model_feature_dim (const char *backbone)
 {
-  if (backbone == NULL)
-    return 0;
-  return g_str_equal (backbone, "resnet50") ? 2048 : 512;
+  const HyrsmResnetArch *arch = hyrsm_resnet_arch_from_name (backbone);
+  return arch ? arch->feature_dim : 0;
 }
 
 static void
 add_backbone (Writer *w, const char *kind)
 {
-  static const int basic18[4] = { 2, 2, 2, 2 }, deep[4] = { 3, 4, 6, 3 };
-  gboolean bottleneck = g_str_equal (kind, "resnet50");
-  const int *blocks = g_str_equal (kind, "resnet18") ? basic18 : deep;
-  add_conv_bn (w, "conv1", "bn1", 3, 64, 7);
-  int in = 64;
+  const HyrsmResnetArch *arch = hyrsm_resnet_arch_from_name (kind);
+  HyrsmResnetConvShape stem;
+  hyrsm_resnet_stem_shape (HYRSM_RESNET_BASE_WIDTH, &stem);
+  add_conv_bn (w, 0, 0, HYRSM_RESNET_CONV1, &stem);
+  int in = stem.out_channels;
   for (int layer = 1; layer <= 4; layer++) {
-    int width = 64 << (layer - 1), out = bottleneck ? width * 4 : width;
-    for (int b = 0; b < blocks[layer - 1]; b++) {
-      g_autofree char *p = g_strdup_printf ("layer%d.%d", layer, b);
-      g_autofree char *c1 = g_strconcat (p, ".conv1", NULL);
-      g_autofree char *b1 = g_strconcat (p, ".bn1", NULL);
-      g_autofree char *c2 = g_strconcat (p, ".conv2", NULL);
-      g_autofree char *b2 = g_strconcat (p, ".bn2", NULL);
-      g_autofree char *c3 = g_strconcat (p, ".conv3", NULL);
-      g_autofree char *b3 = g_strconcat (p, ".bn3", NULL);
-      g_autofree char *ds = g_strconcat (p, ".downsample.0", NULL);
-      g_autofree char *dsbn = g_strconcat (p, ".downsample.1", NULL);
-      if (bottleneck) {
-        add_conv_bn (w, c1, b1, in, width, 1);
-        add_conv_bn (w, c2, b2, width, width, 3);
-        add_conv_bn (w, c3, b3, width, out, 1);
-      } else {
-        add_conv_bn (w, c1, b1, in, width, 3);
-        add_conv_bn (w, c2, b2, width, width, 3);
-      }
-      if (b == 0 && (layer > 1 || in != out))
-        add_conv_bn (w, ds, dsbn, in, out, 1);
-      in = out;
+    for (int b = 0; b < arch->blocks_per_layer[layer - 1]; b++) {
+      HyrsmResnetBlockShape block;
+      hyrsm_resnet_block_shape (arch->bottleneck, HYRSM_RESNET_BASE_WIDTH,
+          layer, b, in, &block);
+      for (int slot = 0; slot < HYRSM_RESNET_N_CONVS; slot++)
+        if (block.conv[slot].kernel > 0)
+          add_conv_bn (w, layer, b, slot, &block.conv[slot]);
+      in = block.out_channels;
     }
   }
 }

@@ -296,6 +296,7 @@ test_model_valid (gconstpointer data)
   g_assert_no_error (error);
   g_assert_cmpstr (hyrsm_model_get_backbone (model), ==,
       c->backbone ? c->backbone : "none");
+  g_assert_cmpint (hyrsm_model_has_backbone (model), ==, c->backbone != NULL);
   const char *want_head = c->head == NULL ? "none" :
       g_str_equal (c->head, "unnamed") ? "auto" : c->head;
   g_assert_cmpstr (hyrsm_model_get_head (model), ==, want_head);

@@ -24,7 +24,15 @@ make_conv (HyrsmConv *c, GRand *rand, int in, int out, int kernel, int stride,
     c->bias[o] = (float) g_rand_double_range (rand, -0.1, 0.1);
 }
 
-/* A ResNet like the loader makes (hyrsm-model.c load_backbone), with
+static void
+make_shaped_conv (HyrsmConv *c, GRand *rand, const HyrsmResnetConvShape *s,
+    double gain)
+{
+  make_conv (c, rand, s->in_channels, s->out_channels, s->kernel, s->stride,
+      s->padding, gain);
+}
+
+/* A ResNet like the loader makes (hyrsm-model-load.c load_backbone), with
  * @blocks per layer and stem width @base (64 in torchvision). */
 HyrsmBackboneWeights *
 make_backbone (gboolean bottleneck, const int blocks[4], int base,
@@ -33,32 +41,32 @@ make_backbone (gboolean bottleneck, const int blocks[4], int base,
   GRand *rand = g_rand_new_with_seed (seed);
   HyrsmBackboneWeights *w = g_new0 (HyrsmBackboneWeights, 1);
   w->kind = bottleneck ? HYRSM_BACKBONE_RESNET50 : HYRSM_BACKBONE_RESNET18;
-  make_conv (&w->stem, rand, 3, base, 7, 2, 3, 1.0);
+  HyrsmResnetConvShape stem;
+  hyrsm_resnet_stem_shape (base, &stem);
+  make_shaped_conv (&w->stem, rand, &stem, 1.0);
   for (int i = 0; i < 4; i++) {
     w->blocks_per_layer[i] = blocks[i];
     w->n_blocks += blocks[i];
   }
   w->blocks = g_new0 (HyrsmBlock, w->n_blocks);
   int in = base, k = 0;
-  for (int layer = 0; layer < 4; layer++) {
-    int width = base << layer;
-    for (int i = 0; i < blocks[layer]; i++, k++) {
+  for (int layer = 1; layer <= 4; layer++) {
+    for (int i = 0; i < blocks[layer - 1]; i++, k++) {
       HyrsmBlock *b = &w->blocks[k];
-      int stride = (layer > 0 && i == 0) ? 2 : 1;
-      int out = bottleneck ? width * 4 : width;
-      b->bottleneck = bottleneck;
-      b->has_downsample = stride != 1 || in != out;
-      if (bottleneck) {
-        make_conv (&b->conv1, rand, in, width, 1, 1, 0, 1.0);
-        make_conv (&b->conv2, rand, width, width, 3, stride, 1, 1.0);
-        make_conv (&b->conv3, rand, width, out, 1, 1, 0, 0.3);
-      } else {
-        make_conv (&b->conv1, rand, in, width, 3, stride, 1, 1.0);
-        make_conv (&b->conv2, rand, width, width, 3, 1, 1, 0.3);
-      }
+      HyrsmResnetBlockShape shape;
+      hyrsm_resnet_block_shape (bottleneck, base, layer, i, in, &shape);
+      const HyrsmResnetConvShape *c = shape.conv;
+      b->bottleneck = shape.bottleneck;
+      b->has_downsample = shape.has_downsample;
+      make_shaped_conv (&b->conv1, rand, &c[HYRSM_RESNET_CONV1], 1.0);
+      make_shaped_conv (&b->conv2, rand, &c[HYRSM_RESNET_CONV2],
+          bottleneck ? 1.0 : 0.3);
+      if (bottleneck)
+        make_shaped_conv (&b->conv3, rand, &c[HYRSM_RESNET_CONV3], 0.3);
       if (b->has_downsample)
-        make_conv (&b->downsample, rand, in, out, 1, stride, 0, 1.0);
-      in = out;
+        make_shaped_conv (&b->downsample, rand, &c[HYRSM_RESNET_DOWNSAMPLE],
+            1.0);
+      in = shape.out_channels;
     }
   }
   w->feature_dim = in;
