@@ -317,24 +317,24 @@ cli_python (void)
 char *
 cli_find_script (const char *command, const char *name)
 {
-  g_autoptr (GPtrArray) dirs = g_ptr_array_new_with_free_func (g_free);
+  /* $HYRSM_SCRIPT_DIR (the build tree: scripts/env.sh, the tests and
+   * `meson devenv` set it to tools/ in the sources) replaces the installed
+   * folder; nothing else is searched. */
   const char *env = g_getenv ("HYRSM_SCRIPT_DIR");
+  const char *dir = env && *env ? env : GST_HYRSM_SCRIPT_DIR;
+  char *path = g_build_filename (dir, name, NULL);
+  if (g_file_test (path, G_FILE_TEST_IS_REGULAR))
+    return path;
+  g_free (path);
   if (env && *env)
-    g_ptr_array_add (dirs, g_strdup (env));
-  g_autofree char *exe = g_file_read_link ("/proc/self/exe", NULL);
-  if (exe)
-    g_ptr_array_add (dirs, g_path_get_dirname (exe));
-  g_ptr_array_add (dirs, g_strdup (GST_HYRSM_SCRIPT_DIR));
-  g_ptr_array_add (dirs, g_strdup (GST_HYRSM_SOURCE_SCRIPT_DIR));
-  for (guint i = 0; i < dirs->len; i++) {
-    char *path = g_build_filename (dirs->pdata[i], name, NULL);
-    if (g_file_test (path, G_FILE_TEST_IS_REGULAR))
-      return path;
-    g_free (path);
-  }
-  cli_error ("%s: helper script %s not found (looked in $HYRSM_SCRIPT_DIR, "
-      "next to gst-hyrsm, %s and %s); is gst-hyrsm fully installed?",
-      command, name, GST_HYRSM_SCRIPT_DIR, GST_HYRSM_SOURCE_SCRIPT_DIR);
+    cli_error ("%s: helper script %s not found in $HYRSM_SCRIPT_DIR (%s): "
+        "in the build tree it is the sources' tools/ folder", command, name,
+        env);
+  else
+    cli_error ("%s: helper script %s not found in %s; is gst-hyrsm fully "
+        "installed? (uninstalled: set HYRSM_SCRIPT_DIR to the sources' "
+        "tools/ folder, as scripts/env.sh does)", command, name,
+        GST_HYRSM_SCRIPT_DIR);
   return NULL;
 }
 

@@ -112,9 +112,9 @@ void cli_warn_skipped (const char *command, GstHyrsmSupportDir *dir,
  * exists, else python3 from PATH. */
 const char *cli_python (void);
 
-/* Finds the helper script @name: $HYRSM_SCRIPT_DIR, next to the gst-hyrsm
- * binary, the installed data dir, the source tree. NULL with an error
- * printed when it is nowhere. */
+/* Finds the helper script @name in $HYRSM_SCRIPT_DIR when that is set
+ * (uninstalled: the sources' tools/), else in the installed
+ * DATADIR/gst-hyrsm. NULL with an error printed when it is not there. */
 char *cli_find_script (const char *command, const char *name);
 
 /* Runs `python SCRIPT ARGS...` with stdin, stderr inherited; stdout is

@@ -15,9 +15,11 @@ if [ ! -f "$HYRSM_ROOT/scripts/env.sh" ]; then
 fi
 HYRSM_BUILDDIR=${HYRSM_BUILDDIR:-$HYRSM_ROOT/build}
 export HYRSM_BUILDDIR
-export GST_PLUGIN_PATH="$HYRSM_BUILDDIR/src/gst${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
+export GST_PLUGIN_PATH="$HYRSM_BUILDDIR/src/gst/plugin${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
 export GST_REGISTRY_1_0="$HYRSM_BUILDDIR/registry.bin"
 export GI_TYPELIB_PATH="$HYRSM_BUILDDIR/src/hyrsm:$HYRSM_BUILDDIR/src/gst${GI_TYPELIB_PATH:+:$GI_TYPELIB_PATH}"
 export LD_LIBRARY_PATH="$HYRSM_BUILDDIR/src/hyrsm:$HYRSM_BUILDDIR/src/gst${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export PATH="$HYRSM_BUILDDIR/gst-hyrsm:$PATH"
+# gst-hyrsm's Python helpers, uninstalled (installed: DATADIR/gst-hyrsm)
+export HYRSM_SCRIPT_DIR="$HYRSM_ROOT/tools"
 PYTHON=/usr/bin/python3

@@ -12,7 +12,7 @@
 
 #include <gst/gst.h>
 #include <gio/gio.h>
-#include <hyrsm.h>
+#include <hyrsm/hyrsm.h>
 
 G_BEGIN_DECLS
 

@@ -1,6 +1,8 @@
 /* hyrsm-engine.h: the per-model worker that runs inference off the
  * callers' threads and batches frames from every stream into one backbone
- * call (C only; not part of the introspected API).
+ * call. Private: not installed, not exported from libhyrsm; built into the
+ * static libhyrsm-engine.a, which the plugin and the unit tests link
+ * (docs/architecture.md, "The engine").
  *
  * One engine exists per HyrsmModel (so per file and device: models are
  * shared, see hyrsm_model_new_shared()). A call or match job runs after
@@ -26,18 +28,15 @@ typedef void (*HyrsmEngineEmbedDone) (gpointer user_data, const GError *error);
 typedef void (*HyrsmEngineFunc) (gpointer user_data);
 
 /* The engine of @model, created on first use; lives as long as the model. */
-HYRSM_API
 HyrsmEngine *hyrsm_engine_get (HyrsmModel *model);
 
 /* Queues one packed RGB8 frame (@rgb is taken and freed by the engine);
  * @features (D floats) is written before @done is called. */
-HYRSM_API
 void hyrsm_engine_queue_embed (HyrsmEngine *engine, guint8 *rgb, int width,
     int height, int stride, float *features, HyrsmEngineEmbedDone done,
     gpointer user_data);
 
 /* Queues @func to run after everything queued before it. */
-HYRSM_API
 void hyrsm_engine_queue_call (HyrsmEngine *engine, HyrsmEngineFunc func,
     gpointer user_data);
 
@@ -61,22 +60,18 @@ typedef void (*HyrsmEngineMatchDone) (gpointer user_data,
  * all of them; each result is that of a single match. The engine holds a
  * reference to @support until just before @done is called; the caller
  * keeps one to the model until then. */
-HYRSM_API
 void hyrsm_engine_queue_match (HyrsmEngine *engine, HyrsmSupportSet *support,
     const float *query, HyrsmEngineMatchPrepare prepare,
     HyrsmEngineMatchDone done, gpointer user_data);
 
 /* Matches run and match batches made so far (for stats and tests). */
-HYRSM_API
 void hyrsm_engine_get_match_counts (HyrsmEngine *engine, guint64 *matches,
     guint64 *batches);
 
 /* Jobs queued and not yet finished (for live callers deciding to drop). */
-HYRSM_API
 guint hyrsm_engine_get_pending (HyrsmEngine *engine);
 
 /* Frames embedded and backbone calls made so far (for stats and tests). */
-HYRSM_API
 void hyrsm_engine_get_counts (HyrsmEngine *engine, guint64 *frames,
     guint64 *batches);
 

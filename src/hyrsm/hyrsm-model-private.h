@@ -79,6 +79,16 @@ typedef struct
 
 typedef struct _HyrsmBackend HyrsmBackend;
 
+/* The two functions the engine (hyrsm-engine.c, the static
+ * libhyrsm-engine.a linked into the plugin) needs from the model are
+ * exported from libhyrsm although they are not public API: declared only
+ * here, in an uninstalled header, and not introspected. */
+#if defined(HYRSM_COMPILATION) && defined(__GNUC__)
+#define HYRSM_PRIVATE_API __attribute__ ((visibility ("default"))) extern
+#else
+#define HYRSM_PRIVATE_API extern
+#endif
+
 /* The precision a load with @precision (NULL: "auto") asks for, as one of
  * "auto", "fp32", "bf16", "fp16": "auto" replaced by HYRSM_PRECISION when
  * that is set. NULL with HYRSM_ERROR_INVALID_ARGUMENT for an unknown name. */
@@ -86,6 +96,7 @@ const char *hyrsm_precision_request (const char *precision, GError **error);
 
 HyrsmBackboneKind hyrsm_model_get_backbone_kind (HyrsmModel *self);
 HyrsmHeadKind hyrsm_model_get_head_kind (HyrsmModel *self);
+HYRSM_PRIVATE_API
 const HyrsmBackboneWeights *hyrsm_model_get_backbone_weights (HyrsmModel *self);
 const HyrsmHeadWeights *hyrsm_model_get_head_weights (HyrsmModel *self);
 /* The backend holding this model's weights (never NULL once loaded). */
@@ -107,6 +118,7 @@ typedef struct
  * equally sized frames in one call; otherwise every frame is pre-processed
  * on the CPU into @scratch (room for n x 3 x crop x crop floats) and the
  * backend's embed runs on those. Thread-safe. */
+HYRSM_PRIVATE_API
 gboolean hyrsm_model_embed_rgb_frames (HyrsmModel *self,
     const HyrsmRgbFrame *frames, guint n, float *scratch, float *features,
     GError **error);

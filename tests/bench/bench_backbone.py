@@ -104,7 +104,7 @@ def torch_side(job_path):
     import torch
     import torchvision
 
-    sys.path.insert(0, os.path.join(ROOT, "tests", "fixtures"))
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
     import safetensors_io
 
     job = json.load(open(job_path))

@@ -30,7 +30,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 def setup_env(builddir):
     b = pathlib.Path(builddir).resolve()
     want = {
-        "GST_PLUGIN_PATH": str(b / "src" / "gst"),
+        "GST_PLUGIN_PATH": str(b / "src" / "gst" / "plugin"),
         "GI_TYPELIB_PATH": f"{b}/src/hyrsm:{b}/src/gst",
         "LD_LIBRARY_PATH": f"{b}/src/hyrsm:{b}/src/gst",
         "GST_REGISTRY_1_0": str(b / "registry.bin"),

@@ -143,7 +143,7 @@ def worker_torch(workdir):
     import numpy as np
     import torch
     import torch.nn.functional as F
-    sys.path.insert(0, os.path.join(ROOT, "tests", "fixtures"))
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
     import safetensors_io
 
     torch.set_num_threads(ARGS.threads)

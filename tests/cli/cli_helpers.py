@@ -18,10 +18,10 @@ def tool_env(extra=None):
     env = dict(os.environ)
     libs = "%s:%s" % (BUILDDIR / "src" / "hyrsm", BUILDDIR / "src" / "gst")
     env["LD_LIBRARY_PATH"] = libs + (":" + env["LD_LIBRARY_PATH"] if env.get("LD_LIBRARY_PATH") else "")
-    env.setdefault("GST_PLUGIN_PATH", str(BUILDDIR / "src" / "gst"))
+    env.setdefault("GST_PLUGIN_PATH", str(BUILDDIR / "src" / "gst" / "plugin"))
     env.setdefault("GST_REGISTRY_1_0", str(BUILDDIR / "registry.bin"))
     env.pop("HYRSM_PYTHON", None)
-    env.pop("HYRSM_SCRIPT_DIR", None)
+    env["HYRSM_SCRIPT_DIR"] = str(ROOT / "tools")  # uninstalled, as scripts/env.sh
     env["LC_ALL"] = "C"
     if extra:
         env.update(extra)

@@ -3,7 +3,6 @@ checkpoints (random weights, built with tests/fixtures/make_model.py) become
 models whose features and class distances equal the float64 PyTorch
 reference of docs/model.md (tests/reference/hyrsm_ref.py)."""
 import collections
-import importlib.util
 import subprocess
 import sys
 
@@ -15,6 +14,7 @@ from cli_helpers import BUILDDIR, FIXTURES, PYTHON, ROOT, tool_env
 
 sys.path.insert(0, str(FIXTURES))
 sys.path.insert(0, str(ROOT / "tests" / "reference"))
+sys.path.insert(0, str(ROOT / "tools"))
 import hyrsm_ref  # noqa: E402
 import make_model  # noqa: E402
 import safetensors_io  # noqa: E402
@@ -198,20 +198,13 @@ def test_authors_checkpoint_1shot_head_and_plain_prefix(tool, tmp_path):
     assert info["head"] == "1shot"
 
 
-def test_cfg_as_a_dict_and_without_yaml(tool, tmp_path):
+def test_cfg_as_a_dict(tool, tmp_path):
     import yaml
 
     ckpt = tmp_path / "ckpt.pyth"
     authors_checkpoint(ckpt, cfg=yaml.safe_load(CFG))
     info = tool.json("convert", ckpt, tmp_path / "m.safetensors")
     assert {k: info["metadata"][k] for k in EXPECTED_MD} == EXPECTED_MD
-
-    # the converter's own YAML reader (used without python3-yaml) agrees
-    spec = importlib.util.spec_from_file_location("hyrsm_convert",
-                                                  ROOT / "gst-hyrsm" / "hyrsm-convert.py")
-    conv = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(conv)
-    assert conv.mini_yaml(CFG) == yaml.safe_load(CFG)
 
 
 def test_options_override_the_cfg(tool, tmp_path):
@@ -258,3 +251,11 @@ def test_convert_errors(tool, model, tmp_path, no_torch_python):
                  [pth], [pth, pth], ["--head", "2shot", pth, tmp_path / "o.safetensors"]):
         r = tool("convert", *args)
         assert r.returncode == 2, (args, r.stderr)
+
+
+def test_convert_says_where_it_looked_for_its_script(tool, tmp_path):
+    src = tmp_path / "in.pth"
+    src.write_bytes(b"")
+    r = tool("convert", src, tmp_path / "o.safetensors", env={"HYRSM_SCRIPT_DIR": str(tmp_path)})
+    assert r.returncode == 1
+    assert "hyrsm-convert.py not found in $HYRSM_SCRIPT_DIR (%s)" % tmp_path in r.stderr

@@ -8,9 +8,9 @@ import sys
 import numpy as np
 import pytest
 
-from cli_helpers import FIXTURES, SCENES
+from cli_helpers import ROOT, SCENES
 
-sys.path.insert(0, str(FIXTURES))
+sys.path.insert(0, str(ROOT / "tools"))
 import safetensors_io  # noqa: E402
 
 

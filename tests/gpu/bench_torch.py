@@ -29,19 +29,19 @@ import torch.nn.functional as F
 import torchvision
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "fixtures"))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
+import hyrsm_layout as L  # noqa: E402
 import safetensors_io  # noqa: E402
 
 
 def load(path):
     tensors, meta = safetensors_io.read(path)
     meta = meta or {}
-    arch = meta.get("hyrsm.backbone")
-    if arch is None:
-        arch = "resnet50" if "layer1.0.conv3.weight" in tensors else "resnet18"
+    backbone = L.split_tensors(tensors)[0]
+    arch = meta.get("hyrsm.backbone") or L.infer_backbone(backbone)
     model = getattr(torchvision.models, arch)(weights=None)
     own = model.state_dict()
-    sd = {k: torch.from_numpy(v.copy()) for k, v in tensors.items() if k in own}
+    sd = {k: torch.from_numpy(v.copy()) for k, v in backbone.items() if k in own}
     missing = [k for k in own if k not in sd and not k.startswith("fc.")]
     if missing:
         sys.exit("bench_torch: %s lacks %d backbone tensors, e.g. %s" % (path, len(missing), missing[0]))

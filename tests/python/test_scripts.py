@@ -21,4 +21,4 @@ def test_env_sh_from_bash_anywhere_finds_the_build(tmp_path):
                        cwd=tmp_path, capture_output=True, text=True,
                        env={"PATH": "/usr/bin:/bin"})
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip().startswith(str(ROOT / "build" / "src" / "gst"))
+    assert r.stdout.strip().startswith(str(ROOT / "build" / "src" / "gst" / "plugin"))

@@ -24,7 +24,9 @@ import torch.nn.functional as Fn
 import torchvision
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(_HERE, "..", "fixtures"))
+# the model file's tensor names and the safetensors reader: tools/
+sys.path.insert(0, os.path.join(_HERE, "..", "..", "tools"))
+import hyrsm_layout as L  # noqa: E402
 import safetensors_io  # noqa: E402
 
 DT = torch.float64
@@ -32,34 +34,12 @@ HEADS = 8
 LN_EPS = 1e-5
 BN_EPS = 1e-5
 
-AUTHORS_TO_TV = {
-    "0": "conv1",
-    "1": "bn1",
-    "4": "layer1",
-    "5": "layer2",
-    "6": "layer3",
-    "7": "layer4",
-}
-HEAD_KEYS = (
-    "temporal_atte_before.norm.weight",
-    "temporal_atte_before.norm.bias",
-    "temporal_atte_before.fn.to_qkv.weight",
-    "temporal_atte_before.fn.to_out.0.weight",
-    "temporal_atte_before.fn.to_out.0.bias",
-    "temporal_atte.w_qs.weight",
-    "temporal_atte.w_ks.weight",
-    "temporal_atte.w_vs.weight",
-    "temporal_atte.fc.weight",
-    "temporal_atte.fc.bias",
-    "temporal_atte.layer_norm.weight",
-    "temporal_atte.layer_norm.bias",
-    "layer2.0.weight",
-    "layer2.0.bias",
-)
-AUTHORS_MEAN = (0.45, 0.45, 0.45)
-AUTHORS_STD = (0.225, 0.225, 0.225)
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+AUTHORS_TO_TV = L.AUTHORS_TO_TORCHVISION
+HEAD_KEYS = L.HEAD_KEYS
+AUTHORS_MEAN = L.AUTHORS_MEAN
+AUTHORS_STD = L.AUTHORS_STD
+IMAGENET_MEAN = L.IMAGENET_MEAN
+IMAGENET_STD = L.IMAGENET_STD
 
 
 def _t(x):
@@ -72,54 +52,23 @@ def _t(x):
 # Model loading
 
 
-def strip_prefixes(name):
-    changed = True
-    while changed:
-        changed = False
-        for p in ("module.", "head."):
-            if name.startswith(p):
-                name = name[len(p):]
-                changed = True
-    return name
+strip_prefixes = L.strip_prefixes
 
 
 def _split_tensors(tensors):
-    """-> (backbone state dict with torchvision names, head dict, pe or None)."""
-    bb, head = {}, {}
-    pe = None
-    for raw, v in tensors.items():
-        k = strip_prefixes(raw)
-        if k.startswith("fc.") or k.startswith("classification_layer.") or k.endswith("num_batches_tracked"):
-            continue
-        if k == "pe.pe":
-            pe = v
-            continue
-        if k.startswith("backbone."):
-            _, idx, rest = k.split(".", 2)
-            if idx not in AUTHORS_TO_TV:
-                raise KeyError("unexpected backbone tensor %s" % raw)
-            bb[AUTHORS_TO_TV[idx] + "." + rest] = v
-            continue
-        # the head's `layer2.0.weight` / `layer2.0.bias` (exact names) never
-        # collide with the backbone's `layer2.0.conv1.weight` etc.
-        if k in HEAD_KEYS:
-            head[k] = v
-            continue
-        top = k.split(".", 1)[0]
-        if top in ("conv1", "bn1", "layer1", "layer2", "layer3", "layer4"):
-            bb[k] = v
-            continue
-        # anything else (e.g. other training-only modules) is ignored
+    """-> (backbone state dict with torchvision names, head dict, pe or None);
+    training-only and unknown tensors are ignored, but not an unknown index
+    of the authors' backbone."""
+    bb, head, pe, other = L.split_tensors(tensors)
+    for raw in other:
+        name = strip_prefixes(raw)
+        if name.startswith("backbone.") and not L.is_training_only(name):
+            raise KeyError("unexpected backbone tensor %s" % raw)
     return bb, head, pe
 
 
 def infer_arch(bb):
-    if not bb:
-        return "none"
-    if "layer1.0.conv3.weight" in bb:
-        return "resnet50"
-    n3 = len({k.split(".")[1] for k in bb if k.startswith("layer3.")})
-    return "resnet34" if n3 == 6 else "resnet18"
+    return L.infer_backbone(bb)
 
 
 def _floats(s):

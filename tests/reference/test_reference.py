@@ -16,6 +16,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(HERE, "..", "fixtures")
 sys.path.insert(0, HERE)
 sys.path.insert(0, FIXTURES)
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
 
 import hyrsm_ref as R  # noqa: E402
 import make_model  # noqa: E402

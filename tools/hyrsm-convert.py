@@ -18,48 +18,31 @@ Only what inference uses is written (the backbone, the relation head,
 `pe.pe`), as float32; fc.*, classification_layer.*, num_batches_tracked and
 other training-only tensors are left out (listed on stderr unless --quiet).
 
-Exit status: 0 done, 1 the input cannot be converted, 2 bad usage, 3 torch
-is missing. Self-contained (it is installed): the safetensors writer and a
-minimal YAML reader are below; python3-yaml is used when present.
+Exit status: 0 done, 1 the input cannot be converted, 2 bad usage, 3 a
+Python package is missing (torch; yaml for a cfg given as YAML text).
+Installed with gst-hyrsm (DATADIR/gst-hyrsm) together with the modules it
+imports from its own folder: hyrsm_layout.py (the tensor names) and
+safetensors_io.py (the writer).
 """
 
 import argparse
 import collections
-import json
 import os
 import pickle
 import re
 import struct
 import sys
 
-PROG = "gst-hyrsm: convert"
-TORCH_MISSING = 3
+import hyrsm_layout as L  # next to this script (pure Python)
 
-RESNET_DIM = {"resnet18": 512, "resnet34": 512, "resnet50": 2048}
-# layer3 block counts tell the ResNets apart
-LAYER3_BLOCKS = {2: "resnet18", 6: "resnet34"}
-AUTHORS_BACKBONE = {"0", "1", "4", "5", "6", "7"}
-TORCHVISION_TOP = ("conv1.", "bn1.", "layer1.", "layer2.", "layer3.", "layer4.")
-HEAD_KEYS = (
-    "temporal_atte_before.norm.weight",
-    "temporal_atte_before.norm.bias",
-    "temporal_atte_before.fn.to_qkv.weight",
-    "temporal_atte_before.fn.to_out.0.weight",
-    "temporal_atte_before.fn.to_out.0.bias",
-    "temporal_atte.w_qs.weight",
-    "temporal_atte.w_ks.weight",
-    "temporal_atte.w_vs.weight",
-    "temporal_atte.fc.weight",
-    "temporal_atte.fc.bias",
-    "temporal_atte.layer_norm.weight",
-    "temporal_atte.layer_norm.bias",
-    "layer2.0.weight",
-    "layer2.0.bias",
-)
-AUTHORS_MEAN = "0.45,0.45,0.45"
-AUTHORS_STD = "0.225,0.225,0.225"
-IMAGENET_MEAN = "0.485,0.456,0.406"
-IMAGENET_STD = "0.229,0.224,0.225"
+PROG = "gst-hyrsm: convert"
+MISSING = 3
+
+HEAD_KEYS = L.HEAD_KEYS
+AUTHORS_MEAN = L.meta_triple(L.AUTHORS_MEAN)
+AUTHORS_STD = L.meta_triple(L.AUTHORS_STD)
+IMAGENET_MEAN = L.meta_triple(L.IMAGENET_MEAN)
+IMAGENET_STD = L.meta_triple(L.IMAGENET_STD)
 
 
 class ConvertError(Exception):
@@ -155,79 +138,6 @@ def find_state_dict(obj, torch):
 # The cfg
 
 
-def _scalar(text):
-    t = text.strip()
-    if len(t) >= 2 and t[0] == t[-1] and t[0] in "'\"":
-        return t[1:-1]
-    low = t.lower()
-    if low in ("true", "false"):
-        return low == "true"
-    if low in ("null", "none", "~", ""):
-        return None
-    try:
-        return int(t)
-    except ValueError:
-        pass
-    try:
-        return float(t)
-    except ValueError:
-        return t
-
-
-def _strip_comment(line):
-    out, quote = [], None
-    for ch in line:
-        if quote:
-            if ch == quote:
-                quote = None
-        elif ch in "'\"":
-            quote = ch
-        elif ch == "#":
-            break
-        out.append(ch)
-    return "".join(out).rstrip()
-
-
-def mini_yaml(text):
-    """Enough YAML for the authors' configs: nested mappings by indentation,
-    scalars, flow lists [a, b] and block lists of scalars."""
-    root = {}
-    stack = [(-1, root)]  # (indent, container)
-    pending = None  # (indent, parent dict, key) of a "key:" with no value
-    for raw in text.splitlines():
-        line = _strip_comment(raw)
-        if not line.strip() or line.strip() in ("---", "..."):
-            continue
-        indent = len(line) - len(line.lstrip(" "))
-        body = line.strip()
-        if pending and indent > pending[0]:
-            _, parent, key = pending
-            parent[key] = [] if body.startswith("- ") or body == "-" else {}
-            stack.append((pending[0], parent[key]))
-        pending = None
-        while len(stack) > 1 and indent <= stack[-1][0]:
-            stack.pop()
-        container = stack[-1][1]
-        if body.startswith("-"):
-            if isinstance(container, list):
-                container.append(_scalar(body[1:]))
-            continue
-        if ":" not in body or not isinstance(container, dict):
-            continue
-        key, _, value = body.partition(":")
-        key = key.strip().strip("'\"")
-        value = value.strip()
-        if value == "":
-            container[key] = None
-            pending = (indent, container, key)
-        elif value.startswith("[") and value.endswith("]"):
-            inner = value[1:-1].strip()
-            container[key] = [_scalar(x) for x in inner.split(",")] if inner else []
-        else:
-            container[key] = _scalar(value)
-    return root
-
-
 def parse_cfg(cfg):
     if cfg is None:
         return {}
@@ -236,11 +146,13 @@ def parse_cfg(cfg):
     if isinstance(cfg, str):
         try:
             import yaml  # python3-yaml
-
-            data = yaml.safe_load(cfg)
         except ImportError:
-            data = mini_yaml(cfg)
-        except Exception as e:  # noqa: BLE001 - yaml's own errors
+            fail("its cfg is YAML text, which needs the yaml module that %s cannot "
+                 "import: install python3-yaml (Debian/Ubuntu) or pip install pyyaml, "
+                 "or point HYRSM_PYTHON at a python3 that has it" % sys.executable, MISSING)
+        try:
+            data = yaml.safe_load(cfg)
+        except yaml.YAMLError as e:
             raise ConvertError("its cfg is not valid YAML: %s" % e)
         return data if isinstance(data, dict) else {}
     if isinstance(cfg, dict):
@@ -298,35 +210,15 @@ def head_from_name(name):
 # The tensors
 
 
-def strip_prefixes(name):
-    changed = True
-    while changed:
-        changed = False
-        for p in ("module.", "head."):
-            if name.startswith(p):
-                name = name[len(p):]
-                changed = True
-    return name
-
-
 def select_tensors(state, torch):
     """-> (kept: OrderedDict name -> float32 tensor, dropped names)."""
     kept, dropped = collections.OrderedDict(), []
     for raw, value in state.items():
-        name = strip_prefixes(raw)
+        name = L.strip_prefixes(raw)
         if not isinstance(value, torch.Tensor):
             dropped.append(raw)
             continue
-        keep = False
-        if name.endswith("num_batches_tracked") or name.startswith(("fc.", "classification_layer.")):
-            keep = False
-        elif name in HEAD_KEYS or name == "pe.pe":
-            keep = True
-        elif name.startswith("backbone."):
-            keep = name.split(".")[1] in AUTHORS_BACKBONE
-        elif name.startswith(TORCHVISION_TOP):
-            keep = True
-        if not keep:
+        if L.classify(name)[0] == "other":
             dropped.append(raw)
             continue
         if not value.is_floating_point():
@@ -337,35 +229,12 @@ def select_tensors(state, torch):
     return kept, dropped
 
 
-def torchvision_view(tensors):
-    """Backbone tensors under torchvision names (for inferring the arch)."""
-    tv = {}
-    names = {"0": "conv1", "1": "bn1", "4": "layer1", "5": "layer2", "6": "layer3", "7": "layer4"}
-    for k, v in tensors.items():
-        if k.startswith("backbone."):
-            _, idx, rest = k.split(".", 2)
-            tv[names[idx] + "." + rest] = v
-        elif k.startswith(TORCHVISION_TOP) and k not in HEAD_KEYS:
-            tv[k] = v
-    return tv
-
-
 def infer_backbone(tensors):
-    tv = torchvision_view(tensors)
-    if not tv:
-        return "none"
-    if "conv1.weight" not in tv:
-        raise ConvertError("backbone tensors without conv1.weight")
-    blocks = {k.split(".")[1] for k in tv if k.startswith("layer3.")}
-    if "layer1.0.conv3.weight" in tv:
-        if len(blocks) != 6:
-            raise ConvertError("a bottleneck ResNet with %d blocks in layer3: only "
-                               "ResNet-50 is supported" % len(blocks))
-        return "resnet50"
-    if len(blocks) not in LAYER3_BLOCKS:
-        raise ConvertError("a ResNet with %d blocks in layer3: only ResNet-18/34/50 "
-                           "are supported" % len(blocks))
-    return LAYER3_BLOCKS[len(blocks)]
+    backbone = L.split_tensors(tensors)[0]
+    try:
+        return L.infer_backbone(backbone)
+    except ValueError as e:
+        raise ConvertError(str(e))
 
 
 # --------------------------------------------------------------------------
@@ -431,35 +300,12 @@ def build_metadata(tensors, cfg, kind, args):
 # Writing safetensors
 
 
-def encode_safetensors(tensors, metadata):
-    header = {"__metadata__": dict(metadata)}
-    offset = 0
-    chunks = []
-    for name, t in tensors.items():
-        data = t.numpy().astype("<f4", copy=False).tobytes()
-        header[name] = {"dtype": "F32", "shape": list(t.shape),
-                        "data_offsets": [offset, offset + len(data)]}
-        chunks.append(data)
-        offset += len(data)
-    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    text += b" " * ((-(8 + len(text))) % 8)  # data section 8-aligned
-    return struct.pack("<Q", len(text)) + text, chunks
-
-
 def write_safetensors(path, tensors, metadata):
-    head, chunks = encode_safetensors(tensors, metadata)
-    tmp = "%s.tmp-%d" % (path, os.getpid())
+    import safetensors_io  # next to this script; needs numpy, which torch has
+
     try:
-        with open(tmp, "wb") as f:
-            f.write(head)
-            for c in chunks:
-                f.write(c)
-        os.replace(tmp, path)
+        safetensors_io.write(path, {k: t.numpy() for k, t in tensors.items()}, metadata)
     except OSError as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
         raise ConvertError("cannot write %s: %s" % (path, e.strerror or e))
 
 
@@ -471,7 +317,7 @@ def parse_args(argv):
     ap.add_argument("input")
     ap.add_argument("output")
     ap.add_argument("--frames", type=int)
-    ap.add_argument("--backbone", choices=sorted(RESNET_DIM))
+    ap.add_argument("--backbone", choices=sorted(L.RESNETS))
     ap.add_argument("--head", choices=["1shot", "5shot", "none"])
     ap.add_argument("--resize", type=int)
     ap.add_argument("--crop", type=int)
@@ -495,7 +341,7 @@ def main(argv=None):
         fail("reading PyTorch files needs torch, which %s cannot import: install "
              "python3-torch (Debian/Ubuntu: apt install python3-torch) or pip install "
              "torch, or point HYRSM_PYTHON at a python3 that has it" % sys.executable,
-             TORCH_MISSING)
+             MISSING)
     if not os.path.exists(args.input):
         fail("%s does not exist" % args.input)
     try:
@@ -510,7 +356,7 @@ def main(argv=None):
     if dropped and not args.quiet:
         groups = collections.OrderedDict()
         for name in dropped:
-            top = strip_prefixes(name).split(".")[0] + ".*"
+            top = L.strip_prefixes(name).split(".")[0] + ".*"
             if name.endswith("num_batches_tracked"):
                 top = "*.num_batches_tracked"
             groups[top] = groups.get(top, 0) + 1

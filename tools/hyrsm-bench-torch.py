@@ -15,23 +15,22 @@ in PyTorch, for `gst-hyrsm bench --vs-torch`; prints one JSON object.
 
 Each measurement runs once to warm up, then for at least --min-time s.
 Exit status: 0 done, 1 failure, 2 bad usage, 3 torch/torchvision missing.
-Self-contained (installed with gst-hyrsm).
+Installed with gst-hyrsm (DATADIR/gst-hyrsm) together with the modules it
+imports from its own folder: hyrsm_layout.py and safetensors_io.py.
 """
 
 import argparse
 import json
 import math
 import os
-import struct
 import sys
 import time
+
+import hyrsm_layout as L  # next to this script (pure Python)
 
 PROG = "gst-hyrsm: bench --vs-torch"
 MISSING = 3
 HEADS = 8
-AUTHORS = {"0": "conv1", "1": "bn1", "4": "layer1", "5": "layer2", "6": "layer3", "7": "layer4"}
-HEAD_PREFIXES = ("temporal_atte_before.", "temporal_atte.", "pe.")
-HEAD_EXACT = ("layer2.0.weight", "layer2.0.bias")
 
 
 def fail(msg, status=1):
@@ -40,45 +39,18 @@ def fail(msg, status=1):
 
 
 def read_safetensors(path, torch):
-    with open(path, "rb") as f:
-        buf = f.read()
-    (n,) = struct.unpack("<Q", buf[:8])
-    header = json.loads(buf[8:8 + n])
-    meta = header.pop("__metadata__", None) or {}
-    dtypes = {"F32": torch.float32, "F16": torch.float16, "F64": torch.float64,
-              "I64": torch.int64, "BF16": torch.bfloat16}
-    data = bytearray(buf[8 + n:])
-    tensors = {}
-    for name, info in header.items():
-        b, e = info["data_offsets"]
-        if info["dtype"] not in dtypes:
-            continue
-        t = torch.frombuffer(data[b:e], dtype=dtypes[info["dtype"]]) if e > b else \
-            torch.empty(0, dtype=dtypes[info["dtype"]])
-        tensors[name] = t.reshape(info["shape"]).float()
-    return tensors, meta
+    import safetensors_io  # next to this script; needs numpy, which torch has
 
-
-def strip(name):
-    while name.startswith(("module.", "head.")):
-        name = name.split(".", 1)[1]
-    return name
+    arrays, meta = safetensors_io.read(path)
+    return {k: torch.from_numpy(v).float() for k, v in arrays.items()
+            if v.dtype.kind == "f"}, meta
 
 
 def split(tensors):
-    backbone, head = {}, {}
-    for raw, t in tensors.items():
-        k = strip(raw)
-        if k.endswith("num_batches_tracked") or k.startswith(("fc.", "classification_layer.")):
-            continue
-        if k.startswith(HEAD_PREFIXES) or k in HEAD_EXACT:
-            head[k] = t
-        elif k.startswith("backbone."):
-            _, idx, rest = k.split(".", 2)
-            if idx in AUTHORS:
-                backbone[AUTHORS[idx] + "." + rest] = t
-        else:
-            backbone[k] = t
+    """-> (backbone under torchvision names, head with pe.pe)."""
+    backbone, head, pe, _ = L.split_tensors(tensors)
+    if pe is not None:
+        head[L.PE_KEY] = pe
     return backbone, head
 
 
@@ -219,10 +191,14 @@ def main():
     except (OSError, ValueError, KeyError) as e:
         fail("cannot read %s: %s" % (a.model, e))
     bb, head = split(tensors)
-    name = md.get("hyrsm.backbone") or ("none" if not bb else None)
-    if name is None:
-        name = "resnet50" if "layer1.0.conv3.weight" in bb else (
-            "resnet34" if any(k.startswith("layer3.5.") for k in bb) else "resnet18")
+    name = md.get("hyrsm.backbone")
+    if not bb:
+        name = "none"
+    elif name is None:
+        try:
+            name = L.infer_backbone(bb)
+        except ValueError as e:
+            fail("%s: %s" % (a.model, e))
     T = int(md.get("hyrsm.frames", "8"))
     crop = int(md.get("hyrsm.crop", "224"))
     out = {"torch": torch.__version__, "device": str(device), "threads": torch.get_num_threads(),
@@ -237,7 +213,7 @@ def main():
                 sec = timed(lambda: net(x), a.min_time, sync)
                 out["backbone"].append({"batch": b, "frames_per_second": b / sec, "ms_per_batch": sec * 1e3})
             del net
-        D = head["temporal_atte_before.norm.weight"].shape[0] if head else (2048 if name == "resnet50" else 512)
+        D = head["temporal_atte_before.norm.weight"].shape[0] if head else L.RESNET_DIM.get(name, 512)
         rel = None
         if head and md.get("hyrsm.head") != "none" and "layer2.0.weight" in head:
             head = {k: v.to(device) for k, v in head.items()}
