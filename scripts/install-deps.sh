@@ -7,6 +7,9 @@ set -eu
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
+# libopenblas0-pthread: Debian's torch (and numpy) take whatever
+# libblas.so.3 points to; without it that is netlib's reference BLAS, which
+# is not PyTorch's best CPU mode, the baseline the benchmarks compare with.
 PACKAGES="
   build-essential meson ninja-build pkg-config xz-utils
   libglib2.0-dev libjson-glib-dev gobject-introspection libgirepository1.0-dev
@@ -18,7 +21,7 @@ PACKAGES="
   libmosquitto-dev mosquitto mosquitto-clients openssl
   libdnnl-dev
   python3 python3-gi python3-gst-1.0 python3-pytest python3-numpy python3-pil
-  python3-torch python3-torchvision python3-yaml
+  python3-torch python3-torchvision python3-yaml libopenblas0-pthread
   opencv-doc python3-imageio python3-mecavideo
   clang libclang-rt-14-dev llvm-14 valgrind
 "
