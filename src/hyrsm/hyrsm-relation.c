@@ -10,6 +10,7 @@
 #include "hyrsm-relation.h"
 #include "hyrsm-backend.h"
 #include "hyrsm-error.h"
+#include "hyrsm-gemm-thin.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -27,10 +28,22 @@ struct _HyrsmRelation
   int heads;                    /* H */
   double input_scale;           /* sqrt (D / position_a) */
   double position_b;
+  /* Other backends than the CPU's (gemm_nt_weight wants each weight
+   * contiguous, row-major): */
   float *w2a;                   /* D x D: columns 0..D-1 of the fuse weight */
   float *w2b;                   /* D x D: columns D..2D-1 */
   float *wf_heads;              /* H x D x d: Wf_h, the d columns of head h
                                  * of the inter-relation's fc weight */
+  /* The CPU (AVX2 and FMA): every weight of the query path packed once for
+   * hyrsm_gemm_packed_nt() (the plain copies above are then not made) */
+  struct
+  {
+    HyrsmPackedWeight *qkv;     /* intra: Wqkv, 3D x D */
+    HyrsmPackedWeight *out;     /* intra: Wo */
+    HyrsmPackedWeight *token_qkv;       /* inter: [Wq; Wk; Wv], 3D x D */
+    HyrsmPackedWeight *w2a, *w2b;
+    HyrsmPackedWeight **wf_heads;       /* H of them, D x d */
+  } packed;
 };
 
 G_DEFINE_QUARK (hyrsm-relation, hyrsm_relation)
@@ -42,6 +55,14 @@ relation_free (gpointer data)
   g_free (rel->w2a);
   g_free (rel->w2b);
   g_free (rel->wf_heads);
+  hyrsm_gemm_packed_free (rel->packed.qkv);
+  hyrsm_gemm_packed_free (rel->packed.out);
+  hyrsm_gemm_packed_free (rel->packed.token_qkv);
+  hyrsm_gemm_packed_free (rel->packed.w2a);
+  hyrsm_gemm_packed_free (rel->packed.w2b);
+  for (int h = 0; rel->packed.wf_heads && h < rel->heads; h++)
+    hyrsm_gemm_packed_free (rel->packed.wf_heads[h]);
+  g_free (rel->packed.wf_heads);
   g_free (rel);
 }
 
@@ -58,6 +79,26 @@ relation_new (HyrsmModel *model, const HyrsmHeadWeights *w)
   rel->input_scale = sqrt ((double) w->dim / hyrsm_model_get_position_a
       (model));
   rel->position_b = hyrsm_model_get_position_b (model);
+  gsize d = D / w->n_heads;
+  if (g_strcmp0 (rel->backend->ops->name, "cpu") == 0
+      && hyrsm_gemm_packed_supported ()) {
+    /* Packed once here, so that a query reads each weight once, as one
+     * stream, and packs nothing. */
+    const float *qkv[3] = { w->wq, w->wk, w->wv };
+    const float *intra_qkv = w->qkv_weight, *intra_out = w->out_weight;
+    rel->packed.qkv = hyrsm_gemm_pack_nt (1, &intra_qkv, 3 * D, D, D);
+    rel->packed.out = hyrsm_gemm_pack_nt (1, &intra_out, D, D, D);
+    rel->packed.token_qkv = hyrsm_gemm_pack_nt (3, qkv, D, D, D);
+    const float *w2a = w->fuse_weight, *w2b = w->fuse_weight + D;
+    rel->packed.w2a = hyrsm_gemm_pack_nt (1, &w2a, D, D, 2 * D);
+    rel->packed.w2b = hyrsm_gemm_pack_nt (1, &w2b, D, D, 2 * D);
+    rel->packed.wf_heads = g_new0 (HyrsmPackedWeight *, w->n_heads);
+    for (int h = 0; h < w->n_heads; h++) {
+      const float *wf_h = w->fc_weight + h * d;
+      rel->packed.wf_heads[h] = hyrsm_gemm_pack_nt (1, &wf_h, D, d, D);
+    }
+    return rel;
+  }
   /* gemm_nt wants each right-hand matrix contiguous, row-major D x D. */
   rel->w2a = g_new (float, D * D);
   rel->w2b = g_new (float, D * D);
@@ -66,7 +107,6 @@ relation_new (HyrsmModel *model, const HyrsmHeadWeights *w)
     memcpy (rel->w2b + i * D, w->fuse_weight + i * 2 * D + D,
         D * sizeof (float));
   }
-  gsize d = D / w->n_heads;
   rel->wf_heads = g_new (float, D * D);
   for (int h = 0; h < w->n_heads; h++)
     for (gsize j = 0; j < D; j++)
@@ -117,6 +157,20 @@ gemm (const HyrsmRelation *rel, int m, int n, int k, const float *a,
   if (ops->gemm_nt_weight)
     return ops->gemm_nt_weight (rel->backend, m, n, k, a, w, c, error);
   return ops->gemm_nt (rel->backend, m, n, k, a, w, c, error);
+}
+
+/* The same for a weight of the query path: @packed (this model's copy,
+ * packed at load) where the CPU has one, else @w through the backend. */
+static gboolean
+gemm_packed (const HyrsmRelation *rel, int m, int n, int k, const float *a,
+    const HyrsmPackedWeight *packed, const float *w, float *c,
+    GError **error)
+{
+  if (packed) {
+    hyrsm_gemm_packed_nt (m, a, k, packed, c, n);
+    return TRUE;
+  }
+  return gemm (rel, m, n, k, a, w, c, error);
 }
 
 /* ---- vector helpers ----
@@ -380,7 +434,8 @@ hyrsm_relation_intra_batch (const HyrsmRelation *rel, const float *features,
         + rel->position_b * w->pe[i % td]);
   /* Z = LayerNorm (X); [Q K V] = Z Wqkv^T, all videos in one product */
   layer_norm_rows (x, rows, D, w->pre_norm_weight, w->pre_norm_bias, z);
-  if (!gemm (rel, rows, 3 * D, D, z, w->qkv_weight, qkv, error))
+  if (!gemm_packed (rel, rows, 3 * D, D, z, rel->packed.qkv, w->qkv_weight,
+          qkv, error))
     goto out;
   /* O (reusing z) = attention within each video; Y = O Wo^T */
   for (int v = 0; v < n_videos; v++) {
@@ -388,7 +443,8 @@ hyrsm_relation_intra_batch (const HyrsmRelation *rel, const float *features,
     attention (qkv_v, qkv_v + D, qkv_v + 2 * D, 3 * (gsize) D, T,
         rel->heads, D / rel->heads, z + v * td);
   }
-  if (!gemm (rel, rows, D, D, z, w->out_weight, y, error))
+  if (!gemm_packed (rel, rows, D, D, z, rel->packed.out, w->out_weight, y,
+          error))
     goto out;
   /* S = ReLU (Y + bo + X) */
   for (int t = 0; t < rows; t++)
@@ -490,6 +546,19 @@ hyrsm_relation_token_qkv (const HyrsmRelation *rel, const float *u, int n,
 {
   const HyrsmHeadWeights *w = rel->w;
   int D = rel->dim;
+  if (rel->packed.token_qkv) {
+    /* one pass over u for the three: [Q K V] (n x 3D), then split */
+    float *qkv = g_new (float, (gsize) n * 3 * D);
+    hyrsm_gemm_packed_nt (n, u, D, rel->packed.token_qkv, qkv, 3 * D);
+    for (int i = 0; i < n; i++) {
+      const float *row = qkv + (gsize) i * 3 * D;
+      memcpy (q + (gsize) i * D, row, D * sizeof (float));
+      memcpy (k + (gsize) i * D, row + D, D * sizeof (float));
+      memcpy (v + (gsize) i * D, row + 2 * D, D * sizeof (float));
+    }
+    g_free (qkv);
+    return TRUE;
+  }
   return gemm (rel, n, D, D, u, w->wq, q, error)
       && gemm (rel, n, D, D, u, w->wk, k, error)
       && gemm (rel, n, D, D, u, w->wv, v, error);
@@ -552,9 +621,10 @@ hyrsm_inter_support_new_take (const HyrsmRelation *rel, float *u, float *q,
     }
   gboolean ok = TRUE;
   for (int h = 0; h < H && ok; h++)
-    ok = gemm (rel, M, D, d, abar + (gsize) h * M * d,
-        rel->wf_heads + (gsize) h * D * d, sup->proj + (gsize) h * M * D,
-        error);
+    ok = gemm_packed (rel, M, D, d, abar + (gsize) h * M * d,
+        rel->packed.wf_heads ? rel->packed.wf_heads[h] : NULL,
+        rel->wf_heads ? rel->wf_heads + (gsize) h * D * d : NULL,
+        sup->proj + (gsize) h * M * D, error);
   g_free (abar);
   g_free (p);
   g_free (acc);
@@ -640,8 +710,10 @@ hyrsm_inter_queries_new (const HyrsmRelation *rel,
   /* y (n x D) accumulates sum_h O_qh Wf_h^T, i.e. O_q Wf^T */
   float *yq = g_new0 (float, (gsize) n * D);
   for (int h = 0; h < H; h++) {
-    if (!gemm (rel, 2 * n, D, d, x + (gsize) h * 2 * n * d,
-            rel->wf_heads + (gsize) h * D * d, y, error)) {
+    if (!gemm_packed (rel, 2 * n, D, d, x + (gsize) h * 2 * n * d,
+            rel->packed.wf_heads ? rel->packed.wf_heads[h] : NULL,
+            rel->wf_heads ? rel->wf_heads + (gsize) h * D * d : NULL, y,
+            error)) {
       g_free (yq);
       goto out;
     }
@@ -713,7 +785,8 @@ gboolean
 hyrsm_relation_fuse_frames (const HyrsmRelation *rel, const float *s,
     int rows, float *out, GError **error)
 {
-  return gemm (rel, rows, rel->dim, rel->dim, s, rel->w2a, out, error);
+  return gemm_packed (rel, rows, rel->dim, rel->dim, s, rel->packed.w2a,
+      rel->w2a, out, error);
 }
 
 gboolean
@@ -721,7 +794,8 @@ hyrsm_relation_fuse_tokens (const HyrsmRelation *rel, const float *g,
     int n_tokens, float *out, GError **error)
 {
   int D = rel->dim;
-  if (!gemm (rel, n_tokens, D, D, g, rel->w2b, out, error))
+  if (!gemm_packed (rel, n_tokens, D, D, g, rel->packed.w2b, rel->w2b, out,
+          error))
     return FALSE;
   for (int m = 0; m < n_tokens; m++)
     for (int j = 0; j < D; j++)
