@@ -4,10 +4,17 @@
  * Such a product reads every weight once and does little work per weight,
  * so it is bound by memory bandwidth; oneDNN's sgemm packs B first and
  * moves far less than the machine can for m this small (measured 18-28
- * GB/s, about half of what two cores read here). This kernel streams B
- * once: each block of 4 rows of B is read from memory once and multiplied
- * with every row of A (which stays in L2), two rows of A at a time. With
- * AVX-512 where the CPU has it, else with AVX2 and FMA.
+ * GB/s, about half of what two cores read here).
+ *
+ * Two kernels. hyrsm_gemm_packed_nt() (the bottom of this file) takes a
+ * weight packed once when the model's relation head is set up, and is what
+ * the CPU runs for every weight of the query path (hyrsm-relation.c).
+ * hyrsm_gemm_thin_nt() takes B as it is (the CPU backend's gemm_nt, for the
+ * other products): each block of 4 rows of B is read from memory once and
+ * multiplied with every row of A (which stays in L2), two rows of A at a
+ * time, with AVX-512 where the CPU has it, else with AVX2 and FMA; it
+ * re-reads the block from L2 for every 2 rows of A (6 loads per 8 FMAs),
+ * so at 8 rows and more it is bound by loads rather than memory.
  */
 #include "hyrsm-gemm-thin.h"
 
@@ -401,4 +408,24 @@ hyrsm_gemm_packed_nt (int m, const float *a, int lda,
 #pragma omp parallel for schedule(dynamic, 2)
   for (int p = 0; p < w->n_panels; p++)
     packed_panel (m, a, lda, w, p, c, ldc);
+}
+
+void
+hyrsm_gemm_packed_nt_many (int n, const HyrsmPackedProduct *products)
+{
+  int total = 0;
+  for (int i = 0; i < n; i++)
+    total += products[i].m > 0 ? products[i].w->n_panels : 0;
+  if (total == 0)
+    return;
+#pragma omp parallel for schedule(dynamic, 2)
+  for (int item = 0; item < total; item++) {
+    int i = 0, p = item;
+    while (products[i].m <= 0 || p >= products[i].w->n_panels) {
+      p -= products[i].m > 0 ? products[i].w->n_panels : 0;
+      i++;
+    }
+    const HyrsmPackedProduct *x = products + i;
+    packed_panel (x->m, x->a, x->lda, x->w, p, x->c, x->ldc);
+  }
 }

@@ -45,4 +45,20 @@ int hyrsm_gemm_packed_get_k (const HyrsmPackedWeight *w);
 void hyrsm_gemm_packed_nt (int m, const float *a, int lda,
     const HyrsmPackedWeight *w, float *c, int ldc);
 
+/* One product of hyrsm_gemm_packed_nt_many(). */
+typedef struct
+{
+  int m;
+  const float *a;
+  int lda;
+  const HyrsmPackedWeight *w;
+  float *c;
+  int ldc;
+} HyrsmPackedProduct;
+
+/* @n products at once, in one parallel region (one fork and join of the
+ * OpenMP threads instead of @n), each as hyrsm_gemm_packed_nt() computes
+ * it. The products must not write where another reads. */
+void hyrsm_gemm_packed_nt_many (int n, const HyrsmPackedProduct *products);
+
 G_END_DECLS

@@ -2,7 +2,10 @@
  * and the Bi-MHM set-matching metric (section 6).
  *
  * Dense products (QKV, output projections, the fuse) are the backend's
- * gemm_nt with the PyTorch Linear weights as stored (out x in). What is
+ * gemm_nt with the PyTorch Linear weights as stored (out x in), or on the
+ * CPU hyrsm_gemm_packed_nt() with those weights packed once in
+ * relation_new() (the inter-relation's Wq, Wk, Wv stacked, so that a
+ * token's Q, K, V are one pass over it). What is
  * left is small (T x T or (M+1) x (M+1) attention, row statistics) and is
  * accumulated in double. A backend with relation_intra / relation_inter
  * (CUDA) computes sections 4 and 5 whole on its device instead.
@@ -171,6 +174,32 @@ gemm_packed (const HyrsmRelation *rel, int m, int n, int k, const float *a,
     return TRUE;
   }
   return gemm (rel, m, n, k, a, w, c, error);
+}
+
+/* C_h = A_h Wf_h^T for every head h of the inter-relation's fc weight
+ * (A_h: @rows x d at @a + h rows d; C_h: @rows x D at @c + h rows D), on
+ * the CPU in one parallel region for all heads. */
+static gboolean
+gemm_fc_heads (const HyrsmRelation *rel, int rows, const float *a, float *c,
+    GError **error)
+{
+  int D = rel->dim, H = rel->heads, d = D / H;
+  if (rel->packed.wf_heads) {
+    HyrsmPackedProduct *p = g_newa (HyrsmPackedProduct, H);
+    for (int h = 0; h < H; h++)
+      p[h] = (HyrsmPackedProduct) {
+      .m = rows,.a = a + (gsize) h * rows * d,.lda = d,
+            .w = rel->packed.wf_heads[h],.c = c + (gsize) h * rows * D,
+            .ldc = D};
+    hyrsm_gemm_packed_nt_many (H, p);
+    return TRUE;
+  }
+  for (int h = 0; h < H; h++)
+    if (!gemm (rel, rows, D, d, a + (gsize) h * rows * d,
+            rel->wf_heads + (gsize) h * D * d, c + (gsize) h * rows * D,
+            error))
+      return FALSE;
+  return TRUE;
 }
 
 /* ---- vector helpers ----
@@ -665,12 +694,7 @@ hyrsm_inter_support_new_take (const HyrsmRelation *rel, float *u, float *q,
       sup->row_max[(gsize) i * H + h] = max;
       sup->row_sum[(gsize) i * H + h] = sum;
     }
-  gboolean ok = TRUE;
-  for (int h = 0; h < H && ok; h++)
-    ok = gemm_packed (rel, M, D, d, abar + (gsize) h * M * d,
-        rel->packed.wf_heads ? rel->packed.wf_heads[h] : NULL,
-        rel->wf_heads ? rel->wf_heads + (gsize) h * D * d : NULL,
-        sup->proj + (gsize) h * M * D, error);
+  gboolean ok = gemm_fc_heads (rel, M, abar, sup->proj, error);
   g_free (abar);
   g_free (p);
   g_free (acc);
@@ -721,7 +745,7 @@ hyrsm_inter_queries_new (const HyrsmRelation *rel,
   /* per head: rows 0..n-1 V_qh, rows n..2n-1 O_qh (the queries' own
    * attention output); times Wf_h^T they give R_h and O_q Wf^T's terms */
   float *x = g_new (float, (gsize) H * 2 * n * d);
-  float *y = g_new (float, (gsize) 2 * n * D);
+  float *y = g_new (float, (gsize) H * 2 * n * D);
   double *p = g_new (double, M + 1);
   double *acc = g_new (double, d);
   gboolean ok = FALSE;
@@ -753,19 +777,16 @@ hyrsm_inter_queries_new (const HyrsmRelation *rel,
       for (int c = 0; c < d; c++)
         xo[c] = (float) acc[c];
     }
-  /* y (n x D) accumulates sum_h O_qh Wf_h^T, i.e. O_q Wf^T */
+  /* y (H x 2n x D): per head [V_qh; O_qh] Wf_h^T; yq (n x D) accumulates
+   * sum_h O_qh Wf_h^T, i.e. O_q Wf^T */
+  if (!gemm_fc_heads (rel, 2 * n, x, y, error))
+    goto out;
   float *yq = g_new0 (float, (gsize) n * D);
   for (int h = 0; h < H; h++) {
-    if (!gemm_packed (rel, 2 * n, D, d, x + (gsize) h * 2 * n * d,
-            rel->packed.wf_heads ? rel->packed.wf_heads[h] : NULL,
-            rel->wf_heads ? rel->wf_heads + (gsize) h * D * d : NULL, y,
-            error)) {
-      g_free (yq);
-      goto out;
-    }
-    memcpy (iq->r + (gsize) h * n * D, y, (gsize) n * D * sizeof (float));
+    const float *yh = y + (gsize) h * 2 * n * D;
+    memcpy (iq->r + (gsize) h * n * D, yh, (gsize) n * D * sizeof (float));
     for (gsize i = 0; i < (gsize) n * D; i++)
-      yq[i] += y[(gsize) n * D + i];
+      yq[i] += yh[(gsize) n * D + i];
   }
   for (int b = 0; b < n; b++)
     for (int j = 0; j < D; j++) {
@@ -794,20 +815,21 @@ hyrsm_inter_queries_peek_g (const HyrsmInterQueries *iq, int b)
 
 void
 hyrsm_inter_support_rows (const HyrsmRelation *rel,
-    const HyrsmInterSupport *sup, const HyrsmInterQueries *iq, int b,
-    float *g)
+    const HyrsmInterSupport *sup, const HyrsmInterQueries *iq, int b0,
+    int nb, float *g, gsize g_stride)
 {
   const HyrsmHeadWeights *w = rel->w;
   int D = rel->dim, H = rel->heads, d = D / H, M = sup->n, n = iq->n;
   double scale = 1.0 / sqrt ((double) d);
-  const float *kq = iq->k + (gsize) b * D;
 
-#pragma omp parallel for schedule(static)
-  for (int i = 0; i < M; i++) {
-    float *y = g + (gsize) i * D;
+#pragma omp parallel for schedule(dynamic, 4)
+  for (int item = 0; item < nb * M; item++) {
+    int j = item / M, i = item % M, b = b0 + j;
+    const float *kq = iq->k + (gsize) b * D;
+    float *y = g + j * g_stride + (gsize) i * D;
     const float *ui = sup->u + (gsize) i * D;
-    for (int j = 0; j < D; j++)
-      y[j] = 0;
+    for (int c = 0; c < D; c++)
+      y[c] = 0;
     for (int h = 0; h < H; h++) {
       /* finish the softmax over the M + 1 tokens with the query's column */
       double l = dot_ff (sup->q + (gsize) i * D + h * d, kq + h * d, d)
@@ -821,8 +843,8 @@ hyrsm_inter_support_rows (const HyrsmRelation *rel,
           D);
       axpy_ff ((float) (beta / z), iq->r + ((gsize) h * n + b) * D, y, D);
     }
-    for (int j = 0; j < D; j++)
-      y[j] = (float) ((double) y[j] + w->fc_bias[j] + ui[j]);
+    for (int c = 0; c < D; c++)
+      y[c] = (float) ((double) y[c] + w->fc_bias[c] + ui[c]);
     inter_post_norm (rel, y, 1);
   }
 }

@@ -666,6 +666,23 @@ test_gemm_packed (void)
           for (int j = parts * n; j < ldc; j++)
             g_assert_cmpfloat (c[(gsize) i * ldc + j], ==, 12345.0f);
         }
+        /* several products in one region: the same bits as one at a time
+         * (an empty product among them changes nothing) */
+        g_autofree float *c2 = g_malloc0 ((gsize) m * ldc * sizeof (float));
+        g_autofree float *c3 = g_malloc0 ((gsize) 2 * ldc * sizeof (float));
+        g_autofree float *c4 = g_malloc0 ((gsize) 2 * ldc * sizeof (float));
+        HyrsmPackedProduct many[3] = {
+          {.m = MIN (2, m),.a = a,.lda = lda,.w = w,.c = c3,.ldc = ldc},
+          {.m = 0,.a = a,.lda = lda,.w = w,.c = NULL,.ldc = ldc},
+          {.m = m,.a = a,.lda = lda,.w = w,.c = c2,.ldc = ldc},
+        };
+        hyrsm_gemm_packed_nt_many (3, many);
+        hyrsm_gemm_packed_nt (MIN (2, m), a, lda, w, c4, ldc);
+        for (int i = 0; i < m; i++)
+          g_assert_cmpmem (c2 + (gsize) i * ldc, parts * n * sizeof (float),
+              c + (gsize) i * ldc, parts * n * sizeof (float));
+        g_assert_cmpmem (c3, MIN (2, m) * ldc * sizeof (float), c4,
+            MIN (2, m) * ldc * sizeof (float));
       }
       hyrsm_gemm_packed_free (w);
     }
