@@ -215,7 +215,7 @@ struct _HyrsmPackedWeight
 };
 
 gboolean
-hyrsm_gemm_packed_supported (void)
+hyrsm_cpu_has_avx2_fma (void)
 {
   static gsize checked = 0;
   static gboolean ok;
@@ -225,6 +225,12 @@ hyrsm_gemm_packed_supported (void)
     g_once_init_leave (&checked, 1);
   }
   return ok;
+}
+
+gboolean
+hyrsm_gemm_packed_supported (void)
+{
+  return hyrsm_cpu_has_avx2_fma ();
 }
 
 HyrsmPackedWeight *

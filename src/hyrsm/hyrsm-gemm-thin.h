@@ -27,6 +27,9 @@ gboolean hyrsm_gemm_thin_nt (int m, int n, int k, const float *a,
  * in registers. */
 typedef struct _HyrsmPackedWeight HyrsmPackedWeight;
 
+/* Whether this CPU has AVX2 and FMA (checked once). */
+gboolean hyrsm_cpu_has_avx2_fma (void);
+
 /* Whether this CPU runs the packed kernel (AVX2 and FMA). */
 gboolean hyrsm_gemm_packed_supported (void);
 

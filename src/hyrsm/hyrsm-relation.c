@@ -211,14 +211,7 @@ gemm_fc_heads (const HyrsmRelation *rel, int rows, const float *a, float *c,
 static gboolean
 have_avx2 (void)
 {
-  static gsize checked = 0;
-  static gboolean avx2;
-  if (g_once_init_enter (&checked)) {
-    __builtin_cpu_init ();
-    avx2 = __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma");
-    g_once_init_leave (&checked, 1);
-  }
-  return avx2;
+  return hyrsm_cpu_has_avx2_fma ();
 }
 
 __attribute__ ((target ("avx2,fma")))
