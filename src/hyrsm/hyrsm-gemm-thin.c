@@ -4,10 +4,17 @@
  * Such a product reads every weight once and does little work per weight,
  * so it is bound by memory bandwidth; oneDNN's sgemm packs B first and
  * moves far less than the machine can for m this small (measured 18-28
- * GB/s, about half of what two cores read here). This kernel streams B
- * once: each block of 4 rows of B is read from memory once and multiplied
- * with every row of A (which stays in L2), two rows of A at a time. With
- * AVX-512 where the CPU has it, else with AVX2 and FMA.
+ * GB/s, about half of what two cores read here).
+ *
+ * Two kernels. hyrsm_gemm_packed_nt() (the bottom of this file) takes a
+ * weight packed once when the model's relation head is set up, and is what
+ * the CPU runs for every weight of the query path (hyrsm-relation.c).
+ * hyrsm_gemm_thin_nt() takes B as it is (the CPU backend's gemm_nt, for the
+ * other products): each block of 4 rows of B is read from memory once and
+ * multiplied with every row of A (which stays in L2), two rows of A at a
+ * time, with AVX-512 where the CPU has it, else with AVX2 and FMA; it
+ * re-reads the block from L2 for every 2 rows of A (6 loads per 8 FMAs),
+ * so at 8 rows and more it is bound by loads rather than memory.
  */
 #include "hyrsm-gemm-thin.h"
 
@@ -184,4 +191,247 @@ hyrsm_gemm_thin_nt (int m, int n, int k, const float *a, const float *b,
   else
     thin_avx2 (m, n, k, a, b, c);
   return TRUE;
+}
+
+/* ---- packed weights (see hyrsm-gemm-thin.h) ----
+ *
+ * C = A B^T with B packed in panels of NR = 24 rows, k-major: per step t,
+ * 3 vector loads of B and 4 broadcasts of A feed 12 FMAs into a 4 x 24
+ * block of C held in 12 registers. Each panel (k x 24 floats, 192 KB at
+ * k = 2048) is read from memory once per call, whatever m is, and from L2
+ * for every further 4 rows of A. Threads take panels dynamically, so a
+ * thread the OS descheduled on a busy machine does not hold the others
+ * back. */
+
+#define NR 24
+#define MR 4
+#define KB 256
+
+struct _HyrsmPackedWeight
+{
+  int n, k;
+  int n_panels;
+  float *panels;                /* n_panels x k x NR, 32-byte aligned */
+};
+
+gboolean
+hyrsm_cpu_has_avx2_fma (void)
+{
+  static gsize checked = 0;
+  static gboolean ok;
+  if (g_once_init_enter (&checked)) {
+    __builtin_cpu_init ();
+    ok = __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma");
+    g_once_init_leave (&checked, 1);
+  }
+  return ok;
+}
+
+gboolean
+hyrsm_gemm_packed_supported (void)
+{
+  return hyrsm_cpu_has_avx2_fma ();
+}
+
+HyrsmPackedWeight *
+hyrsm_gemm_pack_nt (int n_parts, const float *const *parts, int n, int k,
+    int ldb)
+{
+  if (!hyrsm_gemm_packed_supported () || n_parts <= 0 || n <= 0 || k <= 0)
+    return NULL;
+  HyrsmPackedWeight *w = g_new0 (HyrsmPackedWeight, 1);
+  w->n = n_parts * n;
+  w->k = k;
+  w->n_panels = (w->n + NR - 1) / NR;
+  gsize size = (gsize) w->n_panels * k * NR * sizeof (float);
+  w->panels = g_aligned_alloc0 (1, size, 64);
+#pragma omp parallel for schedule(static)
+  for (int p = 0; p < w->n_panels; p++) {
+    float *panel = w->panels + (gsize) p * k * NR;
+    for (int q = 0; q < NR; q++) {
+      int j = p * NR + q;
+      if (j >= w->n)
+        break;                  /* padding rows stay 0 */
+      const float *row = parts[j / n] + (gsize) (j % n) * ldb;
+      for (int t = 0; t < k; t++)
+        panel[(gsize) t * NR + q] = row[t];
+    }
+  }
+  return w;
+}
+
+void
+hyrsm_gemm_packed_free (HyrsmPackedWeight *w)
+{
+  if (w == NULL)
+    return;
+  g_aligned_free (w->panels);
+  g_free (w);
+}
+
+int
+hyrsm_gemm_packed_get_n (const HyrsmPackedWeight *w)
+{
+  return w->n;
+}
+
+int
+hyrsm_gemm_packed_get_k (const HyrsmPackedWeight *w)
+{
+  return w->k;
+}
+
+/* C[0..rows-1][0..cols-1] (+)= A[0..rows-1] . panel, rows <= MR a
+ * constant where inlined (each row count gets its own code, the 3 x rows
+ * accumulators in registers). */
+#define ROW_FMA(r) \
+  if (rows > r) { \
+    __m256 x = _mm256_broadcast_ss (a + (gsize) r * lda + t); \
+    acc##r##0 = _mm256_fmadd_ps (x, b0, acc##r##0); \
+    acc##r##1 = _mm256_fmadd_ps (x, b1, acc##r##1); \
+    acc##r##2 = _mm256_fmadd_ps (x, b2, acc##r##2); \
+  }
+#define ROW_STORE(r) \
+  if (rows > r) \
+    store_row (c + (gsize) r * ldc, cols, t0 == 0, acc##r##0, acc##r##1, \
+        acc##r##2)
+
+__attribute__ ((target ("avx2,fma")))
+static inline void
+store_row (float *cr, int cols, gboolean first, __m256 v0, __m256 v1,
+    __m256 v2)
+{
+  if (cols == NR) {
+    if (!first) {
+      v0 = _mm256_add_ps (v0, _mm256_loadu_ps (cr));
+      v1 = _mm256_add_ps (v1, _mm256_loadu_ps (cr + 8));
+      v2 = _mm256_add_ps (v2, _mm256_loadu_ps (cr + 16));
+    }
+    _mm256_storeu_ps (cr, v0);
+    _mm256_storeu_ps (cr + 8, v1);
+    _mm256_storeu_ps (cr + 16, v2);
+    return;
+  }
+  float tmp[NR];
+  _mm256_storeu_ps (tmp, v0);
+  _mm256_storeu_ps (tmp + 8, v1);
+  _mm256_storeu_ps (tmp + 16, v2);
+  for (int q = 0; q < cols; q++)
+    cr[q] = first ? tmp[q] : cr[q] + tmp[q];
+}
+
+/* Steps t0..t1-1 (at most KB) of rows 0..rows-1 against a panel. While
+ * it computes, the next KB steps of the panel are prefetched: with
+ * several groups of 4 rows, the later groups find the panel in L1 and
+ * the memory would otherwise idle while they run. */
+__attribute__ ((target ("avx2,fma"), always_inline))
+static inline void
+packed_block (int rows, gboolean prefetch, int t0, int t1, int k,
+    const float *a, int lda, const float *panel, float *c, int ldc, int cols)
+{
+  __m256 z = _mm256_setzero_ps ();
+  __m256 acc00 = z, acc01 = z, acc02 = z, acc10 = z, acc11 = z, acc12 = z;
+  __m256 acc20 = z, acc21 = z, acc22 = z, acc30 = z, acc31 = z, acc32 = z;
+  const float *bt = panel + (gsize) t0 * NR;
+  const float *pf = t1 < k ? bt + KB * NR : bt;
+  for (int t = t0; t < t1; t++, bt += NR, pf += NR) {
+    if (prefetch) {
+      _mm_prefetch ((const char *) pf, _MM_HINT_T0);
+      _mm_prefetch ((const char *) (pf + 16), _MM_HINT_T0);
+    }
+    __m256 b0 = _mm256_load_ps (bt);
+    __m256 b1 = _mm256_load_ps (bt + 8);
+    __m256 b2 = _mm256_load_ps (bt + 16);
+    ROW_FMA (0);
+    ROW_FMA (1);
+    ROW_FMA (2);
+    ROW_FMA (3);
+  }
+  ROW_STORE (0);
+  ROW_STORE (1);
+  ROW_STORE (2);
+  ROW_STORE (3);
+}
+
+/* Rows i..i+rows-1 (rows <= MR), steps t0..t1-1, of one panel. */
+__attribute__ ((target ("avx2,fma")))
+static void
+packed_rows (int rows, gboolean prefetch, int t0, int t1, int k,
+    const float *a, int lda, const float *panel, float *c, int ldc, int cols)
+{
+#define CASE(r) \
+  case r: \
+    if (prefetch) \
+      packed_block (r, TRUE, t0, t1, k, a, lda, panel, c, ldc, cols); \
+    else \
+      packed_block (r, FALSE, t0, t1, k, a, lda, panel, c, ldc, cols); \
+    break
+  switch (rows) {
+      CASE (4);
+      CASE (3);
+      CASE (2);
+      CASE (1);
+    default:
+      break;
+  }
+#undef CASE
+}
+
+/* Up to this many rows, a panel is run a block of KB steps at a time for
+ * all rows (the block stays in L1 while the next is prefetched); above it,
+ * a group of 4 rows at a time over the whole of k (C's rows stay in L1,
+ * the panel in L2). */
+#define BLOCKS_OUTER_MAX_ROWS 16
+
+/* One panel (24 columns of C) for all m rows. */
+__attribute__ ((target ("avx2,fma")))
+static void
+packed_panel (int m, const float *a, int lda, const HyrsmPackedWeight *w,
+    int p, float *c, int ldc)
+{
+  const float *panel = w->panels + (gsize) p * w->k * NR;
+  int k = w->k, j = p * NR, cols = MIN (NR, w->n - j);
+  c += j;
+  if (m <= BLOCKS_OUTER_MAX_ROWS) {
+    for (int t0 = 0; t0 < k; t0 += KB)
+      for (int i = 0; i < m; i += MR)
+        packed_rows (MIN (MR, m - i), TRUE, t0, MIN (k, t0 + KB), k,
+            a + (gsize) i * lda, lda, panel, c + (gsize) i * ldc, ldc, cols);
+  } else {
+    for (int i = 0; i < m; i += MR)
+      for (int t0 = 0; t0 < k; t0 += KB)
+        packed_rows (MIN (MR, m - i), FALSE, t0, MIN (k, t0 + KB), k,
+            a + (gsize) i * lda, lda, panel, c + (gsize) i * ldc, ldc, cols);
+  }
+}
+
+void
+hyrsm_gemm_packed_nt (int m, const float *a, int lda,
+    const HyrsmPackedWeight *w, float *c, int ldc)
+{
+  if (m <= 0)
+    return;
+#pragma omp parallel for schedule(dynamic, 2)
+  for (int p = 0; p < w->n_panels; p++)
+    packed_panel (m, a, lda, w, p, c, ldc);
+}
+
+void
+hyrsm_gemm_packed_nt_many (int n, const HyrsmPackedProduct *products)
+{
+  int total = 0;
+  for (int i = 0; i < n; i++)
+    total += products[i].m > 0 ? products[i].w->n_panels : 0;
+  if (total == 0)
+    return;
+#pragma omp parallel for schedule(dynamic, 2)
+  for (int item = 0; item < total; item++) {
+    int i = 0, p = item;
+    while (products[i].m <= 0 || p >= products[i].w->n_panels) {
+      p -= products[i].m > 0 ? products[i].w->n_panels : 0;
+      i++;
+    }
+    const HyrsmPackedProduct *x = products + i;
+    packed_panel (x->m, x->a, x->lda, x->w, p, x->c, x->ldc);
+  }
 }

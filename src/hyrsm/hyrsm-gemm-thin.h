@@ -20,4 +20,48 @@ G_BEGIN_DECLS
 gboolean hyrsm_gemm_thin_nt (int m, int n, int k, const float *a,
     const float *b, float *c);
 
+/* A weight matrix B (n x k) packed once, at load, for
+ * hyrsm_gemm_packed_nt(): panels of 24 rows of B stored k-major (each
+ * step t holds B[j..j+23][t] together), so that the kernel reads B as one
+ * sequential stream and multiplies each 24 values with 4 rows of A held
+ * in registers. */
+typedef struct _HyrsmPackedWeight HyrsmPackedWeight;
+
+/* Whether this CPU has AVX2 and FMA (checked once). */
+gboolean hyrsm_cpu_has_avx2_fma (void);
+
+/* Whether this CPU runs the packed kernel (AVX2 and FMA). */
+gboolean hyrsm_gemm_packed_supported (void);
+
+/* Packs B = the @n_parts matrices @parts[i] (each @n x @k, row i of part
+ * p at parts[p] + i * @ldb) stacked: B is (n_parts n) x k. NULL when the
+ * CPU cannot run the packed kernel. */
+HyrsmPackedWeight *hyrsm_gemm_pack_nt (int n_parts, const float *const *parts,
+    int n, int k, int ldb);
+void hyrsm_gemm_packed_free (HyrsmPackedWeight *w);
+int hyrsm_gemm_packed_get_n (const HyrsmPackedWeight *w);
+int hyrsm_gemm_packed_get_k (const HyrsmPackedWeight *w);
+
+/* Row-major C (m x n, rows @ldc apart) = A (m x k, rows @lda apart) .
+ * B^T on OpenMP threads, for any m. Each C element is summed in float over
+ * blocks of 256 of k, the blocks' sums added in order. */
+void hyrsm_gemm_packed_nt (int m, const float *a, int lda,
+    const HyrsmPackedWeight *w, float *c, int ldc);
+
+/* One product of hyrsm_gemm_packed_nt_many(). */
+typedef struct
+{
+  int m;
+  const float *a;
+  int lda;
+  const HyrsmPackedWeight *w;
+  float *c;
+  int ldc;
+} HyrsmPackedProduct;
+
+/* @n products at once, in one parallel region (one fork and join of the
+ * OpenMP threads instead of @n), each as hyrsm_gemm_packed_nt() computes
+ * it. The products must not write where another reads. */
+void hyrsm_gemm_packed_nt_many (int n, const HyrsmPackedProduct *products);
+
 G_END_DECLS

@@ -2,7 +2,10 @@
  * and the Bi-MHM set-matching metric (section 6).
  *
  * Dense products (QKV, output projections, the fuse) are the backend's
- * gemm_nt with the PyTorch Linear weights as stored (out x in). What is
+ * gemm_nt with the PyTorch Linear weights as stored (out x in), or on the
+ * CPU hyrsm_gemm_packed_nt() with those weights packed once in
+ * relation_new() (the inter-relation's Wq, Wk, Wv stacked, so that a
+ * token's Q, K, V are one pass over it). What is
  * left is small (T x T or (M+1) x (M+1) attention, row statistics) and is
  * accumulated in double. A backend with relation_intra / relation_inter
  * (CUDA) computes sections 4 and 5 whole on its device instead.
@@ -10,6 +13,7 @@
 #include "hyrsm-relation.h"
 #include "hyrsm-backend.h"
 #include "hyrsm-error.h"
+#include "hyrsm-gemm-thin.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -27,10 +31,22 @@ struct _HyrsmRelation
   int heads;                    /* H */
   double input_scale;           /* sqrt (D / position_a) */
   double position_b;
+  /* Other backends than the CPU's (gemm_nt_weight wants each weight
+   * contiguous, row-major): */
   float *w2a;                   /* D x D: columns 0..D-1 of the fuse weight */
   float *w2b;                   /* D x D: columns D..2D-1 */
   float *wf_heads;              /* H x D x d: Wf_h, the d columns of head h
                                  * of the inter-relation's fc weight */
+  /* The CPU (AVX2 and FMA): every weight of the query path packed once for
+   * hyrsm_gemm_packed_nt() (the plain copies above are then not made) */
+  struct
+  {
+    HyrsmPackedWeight *qkv;     /* intra: Wqkv, 3D x D */
+    HyrsmPackedWeight *out;     /* intra: Wo */
+    HyrsmPackedWeight *token_qkv;       /* inter: [Wq; Wk; Wv], 3D x D */
+    HyrsmPackedWeight *w2a, *w2b;
+    HyrsmPackedWeight **wf_heads;       /* H of them, D x d */
+  } packed;
 };
 
 G_DEFINE_QUARK (hyrsm-relation, hyrsm_relation)
@@ -42,6 +58,14 @@ relation_free (gpointer data)
   g_free (rel->w2a);
   g_free (rel->w2b);
   g_free (rel->wf_heads);
+  hyrsm_gemm_packed_free (rel->packed.qkv);
+  hyrsm_gemm_packed_free (rel->packed.out);
+  hyrsm_gemm_packed_free (rel->packed.token_qkv);
+  hyrsm_gemm_packed_free (rel->packed.w2a);
+  hyrsm_gemm_packed_free (rel->packed.w2b);
+  for (int h = 0; rel->packed.wf_heads && h < rel->heads; h++)
+    hyrsm_gemm_packed_free (rel->packed.wf_heads[h]);
+  g_free (rel->packed.wf_heads);
   g_free (rel);
 }
 
@@ -58,6 +82,26 @@ relation_new (HyrsmModel *model, const HyrsmHeadWeights *w)
   rel->input_scale = sqrt ((double) w->dim / hyrsm_model_get_position_a
       (model));
   rel->position_b = hyrsm_model_get_position_b (model);
+  gsize d = D / w->n_heads;
+  if (g_strcmp0 (rel->backend->ops->name, "cpu") == 0
+      && hyrsm_gemm_packed_supported ()) {
+    /* Packed once here, so that a query reads each weight once, as one
+     * stream, and packs nothing. */
+    const float *qkv[3] = { w->wq, w->wk, w->wv };
+    const float *intra_qkv = w->qkv_weight, *intra_out = w->out_weight;
+    rel->packed.qkv = hyrsm_gemm_pack_nt (1, &intra_qkv, 3 * D, D, D);
+    rel->packed.out = hyrsm_gemm_pack_nt (1, &intra_out, D, D, D);
+    rel->packed.token_qkv = hyrsm_gemm_pack_nt (3, qkv, D, D, D);
+    const float *w2a = w->fuse_weight, *w2b = w->fuse_weight + D;
+    rel->packed.w2a = hyrsm_gemm_pack_nt (1, &w2a, D, D, 2 * D);
+    rel->packed.w2b = hyrsm_gemm_pack_nt (1, &w2b, D, D, 2 * D);
+    rel->packed.wf_heads = g_new0 (HyrsmPackedWeight *, w->n_heads);
+    for (int h = 0; h < w->n_heads; h++) {
+      const float *wf_h = w->fc_weight + h * d;
+      rel->packed.wf_heads[h] = hyrsm_gemm_pack_nt (1, &wf_h, D, d, D);
+    }
+    return rel;
+  }
   /* gemm_nt wants each right-hand matrix contiguous, row-major D x D. */
   rel->w2a = g_new (float, D * D);
   rel->w2b = g_new (float, D * D);
@@ -66,7 +110,6 @@ relation_new (HyrsmModel *model, const HyrsmHeadWeights *w)
     memcpy (rel->w2b + i * D, w->fuse_weight + i * 2 * D + D,
         D * sizeof (float));
   }
-  gsize d = D / w->n_heads;
   rel->wf_heads = g_new (float, D * D);
   for (int h = 0; h < w->n_heads; h++)
     for (gsize j = 0; j < D; j++)
@@ -119,6 +162,46 @@ gemm (const HyrsmRelation *rel, int m, int n, int k, const float *a,
   return ops->gemm_nt (rel->backend, m, n, k, a, w, c, error);
 }
 
+/* The same for a weight of the query path: @packed (this model's copy,
+ * packed at load) where the CPU has one, else @w through the backend. */
+static gboolean
+gemm_packed (const HyrsmRelation *rel, int m, int n, int k, const float *a,
+    const HyrsmPackedWeight *packed, const float *w, float *c,
+    GError **error)
+{
+  if (packed) {
+    hyrsm_gemm_packed_nt (m, a, k, packed, c, n);
+    return TRUE;
+  }
+  return gemm (rel, m, n, k, a, w, c, error);
+}
+
+/* C_h = A_h Wf_h^T for every head h of the inter-relation's fc weight
+ * (A_h: @rows x d at @a + h rows d; C_h: @rows x D at @c + h rows D), on
+ * the CPU in one parallel region for all heads. */
+static gboolean
+gemm_fc_heads (const HyrsmRelation *rel, int rows, const float *a, float *c,
+    GError **error)
+{
+  int D = rel->dim, H = rel->heads, d = D / H;
+  if (rel->packed.wf_heads) {
+    HyrsmPackedProduct *p = g_newa (HyrsmPackedProduct, H);
+    for (int h = 0; h < H; h++)
+      p[h] = (HyrsmPackedProduct) {
+      .m = rows,.a = a + (gsize) h * rows * d,.lda = d,
+            .w = rel->packed.wf_heads[h],.c = c + (gsize) h * rows * D,
+            .ldc = D};
+    hyrsm_gemm_packed_nt_many (H, p);
+    return TRUE;
+  }
+  for (int h = 0; h < H; h++)
+    if (!gemm (rel, rows, D, d, a + (gsize) h * rows * d,
+            rel->wf_heads + (gsize) h * D * d, c + (gsize) h * rows * D,
+            error))
+      return FALSE;
+  return TRUE;
+}
+
 /* ---- vector helpers ----
  *
  * The reductions stay in double (the float32 results must stay within 1e-4
@@ -128,14 +211,7 @@ gemm (const HyrsmRelation *rel, int m, int n, int k, const float *a,
 static gboolean
 have_avx2 (void)
 {
-  static gsize checked = 0;
-  static gboolean avx2;
-  if (g_once_init_enter (&checked)) {
-    __builtin_cpu_init ();
-    avx2 = __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma");
-    g_once_init_leave (&checked, 1);
-  }
-  return avx2;
+  return hyrsm_cpu_has_avx2_fma ();
 }
 
 __attribute__ ((target ("avx2,fma")))
@@ -282,6 +358,48 @@ dot_dd (const double *a, const double *b, int n)
 
 /* ---- building blocks ---- */
 
+/* One row of LayerNorm: the mean and variance summed in double 4 lanes
+ * at a time (the lanes added at the end), each output as the scalar
+ * version computes it (no FMA). */
+__attribute__ ((target ("avx2,fma")))
+static void
+layer_norm_row_avx2 (const float *xr, int dim, const float *weight,
+    const float *bias, float *yr)
+{
+  __m256d acc = _mm256_setzero_pd ();
+  int j = 0;
+  for (; j + 4 <= dim; j += 4)
+    acc = _mm256_add_pd (acc, _mm256_cvtps_pd (_mm_loadu_ps (xr + j)));
+  double sum = hsum_pd (acc);
+  for (; j < dim; j++)
+    sum += xr[j];
+  double mean = sum / dim;
+  __m256d vmean = _mm256_set1_pd (mean);
+  acc = _mm256_setzero_pd ();
+  for (j = 0; j + 4 <= dim; j += 4) {
+    __m256d c = _mm256_sub_pd (_mm256_cvtps_pd (_mm_loadu_ps (xr + j)),
+        vmean);
+    acc = _mm256_add_pd (acc, _mm256_mul_pd (c, c));
+  }
+  double var = hsum_pd (acc);
+  for (; j < dim; j++) {
+    double c = xr[j] - mean;
+    var += c * c;
+  }
+  double inv = 1.0 / sqrt (var / dim + LAYER_NORM_EPS);
+  __m256d vinv = _mm256_set1_pd (inv);
+  for (j = 0; j + 4 <= dim; j += 4) {
+    __m256d c = _mm256_sub_pd (_mm256_cvtps_pd (_mm_loadu_ps (xr + j)),
+        vmean);
+    __m256d y = _mm256_add_pd (_mm256_mul_pd (_mm256_mul_pd (c, vinv),
+            _mm256_cvtps_pd (_mm_loadu_ps (weight + j))),
+        _mm256_cvtps_pd (_mm_loadu_ps (bias + j)));
+    _mm_storeu_ps (yr + j, _mm256_cvtpd_ps (y));
+  }
+  for (; j < dim; j++)
+    yr[j] = (float) ((xr[j] - mean) * inv * weight[j] + bias[j]);
+}
+
 /* out = LayerNorm (x) row by row (biased variance, as PyTorch). */
 static void
 layer_norm_rows (const float *x, int rows, int dim, const float *weight,
@@ -290,6 +408,10 @@ layer_norm_rows (const float *x, int rows, int dim, const float *weight,
   for (int r = 0; r < rows; r++) {
     const float *xr = x + (gsize) r * dim;
     float *yr = out + (gsize) r * dim;
+    if (have_avx2 ()) {
+      layer_norm_row_avx2 (xr, dim, weight, bias, yr);
+      continue;
+    }
     double sum = 0;
     for (int j = 0; j < dim; j++)
       sum += xr[j];
@@ -380,7 +502,8 @@ hyrsm_relation_intra_batch (const HyrsmRelation *rel, const float *features,
         + rel->position_b * w->pe[i % td]);
   /* Z = LayerNorm (X); [Q K V] = Z Wqkv^T, all videos in one product */
   layer_norm_rows (x, rows, D, w->pre_norm_weight, w->pre_norm_bias, z);
-  if (!gemm (rel, rows, 3 * D, D, z, w->qkv_weight, qkv, error))
+  if (!gemm_packed (rel, rows, 3 * D, D, z, rel->packed.qkv, w->qkv_weight,
+          qkv, error))
     goto out;
   /* O (reusing z) = attention within each video; Y = O Wo^T */
   for (int v = 0; v < n_videos; v++) {
@@ -388,7 +511,8 @@ hyrsm_relation_intra_batch (const HyrsmRelation *rel, const float *features,
     attention (qkv_v, qkv_v + D, qkv_v + 2 * D, 3 * (gsize) D, T,
         rel->heads, D / rel->heads, z + v * td);
   }
-  if (!gemm (rel, rows, D, D, z, w->out_weight, y, error))
+  if (!gemm_packed (rel, rows, D, D, z, rel->packed.out, w->out_weight, y,
+          error))
     goto out;
   /* S = ReLU (Y + bo + X) */
   for (int t = 0; t < rows; t++)
@@ -490,6 +614,19 @@ hyrsm_relation_token_qkv (const HyrsmRelation *rel, const float *u, int n,
 {
   const HyrsmHeadWeights *w = rel->w;
   int D = rel->dim;
+  if (rel->packed.token_qkv) {
+    /* one pass over u for the three: [Q K V] (n x 3D), then split */
+    float *qkv = g_new (float, (gsize) n * 3 * D);
+    hyrsm_gemm_packed_nt (n, u, D, rel->packed.token_qkv, qkv, 3 * D);
+    for (int i = 0; i < n; i++) {
+      const float *row = qkv + (gsize) i * 3 * D;
+      memcpy (q + (gsize) i * D, row, D * sizeof (float));
+      memcpy (k + (gsize) i * D, row + D, D * sizeof (float));
+      memcpy (v + (gsize) i * D, row + 2 * D, D * sizeof (float));
+    }
+    g_free (qkv);
+    return TRUE;
+  }
   return gemm (rel, n, D, D, u, w->wq, q, error)
       && gemm (rel, n, D, D, u, w->wk, k, error)
       && gemm (rel, n, D, D, u, w->wv, v, error);
@@ -550,11 +687,7 @@ hyrsm_inter_support_new_take (const HyrsmRelation *rel, float *u, float *q,
       sup->row_max[(gsize) i * H + h] = max;
       sup->row_sum[(gsize) i * H + h] = sum;
     }
-  gboolean ok = TRUE;
-  for (int h = 0; h < H && ok; h++)
-    ok = gemm (rel, M, D, d, abar + (gsize) h * M * d,
-        rel->wf_heads + (gsize) h * D * d, sup->proj + (gsize) h * M * D,
-        error);
+  gboolean ok = gemm_fc_heads (rel, M, abar, sup->proj, error);
   g_free (abar);
   g_free (p);
   g_free (acc);
@@ -605,7 +738,7 @@ hyrsm_inter_queries_new (const HyrsmRelation *rel,
   /* per head: rows 0..n-1 V_qh, rows n..2n-1 O_qh (the queries' own
    * attention output); times Wf_h^T they give R_h and O_q Wf^T's terms */
   float *x = g_new (float, (gsize) H * 2 * n * d);
-  float *y = g_new (float, (gsize) 2 * n * D);
+  float *y = g_new (float, (gsize) H * 2 * n * D);
   double *p = g_new (double, M + 1);
   double *acc = g_new (double, d);
   gboolean ok = FALSE;
@@ -637,17 +770,16 @@ hyrsm_inter_queries_new (const HyrsmRelation *rel,
       for (int c = 0; c < d; c++)
         xo[c] = (float) acc[c];
     }
-  /* y (n x D) accumulates sum_h O_qh Wf_h^T, i.e. O_q Wf^T */
+  /* y (H x 2n x D): per head [V_qh; O_qh] Wf_h^T; yq (n x D) accumulates
+   * sum_h O_qh Wf_h^T, i.e. O_q Wf^T */
+  if (!gemm_fc_heads (rel, 2 * n, x, y, error))
+    goto out;
   float *yq = g_new0 (float, (gsize) n * D);
   for (int h = 0; h < H; h++) {
-    if (!gemm (rel, 2 * n, D, d, x + (gsize) h * 2 * n * d,
-            rel->wf_heads + (gsize) h * D * d, y, error)) {
-      g_free (yq);
-      goto out;
-    }
-    memcpy (iq->r + (gsize) h * n * D, y, (gsize) n * D * sizeof (float));
+    const float *yh = y + (gsize) h * 2 * n * D;
+    memcpy (iq->r + (gsize) h * n * D, yh, (gsize) n * D * sizeof (float));
     for (gsize i = 0; i < (gsize) n * D; i++)
-      yq[i] += y[(gsize) n * D + i];
+      yq[i] += yh[(gsize) n * D + i];
   }
   for (int b = 0; b < n; b++)
     for (int j = 0; j < D; j++) {
@@ -676,20 +808,21 @@ hyrsm_inter_queries_peek_g (const HyrsmInterQueries *iq, int b)
 
 void
 hyrsm_inter_support_rows (const HyrsmRelation *rel,
-    const HyrsmInterSupport *sup, const HyrsmInterQueries *iq, int b,
-    float *g)
+    const HyrsmInterSupport *sup, const HyrsmInterQueries *iq, int b0,
+    int nb, float *g, gsize g_stride)
 {
   const HyrsmHeadWeights *w = rel->w;
   int D = rel->dim, H = rel->heads, d = D / H, M = sup->n, n = iq->n;
   double scale = 1.0 / sqrt ((double) d);
-  const float *kq = iq->k + (gsize) b * D;
 
-#pragma omp parallel for schedule(static)
-  for (int i = 0; i < M; i++) {
-    float *y = g + (gsize) i * D;
+#pragma omp parallel for schedule(dynamic, 4)
+  for (int item = 0; item < nb * M; item++) {
+    int j = item / M, i = item % M, b = b0 + j;
+    const float *kq = iq->k + (gsize) b * D;
+    float *y = g + j * g_stride + (gsize) i * D;
     const float *ui = sup->u + (gsize) i * D;
-    for (int j = 0; j < D; j++)
-      y[j] = 0;
+    for (int c = 0; c < D; c++)
+      y[c] = 0;
     for (int h = 0; h < H; h++) {
       /* finish the softmax over the M + 1 tokens with the query's column */
       double l = dot_ff (sup->q + (gsize) i * D + h * d, kq + h * d, d)
@@ -703,8 +836,8 @@ hyrsm_inter_support_rows (const HyrsmRelation *rel,
           D);
       axpy_ff ((float) (beta / z), iq->r + ((gsize) h * n + b) * D, y, D);
     }
-    for (int j = 0; j < D; j++)
-      y[j] = (float) ((double) y[j] + w->fc_bias[j] + ui[j]);
+    for (int c = 0; c < D; c++)
+      y[c] = (float) ((double) y[c] + w->fc_bias[c] + ui[c]);
     inter_post_norm (rel, y, 1);
   }
 }
@@ -713,7 +846,8 @@ gboolean
 hyrsm_relation_fuse_frames (const HyrsmRelation *rel, const float *s,
     int rows, float *out, GError **error)
 {
-  return gemm (rel, rows, rel->dim, rel->dim, s, rel->w2a, out, error);
+  return gemm_packed (rel, rows, rel->dim, rel->dim, s, rel->packed.w2a,
+      rel->w2a, out, error);
 }
 
 gboolean
@@ -721,7 +855,8 @@ hyrsm_relation_fuse_tokens (const HyrsmRelation *rel, const float *g,
     int n_tokens, float *out, GError **error)
 {
   int D = rel->dim;
-  if (!gemm (rel, n_tokens, D, D, g, rel->w2b, out, error))
+  if (!gemm_packed (rel, n_tokens, D, D, g, rel->packed.w2b, rel->w2b, out,
+          error))
     return FALSE;
   for (int m = 0; m < n_tokens; m++)
     for (int j = 0; j < D; j++)

@@ -1,7 +1,9 @@
 /* hyrsm-relation.h: the HyRSM++ relation head and the set-matching metric
  * (docs/model.md sections 4 to 6), private to libhyrsm.
  *
- * The heavy products go through the model's backend (gemm_nt); the small
+ * The heavy products go through the model's backend (gemm_nt), except on
+ * the CPU, where each weight of the query path is packed once (when the
+ * head is first used) for hyrsm_gemm_packed_nt() (hyrsm-gemm-thin.h); the small
  * reductions (LayerNorm statistics, softmax, attention over T or M+1
  * tokens, cosine similarities) are done here in double so that float32
  * results stay within 1e-4 of a float64 reference. A backend with the
@@ -20,9 +22,11 @@ G_BEGIN_DECLS
 
 typedef struct _HyrsmRelation HyrsmRelation;
 
-/* The relation head of @model with what is derived once per model (the two
- * halves of the fuse weight as contiguous D x D matrices), created on first
- * use and owned by the model. NULL when the model has no head. */
+/* The relation head of @model with what is derived once per model (on the
+ * CPU every weight of the query path packed for hyrsm_gemm_packed_nt(),
+ * elsewhere the two halves of the fuse weight and the fc weight's heads as
+ * contiguous matrices), created on first use and owned by the model. NULL
+ * when the model has no head. */
 const HyrsmRelation *hyrsm_relation_get (HyrsmModel *model);
 
 int hyrsm_relation_get_frames (const HyrsmRelation *rel);       /* T */
@@ -91,11 +95,13 @@ void hyrsm_inter_queries_free (HyrsmInterQueries *iq);
 /* Query @b's inter-relation output (D, after the ReLU). */
 const float *hyrsm_inter_queries_peek_g (const HyrsmInterQueries *iq, int b);
 
-/* The M support tokens' inter-relation outputs for query @b: @g (M x D,
- * after the ReLU), O (M D) work. Thread-safe for distinct @g. */
+/* The M support tokens' inter-relation outputs for queries @b0 ..
+ * @b0 + @nb - 1: query b0 + j's in @g + j @g_stride (M x D each, after the
+ * ReLU), O (M D) work per query, all in one parallel region. Thread-safe
+ * for distinct @g. */
 void hyrsm_inter_support_rows (const HyrsmRelation *rel,
-    const HyrsmInterSupport *sup, const HyrsmInterQueries *iq, int b,
-    float *g);
+    const HyrsmInterSupport *sup, const HyrsmInterQueries *iq, int b0,
+    int nb, float *g, gsize g_stride);
 
 /* Query-dependent half of the fuse: @out (n_tokens x D) = @g W2b^T + b2. */
 gboolean hyrsm_relation_fuse_tokens (const HyrsmRelation *rel,

@@ -683,8 +683,8 @@ relation_distances (HyrsmSupportSet *self, const HyrsmInterSupport *inter,
   float *u_q = g_new (float, (gsize) n * D);
   float *g = g_new (float, chunk * row);
   float *tok = g_new (float, chunk * row);
-  double *e_q = g_new (double, td);
-  double *norms = g_new (double, T);
+  double *e_q = g_new (double, chunk * td);
+  double *norms = g_new (double, (gsize) chunk * T);
   HyrsmInterQueries *iq = NULL;
   gboolean ok = FALSE;
 
@@ -702,22 +702,23 @@ relation_distances (HyrsmSupportSet *self, const HyrsmInterSupport *inter,
     int nb = MIN (chunk, n - b0);
     /* g of every token for each query (the query's row last), then
      * W2b g + b2 for all of them in one product */
-    for (int b = 0; b < nb; b++) {
-      hyrsm_inter_support_rows (rel, inter, iq, b0 + b, g + b * row);
+    hyrsm_inter_support_rows (rel, inter, iq, b0, nb, g, row);
+    for (int b = 0; b < nb; b++)
       memcpy (g + b * row + (gsize) M * D, hyrsm_inter_queries_peek_g (iq,
               b0 + b), D * sizeof (float));
-    }
     if (!hyrsm_relation_fuse_tokens (rel, g, nb * (M + 1), tok, error))
       goto out;
-    for (int b = 0; b < nb; b++) {
-      const float *tok_b = tok + b * row;
-      double *dist_b = token_dist + (gsize) (b0 + b) * M;
+    /* every query's E, then every (query, token) pair's Bi-MHM in one
+     * parallel region */
+    for (int b = 0; b < nb; b++)
       hyrsm_relation_fuse_rows_f64 (rel, w2a_q + (b0 + b) * td,
-          tok_b + (gsize) M * D, e_q, norms);
-#pragma omp parallel for schedule(static)
-      for (int m = 0; m < M; m++)
-        dist_b[m] = hyrsm_bimhm_fused (rel, tokens[m]->w2a_s,
-            tok_b + (gsize) m * D, e_q, norms);
+          tok + b * row + (gsize) M * D, e_q + b * td, norms + (gsize) b * T);
+#pragma omp parallel for schedule(dynamic, 4)
+    for (int item = 0; item < nb * M; item++) {
+      int b = item / M, m = item % M;
+      token_dist[(gsize) (b0 + b) * M + m] = hyrsm_bimhm_fused (rel,
+          tokens[m]->w2a_s, tok + b * row + (gsize) m * D, e_q + b * td,
+          norms + (gsize) b * T);
     }
   }
   if (trace) {

@@ -5,7 +5,8 @@ and 32 windows against 5, 50 and 500 classes.
 
     bench_query.py [--build BUILD] [--dim 2048] [--classes 5,50,500]
                    [--batches 1,8,32] [--head 1shot] [--windows 40]
-                   [--threads 2] [--readme README.md]
+                   [--threads 2] [--baseline BUILD [--rounds N]]
+                   [--readme README.md]
 
 Each case is an N-way 1-shot support set (one example per class; with
 --head 5shot, still one per class: one prototype each) of random
@@ -28,6 +29,13 @@ other); each gets OMP_NUM_THREADS = OPENBLAS_NUM_THREADS = THREADS, torch
 also torch.set_num_threads(THREADS); --wait-policy sets OMP_WAIT_POLICY
 for both (on a machine shared with other jobs, passive). Both compute
 the distances of the same first batch; the script checks they agree.
+With --baseline BUILD, libhyrsm from that build directory (e.g. a
+worktree of an older commit, built with `ninja -C BUILD`) is timed too, in
+a process of its own before this build's, as a "baseline" column: a
+before/after comparison under the same load; --rounds N alternates the
+two N times and keeps each case's best round. Besides wall time,
+libhyrsm's columns give the least process CPU time per window (both
+threads together), which other jobs on the machine disturb far less.
 With --readme, the table replaces the one between the
 `<!-- bench_query:begin -->` and `<!-- bench_query:end -->` markers of that
 file.
@@ -69,6 +77,12 @@ def parse_args(argv=None):
     ap.add_argument("--wait-policy", choices=("active", "passive"),
                     help="OMP_WAIT_POLICY of both processes (default: OpenMP's own)")
     ap.add_argument("--readme", help="write the table between the bench_query markers of this file")
+    ap.add_argument("--baseline", metavar="BUILD",
+                    help="also time libhyrsm from this other build directory (an older commit's), in a "
+                    "process of its own before this build's, for a before/after column")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="with --baseline: time the two builds this many times, alternately, and keep "
+                    "each case's best round (load that comes and goes hits both)")
     ap.add_argument("--worker", choices=("ours", "torch"), help=argparse.SUPPRESS)
     ap.add_argument("--workdir", help=argparse.SUPPRESS)
     return ap.parse_args(argv)
@@ -93,12 +107,16 @@ def repetitions(batch):
     return max(2, math.ceil(ARGS.windows / batch))
 
 
-def time_calls(fn, reps):
+def time_calls(fn, reps, cpu=None):
+    """Median and min wall ms of @reps calls; with a list @cpu, appends each
+    call's process CPU time (all threads) in ms to it."""
     times = []
     for _ in range(reps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
         times.append((time.perf_counter() - t0) * 1e3)
+        if cpu is not None:
+            cpu.append((time.process_time() - c0) * 1e3)
     return statistics.median(times), min(times)
 
 
@@ -130,8 +148,10 @@ def worker_ours(workdir):
             if first_ms is None:
                 first_ms = (time.perf_counter() - t0) * 1e3
             dists = [list(r.get_distances()) for r in results]
-            med, best = time_calls(lambda: sset.match_batch(qbytes), repetitions(batch))
-            out["%d/%d" % (classes, batch)] = {"ms": med / batch, "min": best / batch, "distances": dists}
+            cpu = []
+            med, best = time_calls(lambda: sset.match_batch(qbytes), repetitions(batch), cpu)
+            out["%d/%d" % (classes, batch)] = {"ms": med / batch, "min": best / batch, "cpu": min(cpu) / batch,
+                                               "distances": dists}
             print("libhyrsm %4d classes, batch %2d: %8.2f ms / window" % (classes, batch, med / batch), flush=True)
         out["%d/build" % classes] = {"add_ms": build_ms, "first_match_ms": first_ms}
     return out
@@ -255,16 +275,27 @@ def write_readme(path, table):
         f.write(head + BEGIN + "\n" + table.rstrip("\n") + "\n" + END + tail)
 
 
-def run_worker(kind, workdir):
+def best_of(old, new):
+    """Each case's better round (by median) of two runs of worker_ours."""
+    if old is None:
+        return new
+    for key, value in new.items():
+        if "ms" in value and value["ms"] < old[key]["ms"]:
+            old[key] = value
+    return old
+
+
+def run_worker(kind, workdir, build=None):
+    build = build or ARGS.build
     env = dict(os.environ)
     env.update(OMP_NUM_THREADS=str(ARGS.threads), OPENBLAS_NUM_THREADS=str(ARGS.threads))
     if ARGS.wait_policy:
         env["OMP_WAIT_POLICY"] = ARGS.wait_policy
-    libdir = os.path.join(ARGS.build, "src", "hyrsm")
+    libdir = os.path.join(build, "src", "hyrsm")
     env["GI_TYPELIB_PATH"] = libdir + os.pathsep + env.get("GI_TYPELIB_PATH", "")
     env["LD_LIBRARY_PATH"] = libdir + os.pathsep + env.get("LD_LIBRARY_PATH", "")
     argv = [sys.executable, os.path.abspath(__file__), "--worker", kind, "--workdir", workdir,
-            "--build", ARGS.build, "--classes", ARGS.classes, "--batches", ARGS.batches,
+            "--build", build, "--classes", ARGS.classes, "--batches", ARGS.batches,
             "--head", ARGS.head, "--windows", str(ARGS.windows), "--threads", str(ARGS.threads),
             "--torch-batch1-from", str(ARGS.torch_batch1_from)]
     subprocess.run(argv, env=env, check=True)
@@ -285,33 +316,58 @@ def main():
         subprocess.run([sys.executable, os.path.join(ROOT, "tests", "fixtures", "make_model.py"),
                         os.path.join(workdir, "model.safetensors"), "--backbone", "none", "--head", ARGS.head,
                         "--dim", str(ARGS.dim), "--frames", str(T)], check=True, stdout=subprocess.DEVNULL)
-        ours = run_worker("ours", workdir)
+        base = ours = None
+        if ARGS.baseline:
+            # the same model file, the other build's library
+            os.mkdir(os.path.join(workdir, "baseline"))
+            os.symlink(os.path.join(workdir, "model.safetensors"),
+                       os.path.join(workdir, "baseline", "model.safetensors"))
+        for _ in range(max(1, ARGS.rounds) if ARGS.baseline else 1):
+            if ARGS.baseline:
+                base = best_of(base, run_worker("ours", os.path.join(workdir, "baseline"),
+                                                os.path.abspath(ARGS.baseline)))
+            ours = best_of(ours, run_worker("ours", workdir))
         theirs = run_worker("torch", workdir)
 
-    table = ("| classes | batch | libhyrsm ms / window | PyTorch ms / window | speed-up | "
-             "distances agree to |\n|---:|---:|---:|---:|---:|---:|\n")
-    worst = 0.0
+    table = ("| classes | batch | %slibhyrsm ms / window | libhyrsm CPU ms / window | PyTorch ms / window | "
+             "speed-up | distances agree to |\n|---:|---:|%s---:|---:|---:|---:|---:|\n"
+             % ("baseline ms / window | baseline CPU ms / window | " if base else "",
+                "---:|---:|" if base else ""))
+    worst = worst_base = 0.0
     for classes in all_classes:
         for batch in batches:
             key = "%d/%d" % (classes, batch)
             a, b = ours[key], theirs.get(key)
+            before = ""
+            if base:
+                ab = base[key]
+                before = "%.2f (%.2f) | %.2f | " % (ab["ms"], ab["min"], ab["cpu"])
+                da, dz = np.array(a["distances"]), np.array(ab["distances"])
+                worst_base = max(worst_base, float(np.max(np.abs(da - dz) / np.maximum(np.abs(dz), 1e-3))))
             if b is None:
-                table += "| %d | %d | %.2f (%.2f) | not timed | | |\n" % (classes, batch, a["ms"], a["min"])
+                table += "| %d | %d | %s%.2f (%.2f) | %.2f | not timed | | |\n" % (
+                    classes, batch, before, a["ms"], a["min"], a["cpu"])
                 continue
             # PyTorch's distances are per token; with one example per class
             # they are the class distances
             da, db = np.array(a["distances"]), np.array(b["distances"])
             rel = float(np.max(np.abs(da - db) / np.maximum(np.abs(db), 1e-3)))
             worst = max(worst, rel)
-            table += "| %d | %d | %.2f (%.2f) | %.2f (%.2f) | %.1fx | %.1e |\n" % (
-                classes, batch, a["ms"], a["min"], b["ms"], b["min"], b["ms"] / a["ms"], rel)
+            table += "| %d | %d | %s%.2f (%.2f) | %.2f | %.2f (%.2f) | %.1fx | %.1e |\n" % (
+                classes, batch, before, a["ms"], a["min"], a["cpu"], b["ms"], b["min"], b["ms"] / a["ms"], rel)
     notes = []
     for classes in all_classes:
         build = ours["%d/build" % classes]
         notes.append("%d classes: adding the examples %.0f ms, first match (makes the supports' mutual "
                      "terms) %.0f ms" % (classes, build["add_ms"], build["first_match_ms"]))
+    if base:
+        notes.append("baseline: libhyrsm of %s, run before this build's (%d round%s, each case's best); "
+                     "its distances and this build's agree to %.1e"
+                     % (ARGS.baseline, ARGS.rounds, "s" if ARGS.rounds > 1 else "", worst_base))
     load = os.getloadavg()
-    text = ("%s head, D = %d, T = %d; median (min) ms per window; %d threads each (OMP_WAIT_POLICY %s), "
+    text = ("%s head, D = %d, T = %d; median (min) ms per window, and the least process CPU time per "
+            "window (both threads together: unlike wall time, it leaves out the time other jobs hold the "
+            "cores); %d threads each (OMP_WAIT_POLICY %s), "
             "libhyrsm then PyTorch %s in separate processes; %s (%d CPUs visible), load average %.1f at the end."
             % (ARGS.head, ARGS.dim, T, ARGS.threads, ARGS.wait_policy or "unset", theirs["version"], cpu_name(),
                os.cpu_count() or 0, load[0]))

@@ -8,6 +8,7 @@
  */
 #include "hyrsm.h"
 #include "hyrsm-model-private.h"
+#include "hyrsm-gemm-thin.h"
 #include "hyrsm-relation.h"
 #include "hyrsm-safetensors.h"
 #include "hyrsm-support-set-private.h"
@@ -614,6 +615,80 @@ test_bimhm (void)
   g_assert_cmpfloat_with_epsilon (ab, ba, 1e-12);
 }
 
+/* The packed GEMM (every relation product on an AVX2 CPU) against a
+ * float64 product: row counts across the 4-row groups and the switch
+ * between its two loop orders (16 rows), column counts that leave a
+ * partial 24-wide panel, k across the 256-step blocks, stacked parts with
+ * a row stride wider than k (as the fuse weight's halves are packed), and
+ * a C with a row stride wider than n. */
+static void
+test_gemm_packed (void)
+{
+  if (!hyrsm_gemm_packed_supported ()) {
+    g_test_skip ("the CPU has no AVX2 and FMA");
+    return;
+  }
+  const int ks[] = { 1, 7, 256, 300, 513 };
+  const int ns[] = { 1, 23, 24, 50 };
+  const int ms[] = { 1, 2, 3, 4, 5, 9, 16, 17, 41 };
+  GRand *rng = g_rand_new_with_seed (7);
+  for (guint ki = 0; ki < G_N_ELEMENTS (ks); ki++)
+    for (guint ni = 0; ni < G_N_ELEMENTS (ns); ni++) {
+      int k = ks[ki], n = ns[ni], ldb = k + 3, parts = 2;
+      g_autofree float *b = g_new (float, (gsize) parts * n * ldb);
+      for (gsize i = 0; i < (gsize) parts * n * ldb; i++)
+        b[i] = (float) g_rand_double_range (rng, -1, 1);
+      const float *part[2] = { b, b + (gsize) n * ldb };
+      HyrsmPackedWeight *w = hyrsm_gemm_pack_nt (parts, part, n, k, ldb);
+      g_assert_nonnull (w);
+      g_assert_cmpint (hyrsm_gemm_packed_get_n (w), ==, parts * n);
+      g_assert_cmpint (hyrsm_gemm_packed_get_k (w), ==, k);
+      for (guint mi = 0; mi < G_N_ELEMENTS (ms); mi++) {
+        int m = ms[mi], lda = k + 1, ldc = parts * n + 5;
+        g_autofree float *a = g_new (float, (gsize) m * lda);
+        g_autofree float *c = g_new (float, (gsize) m * ldc);
+        for (gsize i = 0; i < (gsize) m * lda; i++)
+          a[i] = (float) g_rand_double_range (rng, -1, 1);
+        for (gsize i = 0; i < (gsize) m * ldc; i++)
+          c[i] = 12345.0f;      /* the gaps between rows stay */
+        hyrsm_gemm_packed_nt (m, a, lda, w, c, ldc);
+        for (int i = 0; i < m; i++) {
+          for (int j = 0; j < parts * n; j++) {
+            const float *bj = part[j / n] + (gsize) (j % n) * ldb;
+            double ref = 0, mag = 0;
+            for (int t = 0; t < k; t++) {
+              ref += (double) a[(gsize) i * lda + t] * bj[t];
+              mag += fabs ((double) a[(gsize) i * lda + t] * bj[t]);
+            }
+            g_assert_cmpfloat (fabs (c[(gsize) i * ldc + j] - ref), <=,
+                1e-6 * mag + 1e-30);
+          }
+          for (int j = parts * n; j < ldc; j++)
+            g_assert_cmpfloat (c[(gsize) i * ldc + j], ==, 12345.0f);
+        }
+        /* several products in one region: the same bits as one at a time
+         * (an empty product among them changes nothing) */
+        g_autofree float *c2 = g_malloc0 ((gsize) m * ldc * sizeof (float));
+        g_autofree float *c3 = g_malloc0 ((gsize) 2 * ldc * sizeof (float));
+        g_autofree float *c4 = g_malloc0 ((gsize) 2 * ldc * sizeof (float));
+        HyrsmPackedProduct many[3] = {
+          {.m = MIN (2, m),.a = a,.lda = lda,.w = w,.c = c3,.ldc = ldc},
+          {.m = 0,.a = a,.lda = lda,.w = w,.c = NULL,.ldc = ldc},
+          {.m = m,.a = a,.lda = lda,.w = w,.c = c2,.ldc = ldc},
+        };
+        hyrsm_gemm_packed_nt_many (3, many);
+        hyrsm_gemm_packed_nt (MIN (2, m), a, lda, w, c4, ldc);
+        for (int i = 0; i < m; i++)
+          g_assert_cmpmem (c2 + (gsize) i * ldc, parts * n * sizeof (float),
+              c + (gsize) i * ldc, parts * n * sizeof (float));
+        g_assert_cmpmem (c3, MIN (2, m) * ldc * sizeof (float), c4,
+            MIN (2, m) * ldc * sizeof (float));
+      }
+      hyrsm_gemm_packed_free (w);
+    }
+  g_rand_free (rng);
+}
+
 /* match() from several threads while another thread adds and removes:
  * every match sees a consistent set (2 or 3 classes), and the writer is
  * never starved by the readers. */
@@ -697,6 +772,7 @@ main (int argc, char **argv)
       test_incremental);
   g_test_add_func ("/relation/support-set/concurrent", test_concurrent);
   g_test_add_func ("/relation/metric/bimhm", test_bimhm);
+  g_test_add_func ("/relation/gemm/packed", test_gemm_packed);
   add_fixture_tests ();
 
   int ret = g_test_run ();
