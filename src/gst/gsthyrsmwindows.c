@@ -1015,8 +1015,14 @@ gst_hyrsm_windows_stop (GstHyrsmFilter *self)
 void
 gst_hyrsm_windows_set_stride (GstHyrsmFilter *self, GstClockTime stride)
 {
-  self->geometry.stride = gst_hyrsm_grid_stride_points (self->geometry.period,
+  guint64 points = gst_hyrsm_grid_stride_points (self->geometry.period,
       stride);
+  /* Every track already has the geometry's stride (tracks take the
+   * geometry when made or reconfigured): walk them only on a change, not
+   * for every frame. */
+  if (points == self->geometry.stride)
+    return;
+  self->geometry.stride = points;
   for_each_track (self, track_update_stride);
 }
 
