@@ -21,7 +21,9 @@
  * and write bf16; the frames are converted by the reorder in front of the
  * stem. The network's last convolution writes f32 instead (its residual
  * add then runs on an f32 copy of the shortcut), so the global average
- * pool and the features the caller gets are f32.
+ * pool and the features the caller gets are f32. (The relation head's
+ * bf16 weights are hyrsm-relation.c's: a model without a backbone can be
+ * bf16 on any CPU with AVX2 and FMA.)
  *
  * Weights are reordered once into the layout a convolution asks for and
  * shared by every plan that asks for the same layout. Activations live in a
@@ -826,10 +828,19 @@ HyrsmBackend *
 hyrsm_backend_cpu_new (const HyrsmBackboneWeights *backbone, int crop,
     gboolean bf16, GError **error)
 {
-  if (bf16 && !hyrsm_backend_cpu_has_bf16 ()) {
+  /* A backbone in bf16 needs oneDNN's bf16 kernels; a relation head alone
+   * only widens its bf16 weights to floats (hyrsm-gemm-thin.c), which any
+   * CPU with AVX2 and FMA does. */
+  if (bf16 && backbone && !hyrsm_backend_cpu_has_bf16 ()) {
     g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_INVALID_ARGUMENT,
         "precision \"bf16\" is not available: this CPU has no AVX512-BF16 "
         "(oneDNN's ISA here: %s)", isa_name ());
+    return NULL;
+  }
+  if (bf16 && !backbone && !hyrsm_gemm_packed_supported ()) {
+    g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_INVALID_ARGUMENT,
+        "precision \"bf16\" is not available: the relation head's bf16 "
+        "weights need a CPU with AVX2 and FMA");
     return NULL;
   }
   HyrsmBackendCpu *self = g_new0 (HyrsmBackendCpu, 1);

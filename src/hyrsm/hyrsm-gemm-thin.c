@@ -19,6 +19,7 @@
 #include "hyrsm-gemm-thin.h"
 
 #include <immintrin.h>
+#include <string.h>
 
 #define B_ROWS 4
 
@@ -201,7 +202,14 @@ hyrsm_gemm_thin_nt (int m, int n, int k, const float *a, const float *b,
  * k = 2048) is read from memory once per call, whatever m is, and from L2
  * for every further 4 rows of A. Threads take panels dynamically, so a
  * thread the OS descheduled on a busy machine does not hold the others
- * back. */
+ * back.
+ *
+ * A weight packed in bf16 holds the same panels at 2 bytes a value: each
+ * block of KB steps is widened to floats (exactly: a bf16 is the high half
+ * of a float) into a buffer in L1 once, and every row of A is multiplied
+ * with that buffer by the same float kernel. The memory stream, which is
+ * what a few rows of A wait for, is half as long; the sums are those of
+ * the float kernel on the bf16-rounded weights, bit for bit. */
 
 #define NR 24
 #define MR 4
@@ -212,6 +220,7 @@ struct _HyrsmPackedWeight
   int n, k;
   int n_panels;
   float *panels;                /* n_panels x k x NR, 32-byte aligned */
+  guint16 *panels_bf16;         /* or the same in bf16 (panels NULL) */
 };
 
 gboolean
@@ -233,9 +242,30 @@ hyrsm_gemm_packed_supported (void)
   return hyrsm_cpu_has_avx2_fma ();
 }
 
+guint16
+hyrsm_float_to_bf16 (float f)
+{
+  guint32 u;
+  memcpy (&u, &f, sizeof u);
+  if ((u & 0x7fffffffu) > 0x7f800000u)
+    return (guint16) ((u >> 16) | 0x40);        /* NaN stays a (quiet) NaN */
+  /* Round to nearest, ties to even (as PyTorch's and oneDNN's conversion) */
+  u += 0x7fffu + ((u >> 16) & 1);
+  return (guint16) (u >> 16);
+}
+
+float
+hyrsm_bf16_to_float (guint16 h)
+{
+  guint32 u = (guint32) h << 16;
+  float f;
+  memcpy (&f, &u, sizeof f);
+  return f;
+}
+
 HyrsmPackedWeight *
 hyrsm_gemm_pack_nt (int n_parts, const float *const *parts, int n, int k,
-    int ldb)
+    int ldb, gboolean bf16)
 {
   if (!hyrsm_gemm_packed_supported () || n_parts <= 0 || n <= 0 || k <= 0)
     return NULL;
@@ -243,18 +273,26 @@ hyrsm_gemm_pack_nt (int n_parts, const float *const *parts, int n, int k,
   w->n = n_parts * n;
   w->k = k;
   w->n_panels = (w->n + NR - 1) / NR;
-  gsize size = (gsize) w->n_panels * k * NR * sizeof (float);
-  w->panels = g_aligned_alloc0 (1, size, 64);
+  gsize values = (gsize) w->n_panels * k * NR;
+  if (bf16)
+    w->panels_bf16 = g_aligned_alloc0 (values, sizeof (guint16), 64);
+  else
+    w->panels = g_aligned_alloc0 (values, sizeof (float), 64);
 #pragma omp parallel for schedule(static)
   for (int p = 0; p < w->n_panels; p++) {
-    float *panel = w->panels + (gsize) p * k * NR;
+    gsize at = (gsize) p * k * NR;
     for (int q = 0; q < NR; q++) {
       int j = p * NR + q;
       if (j >= w->n)
         break;                  /* padding rows stay 0 */
       const float *row = parts[j / n] + (gsize) (j % n) * ldb;
-      for (int t = 0; t < k; t++)
-        panel[(gsize) t * NR + q] = row[t];
+      if (bf16)
+        for (int t = 0; t < k; t++)
+          w->panels_bf16[at + (gsize) t * NR + q] = hyrsm_float_to_bf16
+              (row[t]);
+      else
+        for (int t = 0; t < k; t++)
+          w->panels[at + (gsize) t * NR + q] = row[t];
     }
   }
   return w;
@@ -266,6 +304,7 @@ hyrsm_gemm_packed_free (HyrsmPackedWeight *w)
   if (w == NULL)
     return;
   g_aligned_free (w->panels);
+  g_aligned_free (w->panels_bf16);
   g_free (w);
 }
 
@@ -279,6 +318,12 @@ int
 hyrsm_gemm_packed_get_k (const HyrsmPackedWeight *w)
 {
   return w->k;
+}
+
+gboolean
+hyrsm_gemm_packed_is_bf16 (const HyrsmPackedWeight *w)
+{
+  return w->panels_bf16 != NULL;
 }
 
 /* C[0..rows-1][0..cols-1] (+)= A[0..rows-1] . panel, rows <= MR a
@@ -320,24 +365,35 @@ store_row (float *cr, int cols, gboolean first, __m256 v0, __m256 v1,
     cr[q] = first ? tmp[q] : cr[q] + tmp[q];
 }
 
-/* Steps t0..t1-1 (at most KB) of rows 0..rows-1 against a panel. While
- * it computes, the next KB steps of the panel are prefetched: with
- * several groups of 4 rows, the later groups find the panel in L1 and
- * the memory would otherwise idle while they run. */
+/* How packed_block() prefetches the next block while it computes: not at
+ * all, a float block (96 bytes a step) or a bf16 block (48 bytes a step). */
+typedef enum
+{
+  PREFETCH_NONE,
+  PREFETCH_F32,
+  PREFETCH_BF16,
+} Prefetch;
+
+/* Steps t0..t1-1 (at most KB) of rows 0..rows-1 against @bt, the block's
+ * first step, prefetching the next block from @pf meanwhile: with several
+ * groups of 4 rows, the later groups find the block in L1 and the memory
+ * would otherwise idle while they run. */
 __attribute__ ((target ("avx2,fma"), always_inline))
 static inline void
-packed_block (int rows, gboolean prefetch, int t0, int t1, int k,
-    const float *a, int lda, const float *panel, float *c, int ldc, int cols)
+packed_block (int rows, Prefetch prefetch, int t0, int t1, const float *a,
+    int lda, const float *bt, const char *pf, float *c, int ldc, int cols)
 {
   __m256 z = _mm256_setzero_ps ();
   __m256 acc00 = z, acc01 = z, acc02 = z, acc10 = z, acc11 = z, acc12 = z;
   __m256 acc20 = z, acc21 = z, acc22 = z, acc30 = z, acc31 = z, acc32 = z;
-  const float *bt = panel + (gsize) t0 * NR;
-  const float *pf = t1 < k ? bt + KB * NR : bt;
-  for (int t = t0; t < t1; t++, bt += NR, pf += NR) {
-    if (prefetch) {
-      _mm_prefetch ((const char *) pf, _MM_HINT_T0);
-      _mm_prefetch ((const char *) (pf + 16), _MM_HINT_T0);
+  for (int t = t0; t < t1; t++, bt += NR) {
+    if (prefetch == PREFETCH_F32) {
+      _mm_prefetch (pf, _MM_HINT_T0);
+      _mm_prefetch (pf + 64, _MM_HINT_T0);
+      pf += NR * sizeof (float);
+    } else if (prefetch == PREFETCH_BF16) {
+      _mm_prefetch (pf, _MM_HINT_T0);
+      pf += NR * sizeof (guint16);
     }
     __m256 b0 = _mm256_load_ps (bt);
     __m256 b1 = _mm256_load_ps (bt + 8);
@@ -353,18 +409,21 @@ packed_block (int rows, gboolean prefetch, int t0, int t1, int k,
   ROW_STORE (3);
 }
 
-/* Rows i..i+rows-1 (rows <= MR), steps t0..t1-1, of one panel. */
+/* Rows i..i+rows-1 (rows <= MR), steps t0..t1-1, of one block: the
+ * function above made for each row count and way of prefetching. */
 __attribute__ ((target ("avx2,fma")))
 static void
-packed_rows (int rows, gboolean prefetch, int t0, int t1, int k,
-    const float *a, int lda, const float *panel, float *c, int ldc, int cols)
+packed_rows (int rows, Prefetch prefetch, int t0, int t1, const float *a,
+    int lda, const float *bt, const void *pf, float *c, int ldc, int cols)
 {
 #define CASE(r) \
   case r: \
-    if (prefetch) \
-      packed_block (r, TRUE, t0, t1, k, a, lda, panel, c, ldc, cols); \
+    if (prefetch == PREFETCH_F32) \
+      packed_block (r, PREFETCH_F32, t0, t1, a, lda, bt, pf, c, ldc, cols); \
+    else if (prefetch == PREFETCH_BF16) \
+      packed_block (r, PREFETCH_BF16, t0, t1, a, lda, bt, pf, c, ldc, cols); \
     else \
-      packed_block (r, FALSE, t0, t1, k, a, lda, panel, c, ldc, cols); \
+      packed_block (r, PREFETCH_NONE, t0, t1, a, lda, bt, pf, c, ldc, cols); \
     break
   switch (rows) {
       CASE (4);
@@ -383,25 +442,75 @@ packed_rows (int rows, gboolean prefetch, int t0, int t1, int k,
  * the panel in L2). */
 #define BLOCKS_OUTER_MAX_ROWS 16
 
+/* @count bf16 values (a multiple of 8, 16-byte aligned) widened into
+ * @out. */
+__attribute__ ((target ("avx2")))
+static void
+widen_block (const guint16 *in, int count, float *out)
+{
+  for (int i = 0; i < count; i += 8) {
+    __m128i h = _mm_load_si128 ((const __m128i *) (in + i));
+    __m256i x = _mm256_slli_epi32 (_mm256_cvtepu16_epi32 (h), 16);
+    _mm256_store_ps (out + i, _mm256_castsi256_ps (x));
+  }
+}
+
 /* One panel (24 columns of C) for all m rows. */
 __attribute__ ((target ("avx2,fma")))
 static void
 packed_panel (int m, const float *a, int lda, const HyrsmPackedWeight *w,
     int p, float *c, int ldc)
 {
-  const float *panel = w->panels + (gsize) p * w->k * NR;
   int k = w->k, j = p * NR, cols = MIN (NR, w->n - j);
   c += j;
-  if (m <= BLOCKS_OUTER_MAX_ROWS) {
-    for (int t0 = 0; t0 < k; t0 += KB)
+  if (w->panels_bf16 && m > BLOCKS_OUTER_MAX_ROWS) {
+    /* Many rows: the whole panel widened once, then as a float panel
+     * (the rows of A would not stay in cache with blocks outer). */
+    gsize values = (gsize) k * NR;
+    float *whole = g_aligned_alloc (values, sizeof (float), 32);
+    widen_block (w->panels_bf16 + (gsize) p * values, (int) values, whole);
+    for (int i = 0; i < m; i += MR)
+      for (int t0 = 0; t0 < k; t0 += KB)
+        packed_rows (MIN (MR, m - i), PREFETCH_NONE, t0, MIN (k, t0 + KB),
+            a + (gsize) i * lda, lda, whole + (gsize) t0 * NR, NULL,
+            c + (gsize) i * ldc, ldc, cols);
+    g_aligned_free (whole);
+    return;
+  }
+  if (w->panels_bf16) {
+    /* A few rows: each block of KB steps widened once into L1 for all of
+     * them, the first group of rows prefetching the next block. */
+    float block[KB * NR] __attribute__ ((aligned (32)));
+    const guint16 *panel = w->panels_bf16 + (gsize) p * k * NR;
+    for (int t0 = 0; t0 < k; t0 += KB) {
+      int t1 = MIN (k, t0 + KB);
+      const guint16 *bt = panel + (gsize) t0 * NR;
+      widen_block (bt, (t1 - t0) * NR, block);
       for (int i = 0; i < m; i += MR)
-        packed_rows (MIN (MR, m - i), TRUE, t0, MIN (k, t0 + KB), k,
-            a + (gsize) i * lda, lda, panel, c + (gsize) i * ldc, ldc, cols);
+        packed_rows (MIN (MR, m - i), i == 0 && t1 < k ? PREFETCH_BF16 :
+            PREFETCH_NONE, t0, t1, a + (gsize) i * lda, lda, block,
+            bt + KB * NR, c + (gsize) i * ldc, ldc, cols);
+    }
+    return;
+  }
+  const float *panel = w->panels + (gsize) p * k * NR;
+  if (m <= BLOCKS_OUTER_MAX_ROWS) {
+    for (int t0 = 0; t0 < k; t0 += KB) {
+      int t1 = MIN (k, t0 + KB);
+      const float *bt = panel + (gsize) t0 * NR;
+      /* the last block prefetches itself again: harmless */
+      const float *pf = t1 < k ? bt + KB * NR : bt;
+      for (int i = 0; i < m; i += MR)
+        packed_rows (MIN (MR, m - i), PREFETCH_F32, t0, t1,
+            a + (gsize) i * lda, lda, bt, pf, c + (gsize) i * ldc, ldc,
+            cols);
+    }
   } else {
     for (int i = 0; i < m; i += MR)
       for (int t0 = 0; t0 < k; t0 += KB)
-        packed_rows (MIN (MR, m - i), FALSE, t0, MIN (k, t0 + KB), k,
-            a + (gsize) i * lda, lda, panel, c + (gsize) i * ldc, ldc, cols);
+        packed_rows (MIN (MR, m - i), PREFETCH_NONE, t0, MIN (k, t0 + KB),
+            a + (gsize) i * lda, lda, panel + (gsize) t0 * NR, NULL,
+            c + (gsize) i * ldc, ldc, cols);
   }
 }
 

@@ -34,17 +34,23 @@ gboolean hyrsm_cpu_has_avx2_fma (void);
 gboolean hyrsm_gemm_packed_supported (void);
 
 /* Packs B = the @n_parts matrices @parts[i] (each @n x @k, row i of part
- * p at parts[p] + i * @ldb) stacked: B is (n_parts n) x k. NULL when the
- * CPU cannot run the packed kernel. */
+ * p at parts[p] + i * @ldb) stacked: B is (n_parts n) x k; with @bf16,
+ * each value rounded to bf16 (nearest, ties to even), which halves the
+ * bytes a product reads. NULL when the CPU cannot run the packed kernel. */
 HyrsmPackedWeight *hyrsm_gemm_pack_nt (int n_parts, const float *const *parts,
-    int n, int k, int ldb);
+    int n, int k, int ldb, gboolean bf16);
 void hyrsm_gemm_packed_free (HyrsmPackedWeight *w);
 int hyrsm_gemm_packed_get_n (const HyrsmPackedWeight *w);
 int hyrsm_gemm_packed_get_k (const HyrsmPackedWeight *w);
+gboolean hyrsm_gemm_packed_is_bf16 (const HyrsmPackedWeight *w);
+/* bf16 <-> float as hyrsm_gemm_pack_nt() rounds and the kernel widens. */
+guint16 hyrsm_float_to_bf16 (float f);
+float hyrsm_bf16_to_float (guint16 h);
 
 /* Row-major C (m x n, rows @ldc apart) = A (m x k, rows @lda apart) .
  * B^T on OpenMP threads, for any m. Each C element is summed in float over
- * blocks of 256 of k, the blocks' sums added in order. */
+ * blocks of 256 of k, the blocks' sums added in order (a bf16 B: the same
+ * sums as of its values widened to float). */
 void hyrsm_gemm_packed_nt (int m, const float *a, int lda,
     const HyrsmPackedWeight *w, float *c, int ldc);
 

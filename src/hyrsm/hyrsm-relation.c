@@ -86,19 +86,21 @@ relation_new (HyrsmModel *model, const HyrsmHeadWeights *w)
   if (g_strcmp0 (rel->backend->ops->name, "cpu") == 0
       && hyrsm_gemm_packed_supported ()) {
     /* Packed once here, so that a query reads each weight once, as one
-     * stream, and packs nothing. */
+     * stream, and packs nothing; in the model's precision bf16, as bf16
+     * (half the bytes to read; within docs/decisions.md's tolerance). */
+    gboolean bf16 = g_strcmp0 (hyrsm_model_get_precision (model), "bf16") == 0;
     const float *qkv[3] = { w->wq, w->wk, w->wv };
     const float *intra_qkv = w->qkv_weight, *intra_out = w->out_weight;
-    rel->packed.qkv = hyrsm_gemm_pack_nt (1, &intra_qkv, 3 * D, D, D);
-    rel->packed.out = hyrsm_gemm_pack_nt (1, &intra_out, D, D, D);
-    rel->packed.token_qkv = hyrsm_gemm_pack_nt (3, qkv, D, D, D);
+    rel->packed.qkv = hyrsm_gemm_pack_nt (1, &intra_qkv, 3 * D, D, D, bf16);
+    rel->packed.out = hyrsm_gemm_pack_nt (1, &intra_out, D, D, D, bf16);
+    rel->packed.token_qkv = hyrsm_gemm_pack_nt (3, qkv, D, D, D, bf16);
     const float *w2a = w->fuse_weight, *w2b = w->fuse_weight + D;
-    rel->packed.w2a = hyrsm_gemm_pack_nt (1, &w2a, D, D, 2 * D);
-    rel->packed.w2b = hyrsm_gemm_pack_nt (1, &w2b, D, D, 2 * D);
+    rel->packed.w2a = hyrsm_gemm_pack_nt (1, &w2a, D, D, 2 * D, bf16);
+    rel->packed.w2b = hyrsm_gemm_pack_nt (1, &w2b, D, D, 2 * D, bf16);
     rel->packed.wf_heads = g_new0 (HyrsmPackedWeight *, w->n_heads);
     for (int h = 0; h < w->n_heads; h++) {
       const float *wf_h = w->fc_weight + h * d;
-      rel->packed.wf_heads[h] = hyrsm_gemm_pack_nt (1, &wf_h, D, d, D);
+      rel->packed.wf_heads[h] = hyrsm_gemm_pack_nt (1, &wf_h, D, d, D, bf16);
     }
     return rel;
   }

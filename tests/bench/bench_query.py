@@ -17,6 +17,11 @@ matched once (which makes the supports' cached terms):
 - libhyrsm: `Hyrsm.SupportSet.match_batch` on B windows at once (B = 1 is
   one window alone), the supports' S, W2a S, Q, K, V and mutual attention
   terms cached by the library.
+- libhyrsm bf16 head (unless --no-bf16): the same, the model loaded with
+  precision bf16 (the head's weights rounded to bf16 at load and widened
+  in the kernel; any CPU with AVX2 and FMA), in a process of its own; the
+  column gives how far its distances are from fp32's (relative to each
+  query's largest) and whether any query's nearest class changed.
 - PyTorch: the model as a PyTorch user would batch it, float32, no_grad:
   the supports' intra-relation S and W2a S computed once; per batch the
   windows' intra-relation, then per window the inter-relation over all
@@ -83,7 +88,10 @@ def parse_args(argv=None):
     ap.add_argument("--rounds", type=int, default=1,
                     help="with --baseline: time the two builds this many times, alternately, and keep "
                     "each case's best round (load that comes and goes hits both)")
+    ap.add_argument("--no-bf16", action="store_true",
+                    help="do not time libhyrsm with the head's weights in bf16 (the bf16 column)")
     ap.add_argument("--worker", choices=("ours", "torch"), help=argparse.SUPPRESS)
+    ap.add_argument("--precision", default="fp32", help=argparse.SUPPRESS)
     ap.add_argument("--workdir", help=argparse.SUPPRESS)
     return ap.parse_args(argv)
 
@@ -128,7 +136,8 @@ def worker_ours(workdir):
     gi.require_version("Hyrsm", "1.0")
     from gi.repository import GLib, Hyrsm
 
-    model = Hyrsm.Model.new_from_file(os.path.join(workdir, "model.safetensors"))
+    model = Hyrsm.Model.new_full(os.path.join(workdir, "model.safetensors"), "cpu", ARGS.precision)
+    assert model.get_precision() == ARGS.precision, model.get_precision()
     D = model.props.feature_dim
     all_classes, batches = cases()
     out = {}
@@ -285,7 +294,7 @@ def best_of(old, new):
     return old
 
 
-def run_worker(kind, workdir, build=None):
+def run_worker(kind, workdir, build=None, precision="fp32"):
     build = build or ARGS.build
     env = dict(os.environ)
     env.update(OMP_NUM_THREADS=str(ARGS.threads), OPENBLAS_NUM_THREADS=str(ARGS.threads))
@@ -297,7 +306,7 @@ def run_worker(kind, workdir, build=None):
     argv = [sys.executable, os.path.abspath(__file__), "--worker", kind, "--workdir", workdir,
             "--build", build, "--classes", ARGS.classes, "--batches", ARGS.batches,
             "--head", ARGS.head, "--windows", str(ARGS.windows), "--threads", str(ARGS.threads),
-            "--torch-batch1-from", str(ARGS.torch_batch1_from)]
+            "--torch-batch1-from", str(ARGS.torch_batch1_from), "--precision", precision]
     subprocess.run(argv, env=env, check=True)
     with open(os.path.join(workdir, kind + ".json")) as f:
         return json.load(f)
@@ -327,13 +336,17 @@ def main():
                 base = best_of(base, run_worker("ours", os.path.join(workdir, "baseline"),
                                                 os.path.abspath(ARGS.baseline)))
             ours = best_of(ours, run_worker("ours", workdir))
+        half = None
+        if not ARGS.no_bf16:
+            half = run_worker("ours", workdir, precision="bf16")
         theirs = run_worker("torch", workdir)
 
     table = ("| classes | batch | %slibhyrsm ms / window | libhyrsm CPU ms / window | PyTorch ms / window | "
-             "speed-up | distances agree to |\n|---:|---:|%s---:|---:|---:|---:|---:|\n"
+             "speed-up | distances agree to |%s\n|---:|---:|%s---:|---:|---:|---:|---:|%s\n"
              % ("baseline ms / window | baseline CPU ms / window | " if base else "",
-                "---:|---:|" if base else ""))
-    worst = worst_base = 0.0
+                " libhyrsm bf16 head ms / window | bf16 distances vs fp32 |" if half else "",
+                "---:|---:|" if base else "", "---:|---:|" if half else ""))
+    worst = worst_base = worst_half = 0.0
     for classes in all_classes:
         for batch in batches:
             key = "%d/%d" % (classes, batch)
@@ -344,17 +357,27 @@ def main():
                 before = "%.2f (%.2f) | %.2f | " % (ab["ms"], ab["min"], ab["cpu"])
                 da, dz = np.array(a["distances"]), np.array(ab["distances"])
                 worst_base = max(worst_base, float(np.max(np.abs(da - dz) / np.maximum(np.abs(dz), 1e-3))))
+            after = ""
+            if half:
+                ah = half[key]
+                da, dh = np.array(a["distances"]), np.array(ah["distances"])
+                # relative to each query's largest distance (the tolerance of docs/decisions.md)
+                rel_h = float(np.max(np.abs(dh - da) / np.max(np.abs(da), axis=1, keepdims=True)))
+                worst_half = max(worst_half, rel_h)
+                same = all(np.argmin(x) == np.argmin(y) for x, y in zip(da, dh))
+                after = " %.2f (%.2f) | %.1e%s |" % (ah["ms"], ah["min"], rel_h, "" if same else ", other class")
             if b is None:
-                table += "| %d | %d | %s%.2f (%.2f) | %.2f | not timed | | |\n" % (
-                    classes, batch, before, a["ms"], a["min"], a["cpu"])
+                table += "| %d | %d | %s%.2f (%.2f) | %.2f | not timed | | |%s\n" % (
+                    classes, batch, before, a["ms"], a["min"], a["cpu"], after)
                 continue
             # PyTorch's distances are per token; with one example per class
             # they are the class distances
             da, db = np.array(a["distances"]), np.array(b["distances"])
             rel = float(np.max(np.abs(da - db) / np.maximum(np.abs(db), 1e-3)))
             worst = max(worst, rel)
-            table += "| %d | %d | %s%.2f (%.2f) | %.2f | %.2f (%.2f) | %.1fx | %.1e |\n" % (
-                classes, batch, before, a["ms"], a["min"], a["cpu"], b["ms"], b["min"], b["ms"] / a["ms"], rel)
+            table += "| %d | %d | %s%.2f (%.2f) | %.2f | %.2f (%.2f) | %.1fx | %.1e |%s\n" % (
+                classes, batch, before, a["ms"], a["min"], a["cpu"], b["ms"], b["min"], b["ms"] / a["ms"], rel,
+                after)
     notes = []
     for classes in all_classes:
         build = ours["%d/build" % classes]
@@ -364,6 +387,11 @@ def main():
         notes.append("baseline: libhyrsm of %s, run before this build's (%d round%s, each case's best); "
                      "its distances and this build's agree to %.1e"
                      % (ARGS.baseline, ARGS.rounds, "s" if ARGS.rounds > 1 else "", worst_base))
+    if half:
+        notes.append("bf16 head: the same model loaded with precision bf16 (the head's weights rounded to "
+                     "bf16 at load, widened to float in the kernel; everything else as fp32), its own "
+                     "process; distances differ from fp32 by at most %.1e of each query's largest"
+                     % worst_half)
     load = os.getloadavg()
     text = ("%s head, D = %d, T = %d; median (min) ms per window, and the least process CPU time per "
             "window (both threads together: unlike wall time, it leaves out the time other jobs hold the "

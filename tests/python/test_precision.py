@@ -206,3 +206,92 @@ def test_element_bad_precision_is_an_error_naming_it(real_clips, random_resnet18
     assert f.get_property("precision") == "auto"
     f.set_property("precision", None)
     assert f.get_property("precision") == "auto"
+
+
+# ---- the relation head in bf16 ----
+#
+# A model's relation head in bf16 keeps its weights rounded to bf16 (half
+# the bytes a decision reads) and widens them to float in the kernel, which
+# any CPU with AVX2 and FMA does: a head-only model (features from
+# elsewhere) can be bf16 on CPUs where a backbone cannot. Tolerance
+# (docs/decisions.md): distances within 2e-3 of each query's largest fp32
+# distance, the same nearest class. Measured here: 1.3e-4 (random features,
+# D = 2048, bench_query.py) and printed below for the real episodes.
+
+TOL_HEAD_DISTANCES = 2e-3
+
+
+def cpu_has_avx2_fma():
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("flags"):
+            return {"avx2", "fma"} <= set(line.split(":", 1)[1].split())
+    return False
+
+
+needs_avx2 = pytest.mark.skipif(
+    not cpu_has_avx2_fma(), reason="this CPU has no AVX2 and FMA (the packed relation kernel)")
+
+
+@pytest.fixture(scope="module")
+def head_512(tmp_path_factory):
+    """Head-only models for ResNet-18 features (D = 512), 1-shot and 5-shot rules."""
+    out = {}
+    for head in ("1shot", "5shot"):
+        path = tmp_path_factory.mktemp("head") / f"head-{head}.safetensors"
+        subprocess.run(["/usr/bin/python3", str(ROOT / "tests" / "fixtures" / "make_model.py"),
+                        str(path), "--backbone", "none", "--head", head, "--dim", "512",
+                        "--seed", "5"], check=True, stdout=subprocess.DEVNULL)
+        out[head] = path
+    return out
+
+
+@needs_avx2
+def test_head_only_models_can_be_bf16_and_auto_stays_exact(head_512, monkeypatch):
+    monkeypatch.delenv("HYRSM_PRECISION", raising=False)
+    path = str(head_512["1shot"])
+    assert Hyrsm.Model.new_full(path, "cpu", "bf16").get_precision() == "bf16"
+    # auto is bf16 only where the backbone could be too: fp32 stays exact
+    assert Hyrsm.Model.new_full(path, "cpu", "auto").get_precision() == ("bf16" if HAS_BF16 else "fp32")
+
+
+def episodes(real_clips, random_resnet18):
+    """Real episodes: per scene, two support clips' worth of frames (even
+    frames 0..14 and odd frames 1..15) and a query (frames 9..23, odd), as
+    fp32 ResNet-18 features."""
+    model = Hyrsm.Model.new_full(str(random_resnet18), "cpu", "fp32")
+    feats = {s: embed(model, rgb) for s, rgb in scenes(real_clips).items()}
+    support = {s: [f[0:16:2], f[1:16:2]] for s, f in feats.items()}
+    queries = {s: f[9:24:2] for s, f in feats.items()}
+    return support, queries
+
+
+def as_bytes(x):
+    return GLib.Bytes.new(np.ascontiguousarray(x, dtype=np.float32).tobytes())
+
+
+@needs_avx2
+@pytest.mark.parametrize("head", ["1shot", "5shot"])
+def test_bf16_head_distances_are_close_to_fp32(head, head_512, real_clips, random_resnet18):
+    support, queries = episodes(real_clips, random_resnet18)
+    shots = 1 if head == "1shot" else 2
+    results = {}
+    for precision in ("fp32", "bf16"):
+        model = Hyrsm.Model.new_full(str(head_512[head]), "cpu", precision)
+        assert model.get_precision() == precision
+        sset = Hyrsm.SupportSet.new(model)
+        for s, clips in support.items():
+            for clip in clips[:shots]:
+                sset.add(s, as_bytes(clip))
+        batch = np.stack(list(queries.values()))
+        results[precision] = sset.match_batch(as_bytes(batch))
+        # a window decided alone gets the batch's bits
+        alone = sset.match(as_bytes(batch[0]))
+        assert list(alone.get_distances()) == list(results[precision][0].get_distances())
+    for s, want, got in zip(queries, results["fp32"], results["bf16"]):
+        assert list(got.get_labels()) == list(want.get_labels())
+        w, g = np.array(want.get_distances()), np.array(got.get_distances())
+        err = float(np.max(np.abs(g - w)) / np.max(np.abs(w)))
+        print(f"{head}: query {s}: bf16 head distances rel. error {err:.2e}")
+        assert err < TOL_HEAD_DISTANCES
+        assert got.get_label() == want.get_label()
+        assert not np.array_equal(g, w), "bf16 weights were not used"

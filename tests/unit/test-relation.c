@@ -16,6 +16,7 @@
 
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -639,7 +640,8 @@ test_gemm_packed (void)
       for (gsize i = 0; i < (gsize) parts * n * ldb; i++)
         b[i] = (float) g_rand_double_range (rng, -1, 1);
       const float *part[2] = { b, b + (gsize) n * ldb };
-      HyrsmPackedWeight *w = hyrsm_gemm_pack_nt (parts, part, n, k, ldb);
+      HyrsmPackedWeight *w = hyrsm_gemm_pack_nt (parts, part, n, k, ldb,
+          FALSE);
       g_assert_nonnull (w);
       g_assert_cmpint (hyrsm_gemm_packed_get_n (w), ==, parts * n);
       g_assert_cmpint (hyrsm_gemm_packed_get_k (w), ==, k);
@@ -685,6 +687,88 @@ test_gemm_packed (void)
             MIN (2, m) * ldc * sizeof (float));
       }
       hyrsm_gemm_packed_free (w);
+    }
+  g_rand_free (rng);
+}
+
+/* The bf16 rounding: nearest, ties to even, exact for values that are
+ * already bf16, infinities kept, NaN still NaN. */
+static void
+test_bf16_rounding (void)
+{
+  const struct
+  {
+    float in;
+    guint16 out;
+  } cases[] = {
+    {1.0f, 0x3f80}, {-2.0f, 0xc000}, {0.0f, 0x0000}, {-0.0f, 0x8000},
+    /* 1 + 2^-8 is halfway between 1 and 1 + 2^-7: to even (1) */
+    {1.00390625f, 0x3f80},
+    /* 1 + 3 * 2^-8 is halfway between 1 + 2^-7 and 1 + 2^-6: to even */
+    {1.01171875f, 0x3f82},
+    {INFINITY, 0x7f80}, {-INFINITY, 0xff80},
+    /* the largest float rounds to infinity, as PyTorch's conversion */
+    {FLT_MAX, 0x7f80},
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    g_assert_cmphex (hyrsm_float_to_bf16 (cases[i].in), ==, cases[i].out);
+  /* just above the halfway point: up */
+  g_assert_cmphex (hyrsm_float_to_bf16 (nextafterf (1.00390625f, 2.0f)), ==,
+      0x3f81);
+  g_assert_true (isnan (hyrsm_bf16_to_float (hyrsm_float_to_bf16 (NAN))));
+  for (guint16 h = 0; h < 0x7f80; h += 37)
+    g_assert_cmphex (hyrsm_float_to_bf16 (hyrsm_bf16_to_float (h)), ==, h);
+}
+
+/* The packed GEMM with bf16 weights is the float kernel on the weights
+ * rounded to bf16, bit for bit (widening a bf16 is exact, and the blocks
+ * are summed in the same order), across the same shapes as above. */
+static void
+test_gemm_packed_bf16 (void)
+{
+  if (!hyrsm_gemm_packed_supported ()) {
+    g_test_skip ("the CPU has no AVX2 and FMA");
+    return;
+  }
+  const int ks[] = { 1, 7, 256, 300, 513 };
+  const int ns[] = { 1, 23, 24, 50 };
+  const int ms[] = { 1, 2, 3, 4, 5, 9, 16, 17, 41 };
+  GRand *rng = g_rand_new_with_seed (11);
+  for (guint ki = 0; ki < G_N_ELEMENTS (ks); ki++)
+    for (guint ni = 0; ni < G_N_ELEMENTS (ns); ni++) {
+      int k = ks[ki], n = ns[ni], ldb = k + 3, parts = 2;
+      gsize size = (gsize) parts * n * ldb;
+      g_autofree float *b = g_new (float, size);
+      g_autofree float *rounded = g_new (float, size);
+      for (gsize i = 0; i < size; i++) {
+        b[i] = (float) g_rand_double_range (rng, -1, 1);
+        rounded[i] = hyrsm_bf16_to_float (hyrsm_float_to_bf16 (b[i]));
+      }
+      const float *part[2] = { b, b + (gsize) n * ldb };
+      const float *rpart[2] = { rounded, rounded + (gsize) n * ldb };
+      HyrsmPackedWeight *w16 = hyrsm_gemm_pack_nt (parts, part, n, k, ldb,
+          TRUE);
+      HyrsmPackedWeight *w32 = hyrsm_gemm_pack_nt (parts, rpart, n, k, ldb,
+          FALSE);
+      g_assert_true (hyrsm_gemm_packed_is_bf16 (w16));
+      g_assert_false (hyrsm_gemm_packed_is_bf16 (w32));
+      g_assert_cmpint (hyrsm_gemm_packed_get_n (w16), ==, parts * n);
+      for (guint mi = 0; mi < G_N_ELEMENTS (ms); mi++) {
+        int m = ms[mi], lda = k + 1, ldc = parts * n + 5;
+        g_autofree float *a = g_new (float, (gsize) m * lda);
+        g_autofree float *c16 = g_new (float, (gsize) m * ldc);
+        g_autofree float *c32 = g_new (float, (gsize) m * ldc);
+        for (gsize i = 0; i < (gsize) m * lda; i++)
+          a[i] = (float) g_rand_double_range (rng, -1, 1);
+        for (gsize i = 0; i < (gsize) m * ldc; i++)
+          c16[i] = c32[i] = 12345.0f;
+        hyrsm_gemm_packed_nt (m, a, lda, w16, c16, ldc);
+        hyrsm_gemm_packed_nt (m, a, lda, w32, c32, ldc);
+        g_assert_cmpmem (c16, (gsize) m * ldc * sizeof (float), c32,
+            (gsize) m * ldc * sizeof (float));
+      }
+      hyrsm_gemm_packed_free (w16);
+      hyrsm_gemm_packed_free (w32);
     }
   g_rand_free (rng);
 }
@@ -773,6 +857,8 @@ main (int argc, char **argv)
   g_test_add_func ("/relation/support-set/concurrent", test_concurrent);
   g_test_add_func ("/relation/metric/bimhm", test_bimhm);
   g_test_add_func ("/relation/gemm/packed", test_gemm_packed);
+  g_test_add_func ("/relation/gemm/packed-bf16", test_gemm_packed_bf16);
+  g_test_add_func ("/relation/gemm/bf16-rounding", test_bf16_rounding);
   add_fixture_tests ();
 
   int ret = g_test_run ();
