@@ -5,10 +5,10 @@
 /* The share of the measured capacity handed out: the rest absorbs the
  * variation of the frames' cost and the decisions' own work. */
 #define UTILIZATION 0.9
-/* How often the capacity is measured, and how much it grows when the
- * engine ran idle while streams waited (it may have become faster). */
+/* How often the capacity is measured, and the least busy time a
+ * measurement needs (a few batches). */
 #define SAMPLE_US (500 * G_TIME_SPAN_MILLISECOND)
-#define PROBE_GROWTH 1.1
+#define MIN_BUSY_US (100 * G_TIME_SPAN_MILLISECOND)
 /* No window starts while the engine holds more than this much work (at
  * the measured capacity), whoever's turn it is: a backlog is latency for
  * every stream, and frames queued behind it would serve late decisions. */
@@ -20,10 +20,10 @@ typedef struct
 {
   HyrsmEngine *engine;
   GList *clients;               /* GstHyrsmAdmissionClient, in join order */
-  gdouble capacity;             /* frames/s while busy; 0 = not measured */
+  gdouble capacity;             /* frames per busy second; 0 = not measured */
   gint64 sampled_at;            /* monotonic µs; 0 = never */
   guint64 sampled_frames;
-  guint sampled_pending;
+  gint64 sampled_busy;          /* the engine's busy µs then */
 } Admission;
 
 struct _GstHyrsmAdmissionClient
@@ -81,38 +81,33 @@ gst_hyrsm_admission_leave (GstHyrsmAdmissionClient *client)
   g_free (client);
 }
 
-static gboolean
-anyone_waiting (Admission *a)
-{
-  for (GList *l = a->clients; l; l = l->next)
-    if (!((GstHyrsmAdmissionClient *) l->data)->on)
-      return TRUE;
-  return FALSE;
-}
-
-/* Frames per second the engine embeds while it has work queued: from its
- * counters, between two samples with work queued at both. */
+/* Frames the engine embeds per second of its own busy time (running
+ * frames, matches and calls), between two samples: what it can do, not
+ * what it was asked to, so the measure holds when the engine waits for
+ * work part of the time (a rate taken over wall time would then read
+ * low, and streams would pause that the engine could serve). */
 static void
 measure_capacity (Admission *a, gint64 now)
 {
-  guint64 frames;
-  hyrsm_engine_get_counts (a->engine, &frames, NULL);
-  guint pending = hyrsm_engine_get_pending (a->engine);
   if (a->sampled_at != 0 && now - a->sampled_at < SAMPLE_US)
     return;
+  guint64 frames;
+  hyrsm_engine_get_counts (a->engine, &frames, NULL);
+  gint64 busy = hyrsm_engine_get_busy_time (a->engine);
   if (a->sampled_at != 0) {
-    gdouble seconds = (now - a->sampled_at) / (gdouble) G_USEC_PER_SEC;
-    if (pending > 0 && a->sampled_pending > 0 && frames > a->sampled_frames) {
-      gdouble measured = (frames - a->sampled_frames) / seconds;
+    gint64 busy_us = busy - a->sampled_busy;
+    if (busy_us < MIN_BUSY_US)
+      return;                   /* too little work yet: keep sampling */
+    if (frames > a->sampled_frames) {
+      gdouble measured = (frames - a->sampled_frames)
+          / (busy_us / (gdouble) G_USEC_PER_SEC);
       a->capacity = a->capacity > 0 ? 0.7 * a->capacity + 0.3 * measured :
           measured;
-    } else if (pending == 0 && a->capacity > 0 && anyone_waiting (a)) {
-      a->capacity *= PROBE_GROWTH;
     }
   }
   a->sampled_at = now;
   a->sampled_frames = frames;
-  a->sampled_pending = pending;
+  a->sampled_busy = busy;
 }
 
 /* The client in the given state that switched longest ago. */

@@ -8,7 +8,7 @@
  * whether it may start one: the answer is decided before any of the
  * window's frames is embedded, so every embedded frame serves a decision.
  *
- * The engine's capacity (frames per second while it has work) is measured
+ * The engine's capacity (frames per second of its busy time) is measured
  * from its counters; streams are admitted while their sampling rates fit
  * in it. Streams left out wait their turn: admission rotates in slices of
  * several windows (a stream's first window costs T frames, each next one

@@ -44,6 +44,7 @@ struct _HyrsmEngine
   guint64 batches;
   guint64 matches;
   guint64 match_batches;
+  gint64 busy_us;               /* time spent running jobs */
   guint delay_ms;               /* HYRSM_ENGINE_DELAY_MS: test knob */
   float *batch_input;           /* MAX_BATCH x 3 x crop x crop */
   float *batch_output;          /* MAX_BATCH x D */
@@ -199,6 +200,7 @@ engine_thread (gpointer data)
     guint n = take_jobs (self, batch);
     self->running = n;
     g_mutex_unlock (&self->lock);
+    gint64 began = g_get_monotonic_time ();
 
     if (batch[0]->support != NULL)
       run_match_batch (self, batch, n);
@@ -215,6 +217,7 @@ engine_thread (gpointer data)
 
     g_mutex_lock (&self->lock);
     self->running = 0;
+    self->busy_us += g_get_monotonic_time () - began;
     g_cond_broadcast (&self->cond);
   }
   g_mutex_unlock (&self->lock);
@@ -353,4 +356,13 @@ hyrsm_engine_get_counts (HyrsmEngine *self, guint64 *frames,
   if (batches)
     *batches = self->batches;
   g_mutex_unlock (&self->lock);
+}
+
+gint64
+hyrsm_engine_get_busy_time (HyrsmEngine *self)
+{
+  g_mutex_lock (&self->lock);
+  gint64 busy = self->busy_us;
+  g_mutex_unlock (&self->lock);
+  return busy;
 }

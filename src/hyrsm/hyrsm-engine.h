@@ -75,4 +75,9 @@ guint hyrsm_engine_get_pending (HyrsmEngine *engine);
 void hyrsm_engine_get_counts (HyrsmEngine *engine, guint64 *frames,
     guint64 *batches);
 
+/* Microseconds the worker has spent running jobs so far (embedding,
+ * matching, calls): frames embedded per busy second is what the engine
+ * can do, however much of the time it waits for work. */
+gint64 hyrsm_engine_get_busy_time (HyrsmEngine *engine);
+
 G_END_DECLS

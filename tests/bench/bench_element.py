@@ -10,10 +10,14 @@ For each backbone (random weights, 224 x 224 crop):
   2. live 640x480 30 fps for --seconds: windows decided and dropped;
   3. the number of concurrent live 640x480 30 fps streams one process
      sustains (window 2 s, T = 8, stride 0.5 s, one shared model and engine)
-     with under 5% of windows dropped;
+     with under 5% of windows dropped (1, 2, 4, then +4 until a count
+     fails, then the counts between by halves);
   4. overload: 1x, 1.5x and 2x that many streams for --overload-seconds:
      windows decided per second (goodput, against the sustained run's),
      frames embedded, and the fewest / most windows one stream got.
+With --streams N, only N live streams for --seconds (to compare OpenMP
+settings: run it under different OMP_WAIT_POLICY, OMP_NUM_THREADS,
+OMP_PROC_BIND).
 Run from the repository root after `. scripts/env.sh` (or pass --builddir).
 """
 import argparse
@@ -81,6 +85,9 @@ def main():
                     help="backbone precisions to run (bf16 only where the CPU has it)")
     ap.add_argument("--overload-seconds", type=float, default=40,
                     help="length of each overload run (0: skip them)")
+    ap.add_argument("--streams", type=int, default=0,
+                    help="only run this many live streams for --seconds and report them (for "
+                    "comparing settings such as OMP_WAIT_POLICY, OMP_NUM_THREADS, OMP_PROC_BIND)")
     args = ap.parse_args()
     setup_env(args.builddir)
 
@@ -118,6 +125,29 @@ def main():
         run(Gst, f"{source(False, 1)} ! {filt(model, support, 'f', precision)} ! fakesink", ["f"])
 
         secs = args.seconds
+
+        def streams(n, seconds):
+            names = [f"f{i}" for i in range(n)]
+            desc = " ".join(f"{source(True)} ! {filt(model, support, nm, precision)} ! fakesink"
+                            for nm in names)
+            wall, stats = run(Gst, desc, names, until_eos=False, seconds=seconds)
+            return wall, stats
+
+        if args.streams:
+            wall, stats = streams(args.streams, secs)
+            decided = sum(s["windows-classified"] for s in stats)
+            dropped = sum(s["windows-dropped"] for s in stats)
+            per = [s["windows-classified"] for s in stats]
+            embedded = sum(s["frames-embedded"] for s in stats)
+            omp = " ".join(f"{k}={os.environ[k]}" for k in
+                           ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "OMP_PROC_BIND", "GOMP_SPINCOUNT")
+                           if k in os.environ) or "OpenMP defaults"
+            print(f"{label}: {args.streams} live streams for {wall:.0f} s ({omp}): {decided} windows "
+                  f"decided, {dropped} dropped ({100 * dropped / max(decided + dropped, 1):.1f}%), "
+                  f"per stream {min(per)}..{max(per)}, {embedded} frames embedded, "
+                  f"process CPU {time.process_time():.0f} s", flush=True)
+            continue
+
         wall, [st] = run(Gst, f"{source(False, secs)} ! {filt(model, support, 'f', precision)} ! fakesink",
                          ["f"])
         nonlive_fps = st["frames-in"] / wall
@@ -133,25 +163,30 @@ def main():
               flush=True)
         live = st
 
-        def streams(n, seconds):
-            names = [f"f{i}" for i in range(n)]
-            desc = " ".join(f"{source(True)} ! {filt(model, support, nm, precision)} ! fakesink"
-                            for nm in names)
-            wall, stats = run(Gst, desc, names, until_eos=False, seconds=seconds)
-            return wall, stats
-
-        sustained, n = 0, 1
-        while n <= args.max_streams:
+        def holds(n):
             wall, stats = streams(n, secs)
             decided = sum(s["windows-classified"] for s in stats)
             dropped = sum(s["windows-dropped"] for s in stats)
             frac = dropped / max(decided + dropped, 1)
             print(f"{label}: {n} live streams: {decided} windows decided, {dropped} dropped "
                   f"({100 * frac:.1f}%)", flush=True)
-            if frac >= 0.05:
+            return frac < 0.05
+
+        # 1, 2, 4, then +4 until a count fails; then the counts between the
+        # last that held and the first that failed, by halves.
+        sustained, n, failed = 0, 1, None
+        while n <= args.max_streams:
+            if not holds(n):
+                failed = n
                 break
             sustained = n
             n = n * 2 if n < 4 else n + 4
+        while failed is not None and failed - sustained > 1:
+            mid = (sustained + failed) // 2
+            if holds(mid):
+                sustained = mid
+            else:
+                failed = mid
         rows.append((label, nonlive_fps, sampled_fps, live, sustained))
 
         # Overload: what the machine still decides with more streams than it
