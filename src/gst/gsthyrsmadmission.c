@@ -2,9 +2,14 @@
  * engine (see gsthyrsmadmission.h). */
 #include "gsthyrsmadmission.h"
 
-/* The share of the measured capacity handed out: the rest absorbs the
- * variation of the frames' cost and the decisions' own work. */
-#define UTILIZATION 0.9
+GST_DEBUG_CATEGORY_EXTERN (gst_hyrsm_filter_debug);
+#define GST_CAT_DEFAULT gst_hyrsm_filter_debug
+
+/* The share of the measured capacity handed out: all of it, as the
+ * capacity is per second of the engine's busy time, decisions included;
+ * the backlog gate below absorbs the variation of the frames' cost (with
+ * 0.9, 10 ResNet-18 streams on 2 cores decided 17% fewer windows). */
+#define UTILIZATION 1.0
 /* How often the capacity is measured, and the least busy time a
  * measurement needs (a few batches). */
 #define SAMPLE_US (500 * G_TIME_SPAN_MILLISECOND)
@@ -103,6 +108,9 @@ measure_capacity (Admission *a, gint64 now)
           / (busy_us / (gdouble) G_USEC_PER_SEC);
       a->capacity = a->capacity > 0 ? 0.7 * a->capacity + 0.3 * measured :
           measured;
+      GST_DEBUG ("engine %p: %.1f frames per busy second (%.0f%% busy), "
+          "capacity now %.1f", a->engine, measured,
+          100.0 * busy_us / (now - a->sampled_at), a->capacity);
     }
   }
   a->sampled_at = now;
@@ -126,6 +134,8 @@ oldest (Admission *a, gboolean on)
 static void
 set_on (GstHyrsmAdmissionClient *c, gboolean on, gint64 now, gdouble *load)
 {
+  GST_DEBUG ("engine %p: stream %p %s after %.1f s", c->admission->engine,
+      c, on ? "admitted" : "paused", (now - c->since) / 1e6);
   c->on = on;
   c->since = now;
   *load += on ? c->rate : -c->rate;

@@ -671,8 +671,12 @@ queue_window (GstHyrsmFilter *self, Track *track, guint64 last)
     /* Live and behind: drop this whole window, never a frame. */
     self->windows_dropped++;
     g_mutex_unlock (&self->state_lock);
+    guint embedded = 0;
+    for (guint t = 0; t < T; t++)
+      embedded += job->points[t] != NULL;
     GST_LOG_OBJECT (self, "inference is behind: window %" G_GUINT64_FORMAT
-        " dropped", last);
+        " dropped (%s; %u of its %u frames embedded)", last, skipped ?
+        "frames skipped" : "too many windows waiting", embedded, T);
     window_job_free (job);
     return NULL;
   }
