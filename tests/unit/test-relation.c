@@ -616,6 +616,20 @@ test_bimhm (void)
   g_assert_cmpfloat_with_epsilon (ab, ba, 1e-12);
 }
 
+/* The shapes the packed GEMM is tested on (see test_gemm_packed). */
+static const int packed_ks[] = { 1, 7, 256, 300, 513 };
+static const int packed_ns[] = { 1, 23, 24, 50 };
+static const int packed_ms[] = { 1, 2, 3, 4, 5, 9, 16, 17, 41 };
+
+static gboolean
+packed_gemm_runs_here (void)
+{
+  if (hyrsm_gemm_packed_supported ())
+    return TRUE;
+  g_test_skip ("the CPU has no AVX2 and FMA");
+  return FALSE;
+}
+
 /* The packed GEMM (every relation product on an AVX2 CPU) against a
  * float64 product: row counts across the 4-row groups and the switch
  * between its two loop orders (16 rows), column counts that leave a
@@ -625,17 +639,12 @@ test_bimhm (void)
 static void
 test_gemm_packed (void)
 {
-  if (!hyrsm_gemm_packed_supported ()) {
-    g_test_skip ("the CPU has no AVX2 and FMA");
+  if (!packed_gemm_runs_here ())
     return;
-  }
-  const int ks[] = { 1, 7, 256, 300, 513 };
-  const int ns[] = { 1, 23, 24, 50 };
-  const int ms[] = { 1, 2, 3, 4, 5, 9, 16, 17, 41 };
   GRand *rng = g_rand_new_with_seed (7);
-  for (guint ki = 0; ki < G_N_ELEMENTS (ks); ki++)
-    for (guint ni = 0; ni < G_N_ELEMENTS (ns); ni++) {
-      int k = ks[ki], n = ns[ni], ldb = k + 3, parts = 2;
+  for (guint ki = 0; ki < G_N_ELEMENTS (packed_ks); ki++)
+    for (guint ni = 0; ni < G_N_ELEMENTS (packed_ns); ni++) {
+      int k = packed_ks[ki], n = packed_ns[ni], ldb = k + 3, parts = 2;
       g_autofree float *b = g_new (float, (gsize) parts * n * ldb);
       for (gsize i = 0; i < (gsize) parts * n * ldb; i++)
         b[i] = (float) g_rand_double_range (rng, -1, 1);
@@ -645,8 +654,8 @@ test_gemm_packed (void)
       g_assert_nonnull (w);
       g_assert_cmpint (hyrsm_gemm_packed_get_n (w), ==, parts * n);
       g_assert_cmpint (hyrsm_gemm_packed_get_k (w), ==, k);
-      for (guint mi = 0; mi < G_N_ELEMENTS (ms); mi++) {
-        int m = ms[mi], lda = k + 1, ldc = parts * n + 5;
+      for (guint mi = 0; mi < G_N_ELEMENTS (packed_ms); mi++) {
+        int m = packed_ms[mi], lda = k + 1, ldc = parts * n + 5;
         g_autofree float *a = g_new (float, (gsize) m * lda);
         g_autofree float *c = g_new (float, (gsize) m * ldc);
         for (gsize i = 0; i < (gsize) m * lda; i++)
@@ -726,17 +735,12 @@ test_bf16_rounding (void)
 static void
 test_gemm_packed_bf16 (void)
 {
-  if (!hyrsm_gemm_packed_supported ()) {
-    g_test_skip ("the CPU has no AVX2 and FMA");
+  if (!packed_gemm_runs_here ())
     return;
-  }
-  const int ks[] = { 1, 7, 256, 300, 513 };
-  const int ns[] = { 1, 23, 24, 50 };
-  const int ms[] = { 1, 2, 3, 4, 5, 9, 16, 17, 41 };
   GRand *rng = g_rand_new_with_seed (11);
-  for (guint ki = 0; ki < G_N_ELEMENTS (ks); ki++)
-    for (guint ni = 0; ni < G_N_ELEMENTS (ns); ni++) {
-      int k = ks[ki], n = ns[ni], ldb = k + 3, parts = 2;
+  for (guint ki = 0; ki < G_N_ELEMENTS (packed_ks); ki++)
+    for (guint ni = 0; ni < G_N_ELEMENTS (packed_ns); ni++) {
+      int k = packed_ks[ki], n = packed_ns[ni], ldb = k + 3, parts = 2;
       gsize size = (gsize) parts * n * ldb;
       g_autofree float *b = g_new (float, size);
       g_autofree float *rounded = g_new (float, size);
@@ -753,8 +757,8 @@ test_gemm_packed_bf16 (void)
       g_assert_true (hyrsm_gemm_packed_is_bf16 (w16));
       g_assert_false (hyrsm_gemm_packed_is_bf16 (w32));
       g_assert_cmpint (hyrsm_gemm_packed_get_n (w16), ==, parts * n);
-      for (guint mi = 0; mi < G_N_ELEMENTS (ms); mi++) {
-        int m = ms[mi], lda = k + 1, ldc = parts * n + 5;
+      for (guint mi = 0; mi < G_N_ELEMENTS (packed_ms); mi++) {
+        int m = packed_ms[mi], lda = k + 1, ldc = parts * n + 5;
         g_autofree float *a = g_new (float, (gsize) m * lda);
         g_autofree float *c16 = g_new (float, (gsize) m * ldc);
         g_autofree float *c32 = g_new (float, (gsize) m * ldc);
