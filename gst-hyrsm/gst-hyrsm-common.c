@@ -87,9 +87,10 @@ GOptionEntry
 cli_option_precision (char **value)
 {
   return (GOptionEntry) {"precision", 0, 0, G_OPTION_ARG_STRING, value,
-    "Backbone precision: auto, fp32, bf16 (CPUs with AVX512-BF16), fp16 "
-        "(CUDA) (default auto: bf16 or fp16 where the device has it, else "
-        "fp32)", "PRECISION"};
+    "Precision: auto, fp32, bf16 (a backbone needs AVX512-BF16; the "
+        "relation head's bf16 weights any AVX2 CPU), fp16 (CUDA) (default "
+        "auto: bf16 or fp16 where the device has it, else fp32)",
+        "PRECISION"};
 }
 
 GOptionEntry

@@ -616,9 +616,10 @@ gst_hyrsm_filter_class_init (GstHyrsmFilterClass *klass)
           G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_PRECISION,
       g_param_spec_string ("precision", "Precision",
-          "Backbone precision: auto (bf16 on CPUs with AVX512-BF16, fp16 on "
-          "CUDA, else fp32; HYRSM_PRECISION, when set, says what auto is), "
-          "fp32, bf16 or fp16", DEFAULT_PRECISION, G_PARAM_READWRITE |
+          "Precision of the backbone and the relation head's weights: auto "
+          "(bf16 on CPUs with AVX512-BF16, fp16 on CUDA, else fp32; "
+          "HYRSM_PRECISION, when set, says what auto is), fp32, bf16 or "
+          "fp16", DEFAULT_PRECISION, G_PARAM_READWRITE |
           G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_WINDOW,
       g_param_spec_uint64 ("window", "Window",
