@@ -8,7 +8,7 @@ GST_DEBUG_CATEGORY_EXTERN (gst_hyrsm_filter_debug);
 /* The share of the measured capacity handed out: all of it, as the
  * capacity is per second of the engine's busy time, decisions included;
  * the backlog gate below absorbs the variation of the frames' cost (with
- * 0.9, 10 ResNet-18 streams on 2 cores decided 17% fewer windows). */
+ * 0.9, 10 ResNet-18 streams on 2 cores decided 12-17% fewer windows). */
 #define UTILIZATION 1.0
 /* How often the capacity is measured, and the least busy time a
  * measurement needs (a few batches). */
