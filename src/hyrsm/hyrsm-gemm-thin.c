@@ -17,6 +17,7 @@
  * so at 8 rows and more it is bound by loads rather than memory.
  */
 #include "hyrsm-gemm-thin.h"
+#include "hyrsm-scratch.h"
 
 #include <immintrin.h>
 #include <string.h>
@@ -467,14 +468,16 @@ packed_panel (int m, const float *a, int lda, const HyrsmPackedWeight *w,
     /* Many rows: the whole panel widened once, then as a float panel
      * (the rows of A would not stay in cache with blocks outer). */
     gsize values = (gsize) k * NR;
-    float *whole = g_aligned_alloc (values, sizeof (float), 32);
+    /* (g_malloc's alignment, 16 bytes, is rounded up to 32 here) */
+    guint8 *buffer = hyrsm_scratch_get (HYRSM_SCRATCH_GEMM_PANEL,
+        values * sizeof (float) + 32);
+    float *whole = (float *) (buffer + (32 - (guintptr) buffer % 32) % 32);
     widen_block (w->panels_bf16 + (gsize) p * values, (int) values, whole);
     for (int i = 0; i < m; i += MR)
       for (int t0 = 0; t0 < k; t0 += KB)
         packed_rows (MIN (MR, m - i), PREFETCH_NONE, t0, MIN (k, t0 + KB),
             a + (gsize) i * lda, lda, whole + (gsize) t0 * NR, NULL,
             c + (gsize) i * ldc, ldc, cols);
-    g_aligned_free (whole);
     return;
   }
   if (w->panels_bf16) {

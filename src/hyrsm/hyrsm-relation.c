@@ -14,6 +14,7 @@
 #include "hyrsm-backend.h"
 #include "hyrsm-error.h"
 #include "hyrsm-gemm-thin.h"
+#include "hyrsm-scratch.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -492,11 +493,11 @@ hyrsm_relation_intra_batch (const HyrsmRelation *rel, const float *features,
         return FALSE;
     return TRUE;
   }
-  float *x = g_new (float, n);
-  float *z = g_new (float, n);
-  float *qkv = g_new (float, 3 * n);
-  float *y = g_new (float, n);
-  gboolean ok = FALSE;
+  float *x = hyrsm_scratch_get (HYRSM_SCRATCH_INTRA_X, n * sizeof (float));
+  float *z = hyrsm_scratch_get (HYRSM_SCRATCH_INTRA_Z, n * sizeof (float));
+  float *qkv = hyrsm_scratch_get (HYRSM_SCRATCH_INTRA_QKV,
+      3 * n * sizeof (float));
+  float *y = hyrsm_scratch_get (HYRSM_SCRATCH_INTRA_Y, n * sizeof (float));
 
   /* X = F sqrt (D / A) + B P */
   for (gsize i = 0; i < n; i++)
@@ -506,7 +507,7 @@ hyrsm_relation_intra_batch (const HyrsmRelation *rel, const float *features,
   layer_norm_rows (x, rows, D, w->pre_norm_weight, w->pre_norm_bias, z);
   if (!gemm_packed (rel, rows, 3 * D, D, z, rel->packed.qkv, w->qkv_weight,
           qkv, error))
-    goto out;
+    return FALSE;
   /* O (reusing z) = attention within each video; Y = O Wo^T */
   for (int v = 0; v < n_videos; v++) {
     const float *qkv_v = qkv + 3 * v * td;
@@ -515,7 +516,7 @@ hyrsm_relation_intra_batch (const HyrsmRelation *rel, const float *features,
   }
   if (!gemm_packed (rel, rows, D, D, z, rel->packed.out, w->out_weight, y,
           error))
-    goto out;
+    return FALSE;
   /* S = ReLU (Y + bo + X) */
   for (int t = 0; t < rows; t++)
     for (int j = 0; j < D; j++) {
@@ -523,14 +524,7 @@ hyrsm_relation_intra_batch (const HyrsmRelation *rel, const float *features,
       double r = (double) y[i] + w->out_bias[j] + x[i];
       s[i] = r > 0 ? (float) r : 0.0f;
     }
-  ok = TRUE;
-
-out:
-  g_free (x);
-  g_free (z);
-  g_free (qkv);
-  g_free (y);
-  return ok;
+  return TRUE;
 }
 
 void

@@ -27,6 +27,7 @@
 #include "hyrsm-error.h"
 #include "hyrsm-model-private.h"
 #include "hyrsm-relation.h"
+#include "hyrsm-scratch.h"
 
 #include <math.h>
 #include <string.h>
@@ -678,12 +679,18 @@ relation_distances (HyrsmSupportSet *self, const HyrsmInterSupport *inter,
   int T = self->frames, D = self->dim;
   gsize td = (gsize) T * D, row = (gsize) (M + 1) * D;
   int chunk = CLAMP (FUSE_ROWS / (M + 1), 1, n);
-  float *s_q = g_new (float, n * td);
-  float *w2a_q = g_new (float, n * td);
+  /* the large ones kept by this thread from match to match */
+  float *s_q = hyrsm_scratch_get (HYRSM_SCRATCH_QUERY_S,
+      n * td * sizeof (float));
+  float *w2a_q = hyrsm_scratch_get (HYRSM_SCRATCH_QUERY_W2A_S,
+      n * td * sizeof (float));
+  float *g = hyrsm_scratch_get (HYRSM_SCRATCH_TOKEN_G,
+      chunk * row * sizeof (float));
+  float *tok = hyrsm_scratch_get (HYRSM_SCRATCH_TOKEN_FUSED,
+      chunk * row * sizeof (float));
+  double *e_q = hyrsm_scratch_get (HYRSM_SCRATCH_QUERY_E,
+      chunk * td * sizeof (double));
   float *u_q = g_new (float, (gsize) n * D);
-  float *g = g_new (float, chunk * row);
-  float *tok = g_new (float, chunk * row);
-  double *e_q = g_new (double, chunk * td);
   double *norms = g_new (double, (gsize) chunk * T);
   HyrsmInterQueries *iq = NULL;
   gboolean ok = FALSE;
@@ -734,12 +741,7 @@ relation_distances (HyrsmSupportSet *self, const HyrsmInterSupport *inter,
 
 out:
   hyrsm_inter_queries_free (iq);
-  g_free (s_q);
-  g_free (w2a_q);
   g_free (u_q);
-  g_free (g);
-  g_free (tok);
-  g_free (e_q);
   g_free (norms);
   return ok;
 }
