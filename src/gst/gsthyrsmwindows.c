@@ -626,6 +626,17 @@ to_stream_time (GstHyrsmFilter *self, GstClockTime running_time)
   return gst_segment_to_stream_time (seg, GST_FORMAT_TIME, position);
 }
 
+/* How many of a window's points have their frame embedded (for the log:
+ * only evaluated when it is on). */
+static guint
+count_embedded (const WindowJob *job, guint T)
+{
+  guint n = 0;
+  for (guint t = 0; t < T; t++)
+    n += job->points[t] != NULL;
+  return n;
+}
+
 /* Queues the window ending at grid point @last (its T points are the last
  * T of the ring); in sync mode waits for it and returns its decision. */
 static GstStructure *
@@ -671,12 +682,10 @@ queue_window (GstHyrsmFilter *self, Track *track, guint64 last)
     /* Live and behind: drop this whole window, never a frame. */
     self->windows_dropped++;
     g_mutex_unlock (&self->state_lock);
-    guint embedded = 0;
-    for (guint t = 0; t < T; t++)
-      embedded += job->points[t] != NULL;
     GST_LOG_OBJECT (self, "inference is behind: window %" G_GUINT64_FORMAT
         " dropped (%s; %u of its %u frames embedded)", last, skipped ?
-        "frames skipped" : "too many windows waiting", embedded, T);
+        "frames skipped" : "too many windows waiting",
+        count_embedded (job, T), T);
     window_job_free (job);
     return NULL;
   }

@@ -29,8 +29,9 @@ hyrsm_precision_request (const char *precision, GError **error)
 
 /* The CPU backend in the precision asked: "auto" is bf16 where the CPU has
  * AVX512-BF16, else fp32 (also for a head-only model, whose bf16 would run
- * on AVX2 too: auto stays exact where the backbone could not follow); "fp16" does not exist on the CPU, and bf16 (fewer mantissa
- * bits) is no substitute for it. */
+ * on AVX2 too: auto stays exact where a backbone could not follow);
+ * "fp16" does not exist on the CPU, and bf16 (fewer mantissa bits) is no
+ * substitute for it. */
 static gboolean
 create_cpu_backend (HyrsmModel *self, const HyrsmBackboneWeights *w,
     const char *precision, GError **error)

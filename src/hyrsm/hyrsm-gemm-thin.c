@@ -464,19 +464,21 @@ packed_panel (int m, const float *a, int lda, const HyrsmPackedWeight *w,
 {
   int k = w->k, j = p * NR, cols = MIN (NR, w->n - j);
   c += j;
-  if (w->panels_bf16 && m > BLOCKS_OUTER_MAX_ROWS) {
-    /* Many rows: the whole panel widened once, then as a float panel
-     * (the rows of A would not stay in cache with blocks outer). */
+  if (m > BLOCKS_OUTER_MAX_ROWS) {
+    /* Many rows: a float panel (a bf16 one widened once, whole: the rows
+     * of A would not stay in cache with blocks outer), rows outer. */
     gsize values = (gsize) k * NR;
-    /* (g_malloc's alignment, 16 bytes, is rounded up to 32 here) */
-    guint8 *buffer = hyrsm_scratch_get (HYRSM_SCRATCH_GEMM_PANEL,
-        values * sizeof (float) + 32);
-    float *whole = (float *) (buffer + (32 - (guintptr) buffer % 32) % 32);
-    widen_block (w->panels_bf16 + (gsize) p * values, (int) values, whole);
+    const float *panel = w->panels ? w->panels + (gsize) p * values : NULL;
+    if (panel == NULL) {
+      float *whole = hyrsm_scratch_get (HYRSM_SCRATCH_GEMM_PANEL,
+          values * sizeof (float));
+      widen_block (w->panels_bf16 + (gsize) p * values, (int) values, whole);
+      panel = whole;
+    }
     for (int i = 0; i < m; i += MR)
       for (int t0 = 0; t0 < k; t0 += KB)
         packed_rows (MIN (MR, m - i), PREFETCH_NONE, t0, MIN (k, t0 + KB),
-            a + (gsize) i * lda, lda, whole + (gsize) t0 * NR, NULL,
+            a + (gsize) i * lda, lda, panel + (gsize) t0 * NR, NULL,
             c + (gsize) i * ldc, ldc, cols);
     return;
   }
@@ -496,24 +498,16 @@ packed_panel (int m, const float *a, int lda, const HyrsmPackedWeight *w,
     }
     return;
   }
+  /* A few rows of a float panel: blocks outer, the next one prefetched */
   const float *panel = w->panels + (gsize) p * k * NR;
-  if (m <= BLOCKS_OUTER_MAX_ROWS) {
-    for (int t0 = 0; t0 < k; t0 += KB) {
-      int t1 = MIN (k, t0 + KB);
-      const float *bt = panel + (gsize) t0 * NR;
-      /* the last block prefetches itself again: harmless */
-      const float *pf = t1 < k ? bt + KB * NR : bt;
-      for (int i = 0; i < m; i += MR)
-        packed_rows (MIN (MR, m - i), PREFETCH_F32, t0, t1,
-            a + (gsize) i * lda, lda, bt, pf, c + (gsize) i * ldc, ldc,
-            cols);
-    }
-  } else {
+  for (int t0 = 0; t0 < k; t0 += KB) {
+    int t1 = MIN (k, t0 + KB);
+    const float *bt = panel + (gsize) t0 * NR;
+    /* the last block prefetches itself again: harmless */
+    const float *pf = t1 < k ? bt + KB * NR : bt;
     for (int i = 0; i < m; i += MR)
-      for (int t0 = 0; t0 < k; t0 += KB)
-        packed_rows (MIN (MR, m - i), PREFETCH_NONE, t0, MIN (k, t0 + KB),
-            a + (gsize) i * lda, lda, panel + (gsize) t0 * NR, NULL,
-            c + (gsize) i * ldc, ldc, cols);
+      packed_rows (MIN (MR, m - i), PREFETCH_F32, t0, t1,
+          a + (gsize) i * lda, lda, bt, pf, c + (gsize) i * ldc, ldc, cols);
   }
 }
 

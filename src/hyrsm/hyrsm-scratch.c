@@ -13,7 +13,7 @@ scratch_free (gpointer data)
 {
   Scratch *s = data;
   for (int i = 0; i < HYRSM_SCRATCH_N_SLOTS; i++)
-    g_free (s->data[i]);
+    g_aligned_free (s->data[i]);
   g_free (s);
 }
 
@@ -30,8 +30,8 @@ hyrsm_scratch_get (HyrsmScratchSlot slot, gsize bytes)
   if (s->size[slot] < bytes) {
     /* Grown to what is asked, not more: the sizes a thread asks for are
      * few (its batch sizes), and the largest one stays. */
-    g_free (s->data[slot]);
-    s->data[slot] = g_malloc (bytes);
+    g_aligned_free (s->data[slot]);
+    s->data[slot] = g_aligned_alloc (bytes, 1, 64);
     s->size[slot] = bytes;
   }
   return s->data[slot];

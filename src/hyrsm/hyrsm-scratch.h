@@ -28,8 +28,8 @@ typedef enum
   HYRSM_SCRATCH_N_SLOTS,
 } HyrsmScratchSlot;
 
-/* The calling thread's buffer of @slot, at least @bytes long, contents
- * undefined. Valid until the same thread asks for @slot again; freed when
+/* The calling thread's buffer of @slot, at least @bytes long, 64-byte
+ * aligned, contents undefined. Valid until the same thread asks for @slot again; freed when
  * the thread exits. Two uses live at the same time need two slots. */
 gpointer hyrsm_scratch_get (HyrsmScratchSlot slot, gsize bytes);
 
