@@ -20,6 +20,7 @@
 #include "hyrsm-scratch.h"
 
 #include <immintrin.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define B_ROWS 4
@@ -522,6 +523,23 @@ hyrsm_gemm_packed_nt (int m, const float *a, int lda,
     packed_panel (m, a, lda, w, p, c, ldc);
 }
 
+/* A panel of one of hyrsm_gemm_packed_nt_many()'s products, and where it
+ * lies within its product (0..1), for the order the threads take them. */
+typedef struct
+{
+  int product, panel;
+  double at;
+} ManyItem;
+
+static int
+many_item_compare (const void *a, const void *b)
+{
+  const ManyItem *x = a, *y = b;
+  if (x->at != y->at)
+    return x->at < y->at ? -1 : 1;
+  return x->product - y->product;
+}
+
 void
 hyrsm_gemm_packed_nt_many (int n, const HyrsmPackedProduct *products)
 {
@@ -530,14 +548,21 @@ hyrsm_gemm_packed_nt_many (int n, const HyrsmPackedProduct *products)
     total += products[i].m > 0 ? products[i].w->n_panels : 0;
   if (total == 0)
     return;
+  /* The products' panels interleaved (each product's in order, all of
+   * them advancing together): a product of a few rows waits on memory and
+   * one of many rows on arithmetic, so run side by side they overlap. */
+  ManyItem *items = g_new (ManyItem, total);
+  int at = 0;
+  for (int i = 0; i < n; i++)
+    if (products[i].m > 0)
+      for (int p = 0; p < products[i].w->n_panels; p++)
+        items[at++] = (ManyItem) {
+        .product = i,.panel = p,.at = (p + 0.5) / products[i].w->n_panels};
+  qsort (items, total, sizeof (ManyItem), many_item_compare);
 #pragma omp parallel for schedule(dynamic, 2)
   for (int item = 0; item < total; item++) {
-    int i = 0, p = item;
-    while (products[i].m <= 0 || p >= products[i].w->n_panels) {
-      p -= products[i].m > 0 ? products[i].w->n_panels : 0;
-      i++;
-    }
-    const HyrsmPackedProduct *x = products + i;
-    packed_panel (x->m, x->a, x->lda, x->w, p, x->c, x->ldc);
+    const HyrsmPackedProduct *x = products + items[item].product;
+    packed_panel (x->m, x->a, x->lda, x->w, items[item].panel, x->c, x->ldc);
   }
+  g_free (items);
 }

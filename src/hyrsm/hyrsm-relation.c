@@ -307,47 +307,179 @@ axpy_ff (float p, const float *x, float *y, int n)
     y[c] += p * x[c];
 }
 
+/* out[r][j] = (float) (a[r][j] + bias[j] + b[r][j]) summed in double, and
+ * with @relu the ReLU of it (0 for NaN, as x > 0 ? x : 0), for @rows rows
+ * of @dim: a product's bias and residual. */
+__attribute__ ((target ("avx2,fma")))
+static void
+bias_residual_avx2 (const float *a, const float *bias, const float *b,
+    int dim, gboolean relu, float *out)
+{
+  int j = 0;
+  for (; j + 4 <= dim; j += 4) {
+    __m256d r = _mm256_add_pd (_mm256_add_pd (_mm256_cvtps_pd (_mm_loadu_ps
+                (a + j)), _mm256_cvtps_pd (_mm_loadu_ps (bias + j))),
+        _mm256_cvtps_pd (_mm_loadu_ps (b + j)));
+    if (relu)
+      r = _mm256_max_pd (r, _mm256_setzero_pd ());
+    _mm_storeu_ps (out + j, _mm256_cvtpd_ps (r));
+  }
+  for (; j < dim; j++) {
+    double r = (double) a[j] + bias[j] + b[j];
+    out[j] = relu && !(r > 0) ? 0.0f : (float) r;
+  }
+}
+
+static void
+bias_residual (const float *a, const float *bias, const float *b, int rows,
+    int dim, gboolean relu, float *out)
+{
+  for (int r = 0; r < rows; r++) {
+    gsize at = (gsize) r * dim;
+    if (have_avx2 ()) {
+      bias_residual_avx2 (a + at, bias, b + at, dim, relu, out + at);
+      continue;
+    }
+    for (int j = 0; j < dim; j++) {
+      double v = (double) a[at + j] + bias[j] + b[at + j];
+      out[at + j] = relu && !(v > 0) ? 0.0f : (float) v;
+    }
+  }
+}
+
+/* y = ReLU (y) in place (0 for NaN, as MAX (y, 0)) */
+__attribute__ ((target ("avx2")))
+static void
+relu_avx2 (float *y, gsize n)
+{
+  gsize i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps (y + i, _mm256_max_ps (_mm256_loadu_ps (y + i),
+            _mm256_setzero_ps ()));
+  for (; i < n; i++)
+    y[i] = MAX (y[i], 0.0f);
+}
+
+static void
+relu (float *y, gsize n)
+{
+  if (have_avx2 ()) {
+    relu_avx2 (y, n);
+    return;
+  }
+  for (gsize i = 0; i < n; i++)
+    y[i] = MAX (y[i], 0.0f);
+}
+
 /* Rows @a0 + @cm and @a1 + @cm of a token's E (the float sums the fuse
- * makes, widened): out0[q] = (a0 + cm) . b[q], out1[q] likewise, for 4
- * rows b[q] of the query's E, and their squared norms. Two rows at a time
- * so that each load of @b serves two products. */
+ * makes, widened) times 4 rows b[q] of the query's E, over @n elements (a
+ * multiple of 4): the products go on in the accumulators @dots0 (row 0's 4
+ * products, 4 lanes each) and @dots1, and with @nsq (2 x 4 lanes) the two
+ * rows' squared norms, so that a caller can run the rows in pieces that
+ * stay in L1 and get every lane's sums as one call over all of them would.
+ * Two rows at a time so that each load of @b serves two products. */
 __attribute__ ((target ("avx2,fma")))
 static void
 fused_dots_2x4_avx2 (const float *a0, const float *a1, const float *cm,
-    const double *const b[4], int n, double out0[4], double out1[4],
-    double norm_sq[2])
+    const double *const b[4], int n, double *dots0, double *dots1,
+    double *nsq)
 {
-  __m256d acc0[4], acc1[4], n0 = _mm256_setzero_pd (), n1 = n0;
-  for (int q = 0; q < 4; q++)
-    acc0[q] = acc1[q] = _mm256_setzero_pd ();
-  int c = 0;
-  for (; c + 4 <= n; c += 4) {
+  /* named accumulators, not arrays: with arrays GCC keeps them on the
+   * stack and every product waits for the previous one's store */
+  __m256d d00 = _mm256_loadu_pd (dots0), d01 = _mm256_loadu_pd (dots0 + 4);
+  __m256d d02 = _mm256_loadu_pd (dots0 + 8), d03 = _mm256_loadu_pd (dots0
+      + 12);
+  __m256d d10 = _mm256_loadu_pd (dots1), d11 = _mm256_loadu_pd (dots1 + 4);
+  __m256d d12 = _mm256_loadu_pd (dots1 + 8), d13 = _mm256_loadu_pd (dots1
+      + 12);
+  __m256d n0 = _mm256_setzero_pd (), n1 = n0;
+  const double *b0 = b[0], *b1 = b[1], *b2 = b[2], *b3 = b[3];
+  if (nsq) {
+    n0 = _mm256_loadu_pd (nsq);
+    n1 = _mm256_loadu_pd (nsq + 4);
+  }
+  for (int c = 0; c < n; c += 4) {
     __m128 t = _mm_loadu_ps (cm + c);
     __m256d x0 = _mm256_cvtps_pd (_mm_add_ps (_mm_loadu_ps (a0 + c), t));
     __m256d x1 = _mm256_cvtps_pd (_mm_add_ps (_mm_loadu_ps (a1 + c), t));
-    n0 = _mm256_fmadd_pd (x0, x0, n0);
-    n1 = _mm256_fmadd_pd (x1, x1, n1);
-    for (int q = 0; q < 4; q++) {
-      __m256d y = _mm256_loadu_pd (b[q] + c);
-      acc0[q] = _mm256_fmadd_pd (x0, y, acc0[q]);
-      acc1[q] = _mm256_fmadd_pd (x1, y, acc1[q]);
+    if (nsq) {
+      n0 = _mm256_fmadd_pd (x0, x0, n0);
+      n1 = _mm256_fmadd_pd (x1, x1, n1);
+    }
+    __m256d y = _mm256_loadu_pd (b0 + c);
+    d00 = _mm256_fmadd_pd (x0, y, d00);
+    d10 = _mm256_fmadd_pd (x1, y, d10);
+    y = _mm256_loadu_pd (b1 + c);
+    d01 = _mm256_fmadd_pd (x0, y, d01);
+    d11 = _mm256_fmadd_pd (x1, y, d11);
+    y = _mm256_loadu_pd (b2 + c);
+    d02 = _mm256_fmadd_pd (x0, y, d02);
+    d12 = _mm256_fmadd_pd (x1, y, d12);
+    y = _mm256_loadu_pd (b3 + c);
+    d03 = _mm256_fmadd_pd (x0, y, d03);
+    d13 = _mm256_fmadd_pd (x1, y, d13);
+  }
+  _mm256_storeu_pd (dots0, d00);
+  _mm256_storeu_pd (dots0 + 4, d01);
+  _mm256_storeu_pd (dots0 + 8, d02);
+  _mm256_storeu_pd (dots0 + 12, d03);
+  _mm256_storeu_pd (dots1, d10);
+  _mm256_storeu_pd (dots1 + 4, d11);
+  _mm256_storeu_pd (dots1 + 8, d12);
+  _mm256_storeu_pd (dots1 + 12, d13);
+  if (nsq) {
+    _mm256_storeu_pd (nsq, n0);
+    _mm256_storeu_pd (nsq + 4, n1);
+  }
+}
+
+/* Elements per piece of fused_dots_avx2(): the query's T rows of E (double)
+ * and the token's (float) stay in L1 (24 KB at T = 8) while every pair of
+ * rows runs over them; whole rows (16 KB a query row at D = 2048) would
+ * be read again from L2 for every pair of token rows. */
+#define DOTS_PIECE 256
+
+/* c[i][j] = E_token[i] . e_q[j] and norms[i] = |E_token[i]|^2 for T % 4 ==
+ * 0, E_token[i] being @frames_part[i] + @token_part as float. */
+__attribute__ ((target ("avx2,fma")))
+static void
+fused_dots_avx2 (const float *frames_part, const float *token_part,
+    const double *e_q, int T, int D, double *c, double *norms)
+{
+  /* 4 lanes each; on the heap: 128 KB at T = 64 */
+  double *dots = g_new0 (double, (gsize) T * T * 4);
+  double *nsq = g_new0 (double, (gsize) T * 4);
+  int n4 = D & ~3;
+  for (int c0 = 0; c0 < n4; c0 += DOTS_PIECE) {
+    int len = MIN (DOTS_PIECE, n4 - c0);
+    for (int i = 0; i < T; i += 2) {
+      const float *a0 = frames_part + (gsize) i * D + c0, *a1 = a0 + D;
+      for (int j = 0; j < T; j += 4) {
+        const double *bj[4];
+        for (int q = 0; q < 4; q++)
+          bj[q] = e_q + (gsize) (j + q) * D + c0;
+        fused_dots_2x4_avx2 (a0, a1, token_part + c0, bj, len,
+            dots + ((gsize) i * T + j) * 4, dots + ((gsize) (i + 1) * T + j)
+            * 4, j == 0 ? nsq + (gsize) i * 4 : NULL);
+      }
     }
   }
-  norm_sq[0] = hsum_pd (n0);
-  norm_sq[1] = hsum_pd (n1);
-  for (int q = 0; q < 4; q++) {
-    out0[q] = hsum_pd (acc0[q]);
-    out1[q] = hsum_pd (acc1[q]);
-  }
-  for (; c < n; c++) {
-    double x0 = (float) (a0[c] + cm[c]), x1 = (float) (a1[c] + cm[c]);
-    norm_sq[0] += x0 * x0;
-    norm_sq[1] += x1 * x1;
-    for (int q = 0; q < 4; q++) {
-      out0[q] += x0 * b[q][c];
-      out1[q] += x1 * b[q][c];
+  for (int i = 0; i < T; i++) {
+    const float *ai = frames_part + (gsize) i * D;
+    norms[i] = hsum_pd (_mm256_loadu_pd (nsq + (gsize) i * 4));
+    for (int j = 0; j < T; j++)
+      c[i * T + j] = hsum_pd (_mm256_loadu_pd (dots + ((gsize) i * T + j) *
+              4));
+    /* the last D % 4 elements */
+    for (int x = n4; x < D; x++) {
+      double v = (float) (ai[x] + token_part[x]);
+      norms[i] += v * v;
+      for (int j = 0; j < T; j++)
+        c[i * T + j] += v * e_q[(gsize) j * D + x];
     }
   }
+  g_free (dots);
+  g_free (nsq);
 }
 
 static double
@@ -518,12 +650,7 @@ hyrsm_relation_intra_batch (const HyrsmRelation *rel, const float *features,
           error))
     return FALSE;
   /* S = ReLU (Y + bo + X) */
-  for (int t = 0; t < rows; t++)
-    for (int j = 0; j < D; j++) {
-      gsize i = (gsize) t * D + j;
-      double r = (double) y[i] + w->out_bias[j] + x[i];
-      s[i] = r > 0 ? (float) r : 0.0f;
-    }
+  bias_residual (y, w->out_bias, x, rows, D, TRUE, s);
   return TRUE;
 }
 
@@ -566,14 +693,9 @@ hyrsm_relation_inter (const HyrsmRelation *rel, const float *u,
   /* G = LayerNorm (O Wf^T + bf + U), computed into q; g = ReLU (G) */
   if (!gemm (rel, n_tokens, D, D, o, w->fc_weight, k, error))
     goto out;
-  for (int m = 0; m < n_tokens; m++)
-    for (int j = 0; j < D; j++) {
-      gsize i = (gsize) m * D + j;
-      q[i] = (float) ((double) k[i] + w->fc_bias[j] + u[i]);
-    }
+  bias_residual (k, w->fc_bias, u, n_tokens, D, FALSE, q);
   layer_norm_rows (q, n_tokens, D, w->ln_weight, w->ln_bias, g);
-  for (gsize i = 0; i < n; i++)
-    g[i] = MAX (g[i], 0.0f);
+  relu (g, n);
   ok = TRUE;
 
 out:
@@ -604,6 +726,18 @@ struct _HyrsmInterQueries
   float *g;                     /* n x D: the queries' own output */
 };
 
+/* Rows of [Q K V] (n x 3D) into @q, @k, @v (n x D each) */
+static void
+split_qkv (const float *qkv, int n, int D, float *q, float *k, float *v)
+{
+  for (int i = 0; i < n; i++) {
+    const float *row = qkv + (gsize) i * 3 * D;
+    memcpy (q + (gsize) i * D, row, D * sizeof (float));
+    memcpy (k + (gsize) i * D, row + D, D * sizeof (float));
+    memcpy (v + (gsize) i * D, row + 2 * D, D * sizeof (float));
+  }
+}
+
 gboolean
 hyrsm_relation_token_qkv (const HyrsmRelation *rel, const float *u, int n,
     float *q, float *k, float *v, GError **error)
@@ -614,18 +748,33 @@ hyrsm_relation_token_qkv (const HyrsmRelation *rel, const float *u, int n,
     /* one pass over u for the three: [Q K V] (n x 3D), then split */
     float *qkv = g_new (float, (gsize) n * 3 * D);
     hyrsm_gemm_packed_nt (n, u, D, rel->packed.token_qkv, qkv, 3 * D);
-    for (int i = 0; i < n; i++) {
-      const float *row = qkv + (gsize) i * 3 * D;
-      memcpy (q + (gsize) i * D, row, D * sizeof (float));
-      memcpy (k + (gsize) i * D, row + D, D * sizeof (float));
-      memcpy (v + (gsize) i * D, row + 2 * D, D * sizeof (float));
-    }
+    split_qkv (qkv, n, D, q, k, v);
     g_free (qkv);
     return TRUE;
   }
   return gemm (rel, n, D, D, u, w->wq, q, error)
       && gemm (rel, n, D, D, u, w->wk, k, error)
       && gemm (rel, n, D, D, u, w->wv, v, error);
+}
+
+gboolean
+hyrsm_relation_fuse_frames_and_token_qkv (const HyrsmRelation *rel,
+    const float *s, const float *u, int n, float *w2a_s, float *q, float *k,
+    float *v, GError **error)
+{
+  int T = rel->frames, D = rel->dim;
+  if (!(rel->packed.w2a && rel->packed.token_qkv))
+    return hyrsm_relation_fuse_frames (rel, s, n * T, w2a_s, error)
+        && hyrsm_relation_token_qkv (rel, u, n, q, k, v, error);
+  float *qkv = g_new (float, (gsize) n * 3 * D);
+  HyrsmPackedProduct p[2] = {
+    {.m = n * T,.a = s,.lda = D,.w = rel->packed.w2a,.c = w2a_s,.ldc = D},
+    {.m = n,.a = u,.lda = D,.w = rel->packed.token_qkv,.c = qkv,.ldc = 3 * D},
+  };
+  hyrsm_gemm_packed_nt_many (2, p);
+  split_qkv (qkv, n, D, q, k, v);
+  g_free (qkv);
+  return TRUE;
 }
 
 void
@@ -712,13 +861,13 @@ inter_post_norm (const HyrsmRelation *rel, float *y, int rows)
 {
   int D = rel->dim;
   layer_norm_rows (y, rows, D, rel->w->ln_weight, rel->w->ln_bias, y);
-  for (gsize i = 0; i < (gsize) rows * D; i++)
-    y[i] = MAX (y[i], 0.0f);
+  relu (y, (gsize) rows * D);
 }
 
 HyrsmInterQueries *
-hyrsm_inter_queries_new (const HyrsmRelation *rel,
-    const HyrsmInterSupport *sup, const float *u_q, int n, GError **error)
+hyrsm_inter_queries_new_take (const HyrsmRelation *rel,
+    const HyrsmInterSupport *sup, const float *u_q, float *q, float *k,
+    float *v, int n, GError **error)
 {
   const HyrsmHeadWeights *w = rel->w;
   int D = rel->dim, H = rel->heads, d = D / H, M = sup->n;
@@ -726,9 +875,9 @@ hyrsm_inter_queries_new (const HyrsmRelation *rel,
   HyrsmInterQueries *iq = g_new0 (HyrsmInterQueries, 1);
   iq->n = n;
   iq->dim = D;
-  iq->q = g_new (float, (gsize) n * D);
-  iq->k = g_new (float, (gsize) n * D);
-  iq->v = g_new (float, (gsize) n * D);
+  iq->q = q;
+  iq->k = k;
+  iq->v = v;
   iq->r = g_new (float, (gsize) H * n * D);
   iq->g = g_new (float, (gsize) n * D);
   /* per head: rows 0..n-1 V_qh, rows n..2n-1 O_qh (the queries' own
@@ -739,8 +888,6 @@ hyrsm_inter_queries_new (const HyrsmRelation *rel,
   double *acc = g_new (double, d);
   gboolean ok = FALSE;
 
-  if (!hyrsm_relation_token_qkv (rel, u_q, n, iq->q, iq->k, iq->v, error))
-    goto out;
   /* The query's row attends over the M supports and itself. */
   for (int b = 0; b < n; b++)
     for (int h = 0; h < H; h++) {
@@ -777,11 +924,7 @@ hyrsm_inter_queries_new (const HyrsmRelation *rel,
     for (gsize i = 0; i < (gsize) n * D; i++)
       yq[i] += yh[(gsize) n * D + i];
   }
-  for (int b = 0; b < n; b++)
-    for (int j = 0; j < D; j++) {
-      gsize i = (gsize) b * D + j;
-      iq->g[i] = (float) ((double) yq[i] + w->fc_bias[j] + u_q[i]);
-    }
+  bias_residual (yq, w->fc_bias, u_q, n, D, FALSE, iq->g);
   g_free (yq);
   inter_post_norm (rel, iq->g, n);
   ok = TRUE;
@@ -832,8 +975,7 @@ hyrsm_inter_support_rows (const HyrsmRelation *rel,
           D);
       axpy_ff ((float) (beta / z), iq->r + ((gsize) h * n + b) * D, y, D);
     }
-    for (int c = 0; c < D; c++)
-      y[c] = (float) ((double) y[c] + w->fc_bias[c] + ui[c]);
+    bias_residual (y, w->fc_bias, ui, 1, D, FALSE, y);
     inter_post_norm (rel, y, 1);
   }
 }
@@ -938,20 +1080,10 @@ hyrsm_bimhm_fused (const HyrsmRelation *rel, const float *frames_part,
   double *c = g_newa (double, (gsize) T * T);
   double *norms = g_newa (double, T);   /* squared first */
   int i = 0;
-  if (have_avx2 () && T % 4 == 0)
-    for (; i + 2 <= T; i += 2) {
-      const float *a0 = frames_part + (gsize) i * D, *a1 = a0 + D;
-      for (int j = 0; j < T; j += 4) {
-        const double *bj[4];
-        double nsq[2];
-        for (int q = 0; q < 4; q++)
-          bj[q] = e_q + (gsize) (j + q) * D;
-        fused_dots_2x4_avx2 (a0, a1, token_part, bj, D, c + i * T + j,
-            c + (i + 1) * T + j, nsq);
-        norms[i] = nsq[0];
-        norms[i + 1] = nsq[1];
-      }
-    }
+  if (have_avx2 () && T % 4 == 0) {
+    fused_dots_avx2 (frames_part, token_part, e_q, T, D, c, norms);
+    i = T;
+  }
   fused_dots_rows (frames_part, token_part, e_q, T, D, i, c, norms);
   for (i = 0; i < T; i++) {
     double norm = MAX (sqrt (norms[i]), NORM_EPS);

@@ -75,6 +75,16 @@ gboolean hyrsm_relation_inter (const HyrsmRelation *rel, const float *u,
 gboolean hyrsm_relation_token_qkv (const HyrsmRelation *rel, const float *u,
     int n, float *q, float *k, float *v, GError **error);
 
+/* Both products that need only videos' S, for @n videos: @w2a_s (n T x D)
+ * = @s W2a^T (hyrsm_relation_fuse_frames()) and @q, @k, @v (n x D each)
+ * of their token means @u (hyrsm_relation_token_qkv()). On the CPU they
+ * run side by side in one parallel region: from about 8 videos on, the
+ * first waits on arithmetic and the second on memory, so together they
+ * take little more than the first alone. */
+gboolean hyrsm_relation_fuse_frames_and_token_qkv (const HyrsmRelation *rel,
+    const float *s, const float *u, int n, float *w2a_s, float *q, float *k,
+    float *v, GError **error);
+
 typedef struct _HyrsmInterSupport HyrsmInterSupport;
 
 /* The query-independent terms of @n_tokens support tokens (M >= 1):
@@ -86,10 +96,13 @@ void hyrsm_inter_support_free (HyrsmInterSupport *sup);
 
 typedef struct _HyrsmInterQueries HyrsmInterQueries;
 
-/* The per-query terms of @n queries (@u_q: n x D token means) against
- * @sup: their Q, K, V, R_h, and their own inter-relation output g_q. */
-HyrsmInterQueries *hyrsm_inter_queries_new (const HyrsmRelation *rel,
-    const HyrsmInterSupport *sup, const float *u_q, int n, GError **error);
+/* The per-query terms of @n queries against @sup: takes their Q, K, V
+ * (@q, @k, @v: n x D each, from hyrsm_relation_token_qkv() of @u_q, their
+ * n x D token means) and computes R_h and their own inter-relation output
+ * g_q. On error, @q, @k and @v are freed too. */
+HyrsmInterQueries *hyrsm_inter_queries_new_take (const HyrsmRelation *rel,
+    const HyrsmInterSupport *sup, const float *u_q, float *q, float *k,
+    float *v, int n, GError **error);
 void hyrsm_inter_queries_free (HyrsmInterQueries *iq);
 
 /* Query @b's inter-relation output (D, after the ReLU). */

@@ -218,9 +218,8 @@ derive_from_intra (HyrsmSupportSet *self, Derived *d, GError **error)
   d->w2a_s = g_new (float, (gsize) self->frames * D);
   d->qkv = g_new (float, 3 * (gsize) D);
   hyrsm_relation_token_mean (self->rel, d->s, d->u);
-  return hyrsm_relation_fuse_frames (self->rel, d->s, self->frames, d->w2a_s,
-      error) && hyrsm_relation_token_qkv (self->rel, d->u, 1, d->qkv,
-      d->qkv + D, d->qkv + 2 * D, error);
+  return hyrsm_relation_fuse_frames_and_token_qkv (self->rel, d->s, d->u, 1,
+      d->w2a_s, d->qkv, d->qkv + D, d->qkv + 2 * D, error);
 }
 
 static gboolean
@@ -696,12 +695,20 @@ relation_distances (HyrsmSupportSet *self, const HyrsmInterSupport *inter,
   gboolean ok = FALSE;
 
   /* The queries' own terms, each weight read once for all of them. */
-  if (!hyrsm_relation_intra_batch (rel, queries, n, s_q, error)
-      || !hyrsm_relation_fuse_frames (rel, s_q, n * T, w2a_q, error))
+  if (!hyrsm_relation_intra_batch (rel, queries, n, s_q, error))
     goto out;
   for (int b = 0; b < n; b++)
     hyrsm_relation_token_mean (rel, s_q + b * td, u_q + (gsize) b * D);
-  iq = hyrsm_inter_queries_new (rel, inter, u_q, n, error);
+  float *q = g_new (float, (gsize) n * D), *k = g_new (float, (gsize) n * D);
+  float *v = g_new (float, (gsize) n * D);
+  if (!hyrsm_relation_fuse_frames_and_token_qkv (rel, s_q, u_q, n, w2a_q, q,
+          k, v, error)) {
+    g_free (q);
+    g_free (k);
+    g_free (v);
+    goto out;
+  }
+  iq = hyrsm_inter_queries_new_take (rel, inter, u_q, q, k, v, n, error);
   if (iq == NULL)
     goto out;
 
