@@ -631,10 +631,13 @@ hyrsm_relation_intra_batch (const HyrsmRelation *rel, const float *features,
       3 * n * sizeof (float));
   float *y = hyrsm_scratch_get (HYRSM_SCRATCH_INTRA_Y, n * sizeof (float));
 
-  /* X = F sqrt (D / A) + B P */
-  for (gsize i = 0; i < n; i++)
-    x[i] = (float) (features[i] * rel->input_scale
-        + rel->position_b * w->pe[i % td]);
+  /* X = F sqrt (D / A) + B P (P's rows again for every video) */
+  for (int v = 0; v < n_videos; v++)
+    for (gsize i = 0; i < td; i++) {
+      gsize at = v * td + i;
+      x[at] = (float) (features[at] * rel->input_scale
+          + rel->position_b * w->pe[i]);
+    }
   /* Z = LayerNorm (X); [Q K V] = Z Wqkv^T, all videos in one product */
   layer_norm_rows (x, rows, D, w->pre_norm_weight, w->pre_norm_bias, z);
   if (!gemm_packed (rel, rows, 3 * D, D, z, rel->packed.qkv, w->qkv_weight,
