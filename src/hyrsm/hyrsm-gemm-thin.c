@@ -501,7 +501,7 @@ packed_panel (int m, const float *a, int lda, const HyrsmPackedWeight *w,
     }
     /* The first group of rows waits for the panel to come from memory;
      * the later ones bring in this thread's next panel meanwhile, so that
-     * its first group need not wait: 12-15% at 48 to 64 rows. */
+     * its first group need not wait: 12-14% at 48 to 64 rows. */
     const char *next_end = next ? next + next_bytes : NULL;
     for (int i = 0; i < m; i += MR)
       for (int t0 = 0; t0 < k; t0 += KB) {
