@@ -372,40 +372,29 @@ relu (float *y, gsize n)
 }
 
 /* Rows @a0 + @cm and @a1 + @cm of a token's E (the float sums the fuse
- * makes, widened) times 4 rows b[q] of the query's E, over @n elements (a
- * multiple of 4): the products go on in the accumulators @dots0 (row 0's 4
- * products, 4 lanes each) and @dots1, and with @nsq (2 x 4 lanes) the two
- * rows' squared norms, so that a caller can run the rows in pieces that
- * stay in L1 and get every lane's sums as one call over all of them would.
- * Two rows at a time so that each load of @b serves two products. */
+ * makes, widened): out0[q] = (a0 + cm) . b[q], out1[q] likewise, for 4
+ * rows b[q] of the query's E, and their squared norms. Two rows at a time
+ * so that each load of @b serves two products. */
 __attribute__ ((target ("avx2,fma")))
 static void
 fused_dots_2x4_avx2 (const float *a0, const float *a1, const float *cm,
-    const double *const b[4], int n, double *dots0, double *dots1,
-    double *nsq)
+    const double *const b[4], int n, double out0[4], double out1[4],
+    double norm_sq[2])
 {
-  /* named accumulators, not arrays: with arrays GCC keeps them on the
-   * stack and every product waits for the previous one's store */
-  __m256d d00 = _mm256_loadu_pd (dots0), d01 = _mm256_loadu_pd (dots0 + 4);
-  __m256d d02 = _mm256_loadu_pd (dots0 + 8), d03 = _mm256_loadu_pd (dots0
-      + 12);
-  __m256d d10 = _mm256_loadu_pd (dots1), d11 = _mm256_loadu_pd (dots1 + 4);
-  __m256d d12 = _mm256_loadu_pd (dots1 + 8), d13 = _mm256_loadu_pd (dots1
-      + 12);
-  __m256d n0 = _mm256_setzero_pd (), n1 = n0;
+  /* named accumulators, not arrays: with arrays GCC kept them on the
+   * stack and every product waited for the previous one's store (12% of
+   * a 500-class match) */
+  __m256d z = _mm256_setzero_pd ();
+  __m256d d00 = z, d01 = z, d02 = z, d03 = z, d10 = z, d11 = z, d12 = z;
+  __m256d d13 = z, n0 = z, n1 = z;
   const double *b0 = b[0], *b1 = b[1], *b2 = b[2], *b3 = b[3];
-  if (nsq) {
-    n0 = _mm256_loadu_pd (nsq);
-    n1 = _mm256_loadu_pd (nsq + 4);
-  }
-  for (int c = 0; c < n; c += 4) {
+  int c = 0;
+  for (; c + 4 <= n; c += 4) {
     __m128 t = _mm_loadu_ps (cm + c);
     __m256d x0 = _mm256_cvtps_pd (_mm_add_ps (_mm_loadu_ps (a0 + c), t));
     __m256d x1 = _mm256_cvtps_pd (_mm_add_ps (_mm_loadu_ps (a1 + c), t));
-    if (nsq) {
-      n0 = _mm256_fmadd_pd (x0, x0, n0);
-      n1 = _mm256_fmadd_pd (x1, x1, n1);
-    }
+    n0 = _mm256_fmadd_pd (x0, x0, n0);
+    n1 = _mm256_fmadd_pd (x1, x1, n1);
     __m256d y = _mm256_loadu_pd (b0 + c);
     d00 = _mm256_fmadd_pd (x0, y, d00);
     d10 = _mm256_fmadd_pd (x1, y, d10);
@@ -419,67 +408,25 @@ fused_dots_2x4_avx2 (const float *a0, const float *a1, const float *cm,
     d03 = _mm256_fmadd_pd (x0, y, d03);
     d13 = _mm256_fmadd_pd (x1, y, d13);
   }
-  _mm256_storeu_pd (dots0, d00);
-  _mm256_storeu_pd (dots0 + 4, d01);
-  _mm256_storeu_pd (dots0 + 8, d02);
-  _mm256_storeu_pd (dots0 + 12, d03);
-  _mm256_storeu_pd (dots1, d10);
-  _mm256_storeu_pd (dots1 + 4, d11);
-  _mm256_storeu_pd (dots1 + 8, d12);
-  _mm256_storeu_pd (dots1 + 12, d13);
-  if (nsq) {
-    _mm256_storeu_pd (nsq, n0);
-    _mm256_storeu_pd (nsq + 4, n1);
-  }
-}
-
-/* Elements per piece of fused_dots_avx2(): the query's T rows of E (double)
- * and the token's (float) stay in L1 (24 KB at T = 8) while every pair of
- * rows runs over them; whole rows (16 KB a query row at D = 2048) would
- * be read again from L2 for every pair of token rows. */
-#define DOTS_PIECE 256
-
-/* c[i][j] = E_token[i] . e_q[j] and norms[i] = |E_token[i]|^2 for T % 4 ==
- * 0, E_token[i] being @frames_part[i] + @token_part as float. */
-__attribute__ ((target ("avx2,fma")))
-static void
-fused_dots_avx2 (const float *frames_part, const float *token_part,
-    const double *e_q, int T, int D, double *c, double *norms)
-{
-  /* 4 lanes each; on the heap: 128 KB at T = 64 */
-  double *dots = g_new0 (double, (gsize) T * T * 4);
-  double *nsq = g_new0 (double, (gsize) T * 4);
-  int n4 = D & ~3;
-  for (int c0 = 0; c0 < n4; c0 += DOTS_PIECE) {
-    int len = MIN (DOTS_PIECE, n4 - c0);
-    for (int i = 0; i < T; i += 2) {
-      const float *a0 = frames_part + (gsize) i * D + c0, *a1 = a0 + D;
-      for (int j = 0; j < T; j += 4) {
-        const double *bj[4];
-        for (int q = 0; q < 4; q++)
-          bj[q] = e_q + (gsize) (j + q) * D + c0;
-        fused_dots_2x4_avx2 (a0, a1, token_part + c0, bj, len,
-            dots + ((gsize) i * T + j) * 4, dots + ((gsize) (i + 1) * T + j)
-            * 4, j == 0 ? nsq + (gsize) i * 4 : NULL);
-      }
+  norm_sq[0] = hsum_pd (n0);
+  norm_sq[1] = hsum_pd (n1);
+  out0[0] = hsum_pd (d00);
+  out0[1] = hsum_pd (d01);
+  out0[2] = hsum_pd (d02);
+  out0[3] = hsum_pd (d03);
+  out1[0] = hsum_pd (d10);
+  out1[1] = hsum_pd (d11);
+  out1[2] = hsum_pd (d12);
+  out1[3] = hsum_pd (d13);
+  for (; c < n; c++) {
+    double x0 = (float) (a0[c] + cm[c]), x1 = (float) (a1[c] + cm[c]);
+    norm_sq[0] += x0 * x0;
+    norm_sq[1] += x1 * x1;
+    for (int q = 0; q < 4; q++) {
+      out0[q] += x0 * b[q][c];
+      out1[q] += x1 * b[q][c];
     }
   }
-  for (int i = 0; i < T; i++) {
-    const float *ai = frames_part + (gsize) i * D;
-    norms[i] = hsum_pd (_mm256_loadu_pd (nsq + (gsize) i * 4));
-    for (int j = 0; j < T; j++)
-      c[i * T + j] = hsum_pd (_mm256_loadu_pd (dots + ((gsize) i * T + j) *
-              4));
-    /* the last D % 4 elements */
-    for (int x = n4; x < D; x++) {
-      double v = (float) (ai[x] + token_part[x]);
-      norms[i] += v * v;
-      for (int j = 0; j < T; j++)
-        c[i * T + j] += v * e_q[(gsize) j * D + x];
-    }
-  }
-  g_free (dots);
-  g_free (nsq);
 }
 
 static double
@@ -724,7 +671,7 @@ struct _HyrsmInterQueries
 {
   int n;                        /* queries */
   int dim;
-  float *q, *k, *v;             /* n x D each */
+  float *q, *k, *v;             /* n x D each, blocks of one buffer (q) */
   float *r;                     /* H x n x D: R_h = V_qh Wf_h^T */
   float *g;                     /* n x D: the queries' own output */
 };
@@ -849,9 +796,7 @@ hyrsm_inter_queries_free (HyrsmInterQueries *iq)
 {
   if (iq == NULL)
     return;
-  g_free (iq->q);
-  g_free (iq->k);
-  g_free (iq->v);
+  g_free (iq->q);               /* k and v too */
   g_free (iq->r);
   g_free (iq->g);
   g_free (iq);
@@ -869,8 +814,8 @@ inter_post_norm (const HyrsmRelation *rel, float *y, int rows)
 
 HyrsmInterQueries *
 hyrsm_inter_queries_new_take (const HyrsmRelation *rel,
-    const HyrsmInterSupport *sup, const float *u_q, float *q, float *k,
-    float *v, int n, GError **error)
+    const HyrsmInterSupport *sup, const float *u_q, float *qkv, int n,
+    GError **error)
 {
   const HyrsmHeadWeights *w = rel->w;
   int D = rel->dim, H = rel->heads, d = D / H, M = sup->n;
@@ -878,9 +823,9 @@ hyrsm_inter_queries_new_take (const HyrsmRelation *rel,
   HyrsmInterQueries *iq = g_new0 (HyrsmInterQueries, 1);
   iq->n = n;
   iq->dim = D;
-  iq->q = q;
-  iq->k = k;
-  iq->v = v;
+  iq->q = qkv;
+  iq->k = qkv + (gsize) n * D;
+  iq->v = qkv + (gsize) 2 * n * D;
   iq->r = g_new (float, (gsize) H * n * D);
   iq->g = g_new (float, (gsize) n * D);
   /* per head: rows 0..n-1 V_qh, rows n..2n-1 O_qh (the queries' own
@@ -1083,10 +1028,20 @@ hyrsm_bimhm_fused (const HyrsmRelation *rel, const float *frames_part,
   double *c = g_newa (double, (gsize) T * T);
   double *norms = g_newa (double, T);   /* squared first */
   int i = 0;
-  if (have_avx2 () && T % 4 == 0) {
-    fused_dots_avx2 (frames_part, token_part, e_q, T, D, c, norms);
-    i = T;
-  }
+  if (have_avx2 () && T % 4 == 0)
+    for (; i + 2 <= T; i += 2) {
+      const float *a0 = frames_part + (gsize) i * D, *a1 = a0 + D;
+      for (int j = 0; j < T; j += 4) {
+        const double *bj[4];
+        double nsq[2];
+        for (int q = 0; q < 4; q++)
+          bj[q] = e_q + (gsize) (j + q) * D;
+        fused_dots_2x4_avx2 (a0, a1, token_part, bj, D, c + i * T + j,
+            c + (i + 1) * T + j, nsq);
+        norms[i] = nsq[0];
+        norms[i + 1] = nsq[1];
+      }
+    }
   fused_dots_rows (frames_part, token_part, e_q, T, D, i, c, norms);
   for (i = 0; i < T; i++) {
     double norm = MAX (sqrt (norms[i]), NORM_EPS);

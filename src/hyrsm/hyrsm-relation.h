@@ -97,12 +97,13 @@ void hyrsm_inter_support_free (HyrsmInterSupport *sup);
 typedef struct _HyrsmInterQueries HyrsmInterQueries;
 
 /* The per-query terms of @n queries against @sup: takes their Q, K, V
- * (@q, @k, @v: n x D each, from hyrsm_relation_token_qkv() of @u_q, their
- * n x D token means) and computes R_h and their own inter-relation output
- * g_q. On error, @q, @k and @v are freed too. */
+ * (@qkv: three n x D blocks, Q then K then V, from
+ * hyrsm_relation_token_qkv() of @u_q, their n x D token means) and
+ * computes R_h and their own inter-relation output g_q. On error, @qkv is
+ * freed too. */
 HyrsmInterQueries *hyrsm_inter_queries_new_take (const HyrsmRelation *rel,
-    const HyrsmInterSupport *sup, const float *u_q, float *q, float *k,
-    float *v, int n, GError **error);
+    const HyrsmInterSupport *sup, const float *u_q, float *qkv, int n,
+    GError **error);
 void hyrsm_inter_queries_free (HyrsmInterQueries *iq);
 
 /* Query @b's inter-relation output (D, after the ReLU). */

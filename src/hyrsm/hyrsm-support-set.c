@@ -699,16 +699,14 @@ relation_distances (HyrsmSupportSet *self, const HyrsmInterSupport *inter,
     goto out;
   for (int b = 0; b < n; b++)
     hyrsm_relation_token_mean (rel, s_q + b * td, u_q + (gsize) b * D);
-  float *q = g_new (float, (gsize) n * D), *k = g_new (float, (gsize) n * D);
-  float *v = g_new (float, (gsize) n * D);
-  if (!hyrsm_relation_fuse_frames_and_token_qkv (rel, s_q, u_q, n, w2a_q, q,
-          k, v, error)) {
-    g_free (q);
-    g_free (k);
-    g_free (v);
+  gsize nd = (gsize) n * D;
+  float *qkv = g_new (float, 3 * nd);   /* Q, K, V blocks; iq takes it */
+  if (!hyrsm_relation_fuse_frames_and_token_qkv (rel, s_q, u_q, n, w2a_q,
+          qkv, qkv + nd, qkv + 2 * nd, error)) {
+    g_free (qkv);
     goto out;
   }
-  iq = hyrsm_inter_queries_new_take (rel, inter, u_q, q, k, v, n, error);
+  iq = hyrsm_inter_queries_new_take (rel, inter, u_q, qkv, n, error);
   if (iq == NULL)
     goto out;
 
