@@ -361,16 +361,65 @@ label_folder_free (gpointer data)
   g_free (f);
 }
 
-/* Lists every label folder's entries first, so that progress has a total. */
+/* The label of a folder: its name, with each byte that is not part of
+ * valid UTF-8 written as \xNN. Unlike g_filename_display_name(), which
+ * maps every such byte to U+FFFD, two folders whose names differ give two
+ * labels (cam\xff, cam\xfe), and the label still says which folder. */
+static char *
+label_of_folder (const char *name)
+{
+  GString *s = g_string_new (NULL);
+  const char *p = name;
+  while (*p) {
+    const char *end;
+    g_utf8_validate (p, -1, &end);
+    g_string_append_len (s, p, end - p);
+    p = end;
+    if (*p) {
+      g_string_append_printf (s, "\\x%02x", (guchar) * p);
+      p++;
+    }
+  }
+  return g_string_free (s, FALSE);
+}
+
+/* The folder of @folders whose label is @label, or NULL. */
+static LabelFolder *
+find_label (GPtrArray *folders, const char *label)
+{
+  for (guint i = 0; i < folders->len; i++) {
+    LabelFolder *f = folders->pdata[i];
+    if (strcmp (f->label, label) == 0)
+      return f;
+  }
+  return NULL;
+}
+
+/* Lists every label folder's entries first, so that progress has a total.
+ * A folder whose label is already another folder's (a literal "cam\xff"
+ * beside a folder named cam + byte 0xff) is refused with a warning naming
+ * both: one label is one class, and merging two folders silently would
+ * make the per-label counts lie. */
 static GPtrArray *
 scan (Loader *l, GPtrArray *labels, guint *total)
 {
   GPtrArray *folders = g_ptr_array_new_with_free_func (label_folder_free);
   *total = 0;
   for (guint i = 0; i < labels->len; i++) {
+    g_autofree char *label = label_of_folder (labels->pdata[i]);
+    LabelFolder *same = find_label (folders, label);
+    if (same != NULL) {
+      g_autofree char *what = g_strconcat (labels->pdata[i],
+          G_DIR_SEPARATOR_S, NULL);
+      g_autofree char *other = g_filename_display_name (same->label_dir);
+      skip (l, what, "its label \"%s\" is already the label of folder "
+          "%s%s (bytes that are not UTF-8 are written \\xNN): rename one",
+          label, other, G_DIR_SEPARATOR_S);
+      continue;
+    }
     LabelFolder *f = g_new0 (LabelFolder, 1);
     f->label_dir = g_strdup (labels->pdata[i]);
-    f->label = g_filename_display_name (f->label_dir);
+    f->label = g_steal_pointer (&label);
     g_autofree char *p = g_build_filename (l->dir, f->label_dir, NULL);
     g_autoptr (GError) error = NULL;
     f->entries = list_dir (p, &error);

@@ -573,6 +573,62 @@ test_feature_files (void)
   rm_rf (feats);
 }
 
+/* Label folders whose names are not UTF-8 stay distinct classes: bytes
+ * that are not UTF-8 are written \\xNN in the label (the fuzz input
+ * regressions/support-dir/non-utf8-labels-merge once merged them), and a
+ * folder whose label another folder already has is refused, naming both. */
+static void
+test_non_utf8_labels (void)
+{
+  FAIL_IF_NO_FIXTURES ();
+  const char *labels[] = { "street", NULL };
+  g_autofree char *dir = make_set ("utf8-src", labels);
+  GstHyrsmSupportDir *sd = load_ok (dir);
+  g_autofree char *cache = g_strdup (gst_hyrsm_support_dir_get_cache_dir (sd));
+  g_object_unref (sd);
+
+  g_autofree char *set = make_set ("non-utf8", NULL);
+  const char *folders[] = { "cam\xff", "cam\xfe", NULL };
+  for (guint i = 0; folders[i]; i++) {
+    g_autofree char *folder = g_build_filename (set, folders[i], NULL);
+    g_assert_cmpint (g_mkdir (folder, 0755), ==, 0);
+    g_autofree char *s = g_build_filename (cache, "street",
+        "clip_1.mkv.hyrsm", NULL);
+    g_autofree char *d = g_build_filename (folder, "a.hyrsm", NULL);
+    copy_file (s, d);
+  }
+  sd = load_ok (set);
+  g_auto (GStrv) names = gst_hyrsm_support_dir_get_labels (sd);
+  g_assert_cmpuint (g_strv_length (names), ==, 2);
+  g_assert_cmpuint (gst_hyrsm_support_dir_get_n_examples (sd, "cam\\xfe"),
+      ==, 1);
+  g_assert_cmpuint (gst_hyrsm_support_dir_get_n_examples (sd, "cam\\xff"),
+      ==, 1);
+  g_assert_cmpuint (hyrsm_support_set_get_n_examples
+      (gst_hyrsm_support_dir_get_support_set (sd)), ==, 2);
+  g_object_unref (sd);
+
+  /* A folder literally named cam\xff has the same label: refused. */
+  g_autofree char *literal = g_build_filename (set, "cam\\xff", NULL);
+  g_assert_cmpint (g_mkdir (literal, 0755), ==, 0);
+  g_autofree char *s = g_build_filename (cache, "street",
+      "clip_2.webm.hyrsm", NULL);
+  g_autofree char *d = g_build_filename (literal, "b.hyrsm", NULL);
+  copy_file (s, d);
+  sd = load_ok (set);
+  g_auto (GStrv) names2 = gst_hyrsm_support_dir_get_labels (sd);
+  g_assert_cmpuint (g_strv_length (names2), ==, 2);
+  g_assert_cmpuint (hyrsm_support_set_get_n_examples
+      (gst_hyrsm_support_dir_get_support_set (sd)), ==, 2);
+  g_auto (GStrv) skipped = gst_hyrsm_support_dir_get_skipped (sd);
+  g_assert_cmpuint (g_strv_length (skipped), ==, 1);
+  g_assert_true (g_utf8_validate (skipped[0], -1, NULL));
+  g_assert_nonnull (strstr (skipped[0], "is already the label of folder"));
+  g_object_unref (sd);
+  rm_rf (dir);
+  rm_rf (set);
+}
+
 /* Runs a gst-launch style pipeline to EOS. */
 static void
 run_pipeline (const char *description)
@@ -773,6 +829,8 @@ main (int argc, char **argv)
       test_undecodable_among_good);
   g_test_add_func ("/support-dir/skip/junk-only-label", test_junk_only_label);
   g_test_add_func ("/support-dir/feature-files", test_feature_files);
+  g_test_add_func ("/support-dir/labels/non-utf8-stay-distinct",
+      test_non_utf8_labels);
   g_test_add_func ("/support-dir/sampling/same-frames-every-way",
       test_same_frames_every_way);
   g_test_add_func ("/support-dir/progress-and-cancel",
