@@ -44,8 +44,9 @@ sanitizer_env () {
   export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:halt_on_error=1:fast_unwind_on_malloc=${1:-0}"
   export LSAN_OPTIONS="suppressions=$SUPP/lsan.supp:print_suppressions=0"
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
-  if [ -x /usr/lib/llvm-14/bin/llvm-symbolizer ]; then
-    export ASAN_SYMBOLIZER_PATH=/usr/lib/llvm-14/bin/llvm-symbolizer
+  # The distribution's default LLVM (14 on Debian 12, 19 on Debian 13).
+  if command -v llvm-symbolizer >/dev/null 2>&1; then
+    export ASAN_SYMBOLIZER_PATH=$(command -v llvm-symbolizer)
   fi
 }
 

@@ -1,4 +1,5 @@
-/* hyrsm-backend-cpu.c: the CPU backend, on oneDNN (2.x C API).
+/* hyrsm-backend-cpu.c: the CPU backend, on oneDNN's C API (2.x or 3.x,
+ * whichever is installed: the calls that differ are hyrsm-dnnl.h's).
  *
  * The backbone (docs/model.md section 3) runs as a "plan": a list of oneDNN
  * primitives with their arguments, built once per batch size (batches run
@@ -34,8 +35,7 @@
 #include "hyrsm-gemm-thin.h"
 #include "hyrsm-error.h"
 
-#include <dnnl.h>
-#include <dnnl_debug.h>
+#include "hyrsm-dnnl.h"
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,18 +159,19 @@ cpu_conv_init (HyrsmBackendCpu *self, CpuConv *c, const HyrsmConv *w,
   c->plain = w->weight;
   c->weights = g_ptr_array_new ();
 
-  dnnl_memory_desc_t md;
+  HyrsmDnnlMd md = NULL;
   dnnl_dims_t dims = { c->oc };
   void *data;
-  if (!check (dnnl_memory_desc_init_by_tag (&md, 1, dims, dnnl_f32, dnnl_x),
-          error, "bias descriptor of %s", name)
-      || !check (dnnl_memory_create (&c->bias, &md, self->engine,
-              DNNL_MEMORY_ALLOCATE), error, "bias allocation of %s", name)
-      || !check (dnnl_memory_get_data_handle (c->bias, &data), error,
-          "bias of %s", name))
-    return FALSE;
-  memcpy (data, w->bias, sizeof (float) * c->oc);
-  return TRUE;
+  gboolean ok = check (hyrsm_dnnl_md_create (&md, 1, dims, dnnl_f32, dnnl_x),
+      error, "bias descriptor of %s", name)
+      && check (dnnl_memory_create (&c->bias, md, self->engine,
+          DNNL_MEMORY_ALLOCATE), error, "bias allocation of %s", name)
+      && check (dnnl_memory_get_data_handle (c->bias, &data), error,
+      "bias of %s", name);
+  hyrsm_dnnl_md_destroy (md);
+  if (ok)
+    memcpy (data, w->bias, sizeof (float) * c->oc);
+  return ok;
 }
 
 /* Runs a one-off reorder between two memories (weights at build time). */
@@ -178,7 +179,7 @@ static gboolean
 reorder_now (HyrsmBackendCpu *self, dnnl_memory_t from, dnnl_memory_t to,
     const char *what, GError **error)
 {
-  const dnnl_memory_desc_t *from_md, *to_md;
+  HyrsmDnnlConstMd from_md, to_md;
   dnnl_primitive_desc_t pd = NULL;
   dnnl_primitive_t prim = NULL;
   gboolean ok = check (dnnl_memory_get_memory_desc (from, &from_md), error,
@@ -206,12 +207,12 @@ reorder_now (HyrsmBackendCpu *self, dnnl_memory_t from, dnnl_memory_t to,
  * every plan wanting that layout. The first layout is made from the plain
  * OIHW weights (create() time), later ones from the first. */
 static dnnl_memory_t
-conv_weights (HyrsmBackendCpu *self, CpuConv *c, const dnnl_memory_desc_t *md,
+conv_weights (HyrsmBackendCpu *self, CpuConv *c, HyrsmDnnlConstMd md,
     GError **error)
 {
   for (guint i = 0; i < c->weights->len; i++) {
     dnnl_memory_t m = g_ptr_array_index (c->weights, i);
-    const dnnl_memory_desc_t *have;
+    HyrsmDnnlConstMd have;
     if (dnnl_memory_get_memory_desc (m, &have) == dnnl_success
         && dnnl_memory_desc_equal (have, md))
       return m;
@@ -222,13 +223,15 @@ conv_weights (HyrsmBackendCpu *self, CpuConv *c, const dnnl_memory_desc_t *md,
   if (c->weights->len > 0) {
     from = g_ptr_array_index (c->weights, 0);
   } else {
-    dnnl_memory_desc_t plain_md;
+    HyrsmDnnlMd plain_md = NULL;
     dnnl_dims_t dims = { c->oc, c->ic, c->kernel, c->kernel };
     g_return_val_if_fail (c->plain != NULL, NULL);
-    if (!check (dnnl_memory_desc_init_by_tag (&plain_md, 4, dims, dnnl_f32,
-                dnnl_oihw), error, "weights descriptor of %s", c->name)
-        || !check (dnnl_memory_create (&from, &plain_md, self->engine,
-                (void *) c->plain), error, "weights of %s", c->name))
+    gboolean made = check (hyrsm_dnnl_md_create (&plain_md, 4, dims, dnnl_f32,
+            dnnl_oihw), error, "weights descriptor of %s", c->name)
+        && check (dnnl_memory_create (&from, plain_md, self->engine,
+            (void *) c->plain), error, "weights of %s", c->name);
+    hyrsm_dnnl_md_destroy (plain_md);
+    if (!made)
       return NULL;
     from_owned = TRUE;
   }
@@ -250,7 +253,7 @@ conv_weights (HyrsmBackendCpu *self, CpuConv *c, const dnnl_memory_desc_t *md,
 
 typedef struct
 {
-  dnnl_memory_desc_t md;
+  HyrsmDnnlConstMd md;          /* owned by the Builder */
   int buffer;
 } Tensor;
 
@@ -260,7 +263,42 @@ typedef struct
   Plan *plan;
   GError **error;
   GHashTable *impls;            /* oneDNN implementation name -> count */
+  GPtrArray *mds;               /* HyrsmDnnlMd: the descriptors made */
 } Builder;
+
+static void
+md_free (gpointer md)
+{
+  hyrsm_dnnl_md_destroy (md);
+}
+
+/* A descriptor that lives as long as the plan is being built: Tensors
+ * point at them, and oneDNN copies what it keeps. NULL (and the error
+ * set) on failure. */
+static HyrsmDnnlConstMd
+builder_md (Builder *b, int ndims, const dnnl_dims_t dims,
+    dnnl_data_type_t dt, dnnl_format_tag_t tag, const char *what)
+{
+  HyrsmDnnlMd md = NULL;
+  if (!check (hyrsm_dnnl_md_create (&md, ndims, dims, dt, tag), b->error,
+          "%s descriptor", what))
+    return NULL;
+  g_ptr_array_add (b->mds, md);
+  return md;
+}
+
+/* A copy of @md that lives as long as the builder (a primitive
+ * descriptor's answers go with it). */
+static HyrsmDnnlConstMd
+builder_keep (Builder *b, HyrsmDnnlConstMd md, const char *what)
+{
+  HyrsmDnnlMd copy = NULL;
+  if (!check (hyrsm_dnnl_md_clone (&copy, md), b->error, "%s descriptor",
+          what))
+    return NULL;
+  g_ptr_array_add (b->mds, copy);
+  return copy;
+}
 
 static void
 plan_free (Plan *plan)
@@ -283,7 +321,7 @@ plan_free (Plan *plan)
 /* A memory of layout @md over @buffer (a shared buffer, or the caller's
  * input/output, whose pointers are set at each call). */
 static dnnl_memory_t
-plan_memory (Builder *b, const dnnl_memory_desc_t *md, int buffer,
+plan_memory (Builder *b, HyrsmDnnlConstMd md, int buffer,
     const char *what)
 {
   dnnl_memory_t mem;
@@ -337,7 +375,7 @@ plan_add (Builder *b, dnnl_primitive_desc_t pd, const char *what, int n_args,
 {
   Step step = {.what = g_strdup (what),.n_args = n_args };
   memcpy (step.args, args, n_args * sizeof *args);
-  const dnnl_memory_desc_t *scratch_md =
+  HyrsmDnnlConstMd scratch_md =
       dnnl_primitive_desc_query_md (pd, dnnl_query_scratchpad_md, 0);
   if (scratch_md && dnnl_memory_desc_get_size (scratch_md) > 0) {
     dnnl_memory_t scratch = plan_memory (b, scratch_md, SCRATCH_BUFFER, what);
@@ -381,7 +419,7 @@ new_attr (Builder *b, const char *what)
 /* Appends a reorder of @src into @buffer in layout @md; @out describes the
  * result. */
 static gboolean
-plan_reorder (Builder *b, const Tensor *src, const dnnl_memory_desc_t *md,
+plan_reorder (Builder *b, const Tensor *src, HyrsmDnnlConstMd md,
     int buffer, Tensor *out, const char *what)
 {
   g_autofree char *name = g_strdup_printf ("%s reorder", what);
@@ -389,20 +427,20 @@ plan_reorder (Builder *b, const Tensor *src, const dnnl_memory_desc_t *md,
   dnnl_primitive_desc_t pd = NULL;
   if (attr == NULL)
     return FALSE;
-  gboolean ok = check (dnnl_reorder_primitive_desc_create (&pd, &src->md,
+  gboolean ok = check (dnnl_reorder_primitive_desc_create (&pd, src->md,
           b->self->engine, md, b->self->engine, attr), b->error,
       "%s descriptor", name);
   dnnl_primitive_attr_destroy (attr);
   if (!ok)
     return FALSE;
-  dnnl_memory_t from = plan_memory (b, &src->md, src->buffer, name);
+  dnnl_memory_t from = plan_memory (b, src->md, src->buffer, name);
   dnnl_memory_t to = from ? plan_memory (b, md, buffer, name) : NULL;
-  if (to == NULL) {
+  out->md = to ? builder_keep (b, md, name) : NULL;
+  if (out->md == NULL) {
     dnnl_primitive_desc_destroy (pd);
     return FALSE;
   }
   dnnl_exec_arg_t args[2] = { {DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to} };
-  out->md = *md;
   out->buffer = buffer;
   return plan_add (b, pd, name, 2, args);
 }
@@ -429,10 +467,11 @@ plan_conv (Builder *b, CpuConv *c, const Tensor *src, gboolean relu,
 {
   const char *what = c->name;
   int n = b->plan->n;
-  int ih = src->md.dims[2], iw = src->md.dims[3];
+  int ih = hyrsm_dnnl_md_dim (src->md, 2), iw = hyrsm_dnnl_md_dim (src->md, 3);
   int oh = out_size (ih, c->kernel, c->stride, c->padding);
   int ow = out_size (iw, c->kernel, c->stride, c->padding);
-  dnnl_memory_desc_t src_md, weights_md, bias_md, dst_md;
+  HyrsmDnnlConstMd src_md = NULL, weights_md = NULL, bias_md = NULL;
+  HyrsmDnnlConstMd dst_md = NULL;
   dnnl_dims_t src_dims = { n, c->ic, ih, iw };
   dnnl_dims_t weights_dims = { c->oc, c->ic, c->kernel, c->kernel };
   dnnl_dims_t bias_dims = { c->oc };
@@ -443,37 +482,32 @@ plan_conv (Builder *b, CpuConv *c, const Tensor *src, gboolean relu,
     pad_right (ih, oh, c->kernel, c->stride, c->padding),
     pad_right (iw, ow, c->kernel, c->stride, c->padding)
   };
-  dnnl_convolution_desc_t desc;
   dnnl_primitive_desc_t pd = NULL;
   dnnl_primitive_attr_t attr = NULL;
   dnnl_post_ops_t post_ops = NULL;
   gboolean ok;
 
   dnnl_data_type_t dt = b->self->dt;
-  ok = check (dnnl_memory_desc_init_by_tag (&src_md, 4, src_dims, dt,
-          dnnl_format_tag_any), b->error, "%s descriptors", what)
-      && check (dnnl_memory_desc_init_by_tag (&weights_md, 4, weights_dims,
-          dt, dnnl_format_tag_any), b->error, "%s descriptors", what)
-      && check (dnnl_memory_desc_init_by_tag (&bias_md, 1, bias_dims,
-          dnnl_f32, dnnl_x), b->error, "%s descriptors", what)
-      && check (dnnl_memory_desc_init_by_tag (&dst_md, 4, dst_dims, dst_dt,
-          dnnl_format_tag_any), b->error, "%s descriptors", what)
-      && check (dnnl_convolution_forward_desc_init (&desc,
-          dnnl_forward_inference, dnnl_convolution_direct, &src_md,
-          &weights_md, &bias_md, &dst_md, strides, padding_l, padding_r),
-      b->error, "%s convolution descriptor", what)
+  ok = (src_md = builder_md (b, 4, src_dims, dt, dnnl_format_tag_any,
+          what)) != NULL
+      && (weights_md = builder_md (b, 4, weights_dims, dt,
+          dnnl_format_tag_any, what)) != NULL
+      && (bias_md = builder_md (b, 1, bias_dims, dnnl_f32, dnnl_x,
+          what)) != NULL
+      && (dst_md = builder_md (b, 4, dst_dims, dst_dt, dnnl_format_tag_any,
+          what)) != NULL
       && (attr = new_attr (b, what)) != NULL
       && check (dnnl_post_ops_create (&post_ops), b->error, "%s post-ops",
       what)
-      && (sum == NULL || check (dnnl_post_ops_append_sum (post_ops, 1.0f),
+      && (sum == NULL || check (hyrsm_dnnl_post_ops_append_sum (post_ops),
           b->error, "%s sum post-op", what))
-      && (!relu || check (dnnl_post_ops_append_eltwise (post_ops, 1.0f,
-              dnnl_eltwise_relu, 0.0f, 0.0f), b->error, "%s ReLU post-op",
-          what))
+      && (!relu || check (hyrsm_dnnl_post_ops_append_relu (post_ops),
+          b->error, "%s ReLU post-op", what))
       && check (dnnl_primitive_attr_set_post_ops (attr, post_ops), b->error,
       "%s post-ops", what)
-      && check (dnnl_primitive_desc_create (&pd, &desc, attr, b->self->engine,
-          NULL), b->error, "%s convolution (%d -> %d channels, %dx%d/%d, "
+      && check (hyrsm_dnnl_convolution_create (&pd, b->self->engine, src_md,
+          weights_md, bias_md, dst_md, strides, padding_l, padding_r, attr),
+      b->error, "%s convolution (%d -> %d channels, %dx%d/%d, "
       "input %dx%d, batch %d)", what, c->ic, c->oc, c->kernel, c->kernel,
       c->stride, ih, iw, n);
   if (post_ops)
@@ -483,11 +517,11 @@ plan_conv (Builder *b, CpuConv *c, const Tensor *src, gboolean relu,
   if (!ok)
     return FALSE;
 
-  const dnnl_memory_desc_t *want_src =
+  HyrsmDnnlConstMd want_src =
       dnnl_primitive_desc_query_md (pd, dnnl_query_src_md, 0);
-  const dnnl_memory_desc_t *want_weights =
+  HyrsmDnnlConstMd want_weights =
       dnnl_primitive_desc_query_md (pd, dnnl_query_weights_md, 0);
-  const dnnl_memory_desc_t *want_dst =
+  HyrsmDnnlConstMd want_dst =
       dnnl_primitive_desc_query_md (pd, dnnl_query_dst_md, 0);
 
   /* Buffers not to write: the caller's, the source's and the shortcut's. */
@@ -500,7 +534,7 @@ plan_conv (Builder *b, CpuConv *c, const Tensor *src, gboolean relu,
   avoid[n_avoid] = -1;
 
   Tensor in = *src;
-  if (!dnnl_memory_desc_equal (want_src, &src->md)) {
+  if (!dnnl_memory_desc_equal (want_src, src->md)) {
     int buffer = free_buffer (avoid);
     if (!plan_reorder (b, src, want_src, buffer, &in, what))
       goto fail;
@@ -511,7 +545,7 @@ plan_conv (Builder *b, CpuConv *c, const Tensor *src, gboolean relu,
   int dst_buffer;
   if (sum == NULL)
     dst_buffer = free_buffer (avoid);
-  else if (dnnl_memory_desc_equal (want_dst, &sum->md))
+  else if (dnnl_memory_desc_equal (want_dst, sum->md))
     dst_buffer = sum->buffer;   /* accumulate in place */
   else {
     Tensor moved;
@@ -525,9 +559,9 @@ plan_conv (Builder *b, CpuConv *c, const Tensor *src, gboolean relu,
       what) : NULL;
   dnnl_memory_t dst_mem = src_mem ? plan_memory (b, want_dst, dst_buffer,
       what) : NULL;
-  if (dst_mem == NULL)
+  out->md = dst_mem ? builder_keep (b, want_dst, what) : NULL;
+  if (out->md == NULL)
     goto fail;
-  out->md = *want_dst;
   out->buffer = dst_buffer;
   dnnl_exec_arg_t args[4] = {
     {DNNL_ARG_SRC, src_mem}, {DNNL_ARG_WEIGHTS, weights},
@@ -545,8 +579,8 @@ static gboolean
 plan_pool (Builder *b, const Tensor *src, dnnl_alg_kind_t alg, int kernel_h,
     int kernel_w, int stride, int padding, Tensor *out, const char *what)
 {
-  int n = src->md.dims[0], ch = src->md.dims[1];
-  int ih = src->md.dims[2], iw = src->md.dims[3];
+  int n = hyrsm_dnnl_md_dim (src->md, 0), ch = hyrsm_dnnl_md_dim (src->md, 1);
+  int ih = hyrsm_dnnl_md_dim (src->md, 2), iw = hyrsm_dnnl_md_dim (src->md, 3);
   int oh = out_size (ih, kernel_h, stride, padding);
   int ow = out_size (iw, kernel_w, stride, padding);
   dnnl_dims_t dst_dims = { n, ch, oh, ow };
@@ -557,38 +591,35 @@ plan_pool (Builder *b, const Tensor *src, dnnl_alg_kind_t alg, int kernel_h,
     pad_right (ih, oh, kernel_h, stride, padding),
     pad_right (iw, ow, kernel_w, stride, padding)
   };
-  dnnl_memory_desc_t dst_md;
-  dnnl_pooling_desc_t desc;
+  HyrsmDnnlConstMd dst_md = NULL;
   dnnl_primitive_desc_t pd = NULL;
   dnnl_primitive_attr_t attr = NULL;
 
-  gboolean ok = check (dnnl_memory_desc_init_by_tag (&dst_md, 4, dst_dims,
-          src->md.data_type, dnnl_format_tag_any), b->error, "%s descriptors",
-      what)
-      && check (dnnl_pooling_forward_desc_init (&desc, dnnl_forward_inference,
-          alg, &src->md, &dst_md, strides, kernel, padding_l, padding_r),
-      b->error, "%s descriptor", what)
+  gboolean ok = (dst_md = builder_md (b, 4, dst_dims,
+          hyrsm_dnnl_md_data_type (src->md), dnnl_format_tag_any,
+          what)) != NULL
       && (attr = new_attr (b, what)) != NULL
-      && check (dnnl_primitive_desc_create (&pd, &desc, attr, b->self->engine,
-          NULL), b->error, "%s (%d channels, input %dx%d, batch %d)", what, ch,
-      ih, iw, n);
+      && check (hyrsm_dnnl_pooling_create (&pd, b->self->engine, alg,
+          src->md, dst_md, strides, kernel, padding_l, padding_r, attr),
+      b->error, "%s (%d channels, input %dx%d, batch %d)", what, ch, ih, iw,
+      n);
   if (attr)
     dnnl_primitive_attr_destroy (attr);
   if (!ok)
     return FALSE;
 
-  const dnnl_memory_desc_t *want_dst =
+  HyrsmDnnlConstMd want_dst =
       dnnl_primitive_desc_query_md (pd, dnnl_query_dst_md, 0);
   int avoid[2] = { src->buffer, -1 };
   int buffer = free_buffer (avoid);
-  dnnl_memory_t src_mem = plan_memory (b, &src->md, src->buffer, what);
+  dnnl_memory_t src_mem = plan_memory (b, src->md, src->buffer, what);
   dnnl_memory_t dst_mem = src_mem ? plan_memory (b, want_dst, buffer, what) :
       NULL;
-  if (dst_mem == NULL) {
+  out->md = dst_mem ? builder_keep (b, want_dst, what) : NULL;
+  if (out->md == NULL) {
     dnnl_primitive_desc_destroy (pd);
     return FALSE;
   }
-  out->md = *want_dst;
   out->buffer = buffer;
   dnnl_exec_arg_t args[2] = { {DNNL_ARG_SRC, src_mem}, {DNNL_ARG_DST,
           dst_mem}
@@ -629,13 +660,13 @@ plan_build (Builder *b)
   dnnl_dims_t in_dims = { n, 3, self->crop, self->crop };
   dnnl_dims_t out_dims = { n, self->feature_dim, 1, 1 };
   Tensor x = {.buffer = INPUT_BUFFER }, y;
-  dnnl_memory_desc_t out_md;
+  HyrsmDnnlConstMd out_md = NULL;
   int none[1] = { -1 };
 
-  if (!check (dnnl_memory_desc_init_by_tag (&x.md, 4, in_dims, dnnl_f32,
-              dnnl_nchw), b->error, "input descriptor")
-      || !check (dnnl_memory_desc_init_by_tag (&out_md, 4, out_dims,
-              dnnl_f32, dnnl_nchw), b->error, "output descriptor"))
+  if ((x.md = builder_md (b, 4, in_dims, dnnl_f32, dnnl_nchw,
+              "input")) == NULL
+      || (out_md = builder_md (b, 4, out_dims, dnnl_f32, dnnl_nchw,
+              "output")) == NULL)
     return FALSE;
   if (!plan_conv (b, &self->stem, &x, TRUE, NULL, none, self->dt, &y)
       || !plan_pool (b, &y, dnnl_pooling_max, 3, 3, 2, 1, &x, "maxpool"))
@@ -647,13 +678,14 @@ plan_build (Builder *b)
       return FALSE;
     x = y;
   }
-  if (!plan_pool (b, &x, dnnl_pooling_avg_exclude_padding, x.md.dims[2],
-          x.md.dims[3], 1, 0, &y, "avgpool"))
+  if (!plan_pool (b, &x, dnnl_pooling_avg_exclude_padding,
+          hyrsm_dnnl_md_dim (x.md, 2), hyrsm_dnnl_md_dim (x.md, 3), 1, 0, &y,
+          "avgpool"))
     return FALSE;
   /* The stem (or a reorder before it) reads the caller's frames through
    * plan->input; this last reorder writes the caller's features. */
   Tensor pooled;
-  return plan_reorder (b, &y, &out_md, OUTPUT_BUFFER, &pooled, "output");
+  return plan_reorder (b, &y, out_md, OUTPUT_BUFFER, &pooled, "output");
 }
 
 /* Grows the shared buffers to what @plan needs, then points every plan's
@@ -725,12 +757,14 @@ get_plan (HyrsmBackendCpu *self, int n, GError **error)
   plan->bindings = g_array_new (FALSE, FALSE, sizeof (Binding));
   plan->memories = g_ptr_array_new ();
   Builder b = { self, plan, error,
-    g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL)
+    g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL),
+    g_ptr_array_new_with_free_func (md_free)
   };
   gboolean ok = plan_build (&b) && ensure_buffers (self, plan, error);
   if (ok)
     log_plan (&b);
   g_hash_table_unref (b.impls);
+  g_ptr_array_unref (b.mds);
   if (!ok) {
     plan_free (plan);
     return NULL;

@@ -11,7 +11,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 BUILDDIR = pathlib.Path(os.environ.get("HYRSM_BUILDDIR", ROOT / "build"))
 FIXTURES = ROOT / "tests" / "fixtures"
 PYTHON = "/usr/bin/python3"
-SCENES = ["ball", "cockatoo", "megamind", "street", "tree"]
+SCENES = ["ball", "box", "megamind", "street", "tree"]
 
 
 def tool_env(extra=None):

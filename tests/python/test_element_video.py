@@ -127,7 +127,7 @@ def test_hot_reload_loses_no_frames(real_clips, random_resnet18, tmp_path):
     # A second set with two of the five scenes; the stream starts with
     # tree and street, which it lacks.
     small = tmp_path / "small"
-    for scene in ("ball", "cockatoo"):
+    for scene in ("ball", "box"):
         shutil.copytree(real_clips / "support" / scene, small / scene)
 
     def swap(run, n):
@@ -139,9 +139,9 @@ def test_hot_reload_loses_no_frames(real_clips, random_resnet18, tmp_path):
     assert run.errors == []
     assert run.buffers == 225
     assert run.pts == sorted(run.pts)
-    assert list(run.filter.props.labels) == ["ball", "cockatoo"]
+    assert list(run.filter.props.labels) == ["ball", "box"]
     labels = {d["label"] for d in run.bus_decisions[-5:]}
-    assert labels <= {"ball", "cockatoo"}, labels
+    assert labels <= {"ball", "box"}, labels
     assert run.bus_decisions[0]["label"] == "tree", "the swap came too early"
 
 
@@ -149,21 +149,21 @@ def test_enroll_then_classify(real_clips, random_resnet18, tmp_path):
     support = tmp_path / "set"
     shutil.copytree(real_clips / "support", support)
     segments = read_truth(real_clips / "stream.txt")
-    cockatoo = [s for s in segments if s[2] == "cockatoo"][0]
+    box_scene = [s for s in segments if s[2] == "box"][0]
     enrolled = []
 
-    def enroll_inside_cockatoo(run, d):
-        if not enrolled and d["window-start"] >= cockatoo[0] and d["window-end"] <= cockatoo[1]:
-            enrolled.append(run.filter.emit("enroll", "parrot"))
+    def enroll_inside_box(run, d):
+        if not enrolled and d["window-start"] >= box_scene[0] and d["window-end"] <= box_scene[1]:
+            enrolled.append(run.filter.emit("enroll", "carton"))
 
     Run(random_resnet18, support, real_clips / "stream.mkv",
-        on_buffer=enroll_inside_cockatoo).play()
+        on_buffer=enroll_inside_box).play()
     assert enrolled == [True]
-    assert list((support / "parrot").glob("*.hyrsm")), "enroll wrote no feature file"
+    assert list((support / "carton").glob("*.hyrsm")), "enroll wrote no feature file"
 
     # A new pipeline loads the set from disk, the enrolled window included.
     run = Run(random_resnet18, support, real_clips / "stream.mkv").play()
-    assert "parrot" in run.filter.props.labels
+    assert "carton" in run.filter.props.labels
     inside = [d["label"] for d in run.bus_decisions
-              if d["window-start"] >= cockatoo[0] and d["window-end"] <= cockatoo[1]]
-    assert inside and inside.count("parrot") >= len(inside) / 2, inside
+              if d["window-start"] >= box_scene[0] and d["window-end"] <= box_scene[1]]
+    assert inside and inside.count("carton") >= len(inside) / 2, inside

@@ -18,7 +18,7 @@ import pytest  # noqa: E402
 Gst.init(None)
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[1] / "fixtures"
-SCENES = ["ball", "cockatoo", "megamind", "street", "tree"]
+SCENES = ["ball", "box", "megamind", "street", "tree"]
 
 
 @pytest.fixture(scope="module")

@@ -114,7 +114,10 @@ test_container_not_json (void)
 }
 
 /* The header is UTF-8, but a lone surrogate escape decodes to bytes that
- * are not: the file is refused and the message stays UTF-8. */
+ * are not: the file is refused and the message stays UTF-8. json-glib 1.6
+ * (Debian 12) decodes the escape and our check of every string refuses it;
+ * json-glib 1.10 (Debian 13) refuses it while parsing ("malformed
+ * surrogate pair"). */
 static void
 test_container_lone_surrogate (void)
 {
@@ -133,7 +136,8 @@ test_container_lone_surrogate (void)
     g_assert_null (hyrsm_safetensors_open (path, &error));
     g_assert_error (error, HYRSM_ERROR, HYRSM_ERROR_BAD_FORMAT);
     g_assert_true (g_utf8_validate (error->message, -1, NULL));
-    g_assert_nonnull (strstr (error->message, "not UTF-8"));
+    g_assert_true (strstr (error->message, "not UTF-8") != NULL
+        || strstr (error->message, "surrogate") != NULL);
   }
 }
 
