@@ -20,7 +20,14 @@ if [ "${HYRSM_TRIXIE:-1}" = 0 ]; then
   echo "== Debian 13 lane skipped (HYRSM_TRIXIE=0)"
   exit 0
 fi
-HYRSM_FRESH_ROOT=${HYRSM_TRIXIE_ROOT:-/var/cache/gst-hyrsm/trixie-root} \
-  HYRSM_FRESH_REUSE=1 HYRSM_FRESH_KEEP=1 \
-  exec ./scripts/check-fresh.sh trixie \
-  "HYRSM_RELIABILITY_STEPS=asan ./scripts/test.sh"
+root=${HYRSM_TRIXIE_ROOT:-/var/cache/gst-hyrsm/trixie-root}
+status=0
+HYRSM_FRESH_ROOT=$root HYRSM_FRESH_REUSE=1 HYRSM_FRESH_KEEP=1 \
+  ./scripts/check-fresh.sh trixie \
+  "HYRSM_RELIABILITY_STEPS=asan ./scripts/test.sh" || status=$?
+# The runners' logs, for .ci/run's closing summary.
+rm -rf build/test-logs-trixie
+mkdir -p build
+cp -r "$root/root/gst-hyrsm/build/test-logs" build/test-logs-trixie \
+  2>/dev/null || true
+exit $status

@@ -64,6 +64,35 @@ def dataset(clips, tmp_path_factory):
     return dst
 
 
+# Another cut of the Megamind clip (opencv-doc, in Debian 12 and 13): a
+# class that random features confuse with "megamind", so that an eval's
+# accuracy is below 100% and depends on which classes each episode draws.
+MEGAMIND_BUGY = "/usr/share/doc/opencv-doc/examples/data/Megamind_bugy.avi"
+
+
+@pytest.fixture(scope="session")
+def confusable_dataset(dataset, tmp_path_factory):
+    """The dataset plus a sixth class, "megamind_bugy": 4 frame folders of
+    24 frames (15 fps, 160x120, as make_clips.sh cuts) from
+    Megamind_bugy.avi."""
+    dst = tmp_path_factory.mktemp("confusable") / "scenes"
+    shutil.copytree(dataset, dst, ignore=shutil.ignore_patterns(".hyrsm-cache"))
+    frames = tmp_path_factory.mktemp("bugy-frames")
+    subprocess.run(["gst-launch-1.0", "-q", "filesrc", "location=%s" % MEGAMIND_BUGY, "!",
+                    "decodebin", "!", "videoconvert", "!", "videoscale", "!", "videorate", "!",
+                    "video/x-raw,format=I420,width=160,height=120,framerate=15/1,"
+                    "pixel-aspect-ratio=1/1", "!", "jpegenc", "quality=92", "!",
+                    "multifilesink", "location=%s/%%05d.jpg" % frames], check=True)
+    names = sorted(frames.iterdir())
+    assert len(names) >= 4 * 26, "%s gave %d frames" % (MEGAMIND_BUGY, len(names))
+    for k in range(4):
+        folder = dst / "megamind_bugy" / ("clip_%d" % k)
+        folder.mkdir(parents=True)
+        for i, src in enumerate(names[k * 26:k * 26 + 24]):
+            shutil.copy(src, folder / ("%05d.jpg" % i))
+    return dst
+
+
 @pytest.fixture(scope="session")
 def held_out(clips, tmp_path_factory):
     """Two 22-frame segments per scene cut from the held-out stream (frames

@@ -15,7 +15,10 @@ def run_eval(tool, model, dataset, *args):
                      *args)
 
 
-def test_same_seed_same_numbers_other_seed_other_numbers(tool, model, dataset):
+def test_same_seed_same_numbers_other_seed_other_numbers(tool, model, confusable_dataset):
+    # 5-way episodes out of 6 classes, two of which random features confuse
+    # (megamind, megamind_bugy): the accuracy depends on the episodes drawn.
+    dataset = confusable_dataset
     a = run_eval(tool, model, dataset, "--seed", "1")
     b = run_eval(tool, model, dataset, "--seed", "1", "--threads", "2")
     c = run_eval(tool, model, dataset, "--seed", "2")
@@ -23,18 +26,18 @@ def test_same_seed_same_numbers_other_seed_other_numbers(tool, model, dataset):
     assert a["confusion"] == b["confusion"]
     assert c["accuracy"] != a["accuracy"]
     # the features were computed once: the later runs only read the cache
-    assert b["decoded"] == 0 and b["cached"] == 20
+    assert b["decoded"] == 0 and b["cached"] == 24
     for r in (a, c):
-        assert r["classes"] == SCENES
+        assert r["classes"] == sorted(SCENES + ["megamind_bugy"])
         assert r["way"] == 5 and r["shot"] == 1 and r["query"] == 1
         assert r["episodes"] == int(EPISODES)
         # random weights still tell most of these scenes apart
-        assert 0.6 < r["accuracy"] <= 1.0
+        assert 0.6 < r["accuracy"] < 1.0
         assert 0 < r["ci95"] < 0.05
         assert r["episodes_per_second"] > 0
         queries = sum(sum(row) for row in r["confusion"])
         assert queries == int(EPISODES) * 5
-        correct = sum(r["confusion"][i][i] for i in range(5))
+        correct = sum(r["confusion"][i][i] for i in range(6))
         assert correct / queries == pytest.approx(r["accuracy"])
         for p in r["most_confused"]:
             assert p["true"] != p["predicted"] and p["count"] > 0
