@@ -88,7 +88,13 @@ copy_file (const char *src, const char *dst, GError **error)
 {
   g_autoptr (GFile) s = g_file_new_for_path (src);
   g_autoptr (GFile) d = g_file_new_for_path (dst);
-  return g_file_copy (s, d, G_FILE_COPY_NONE, NULL, NULL, NULL, error);
+  g_autoptr (GError) local = NULL;
+  if (g_file_copy (s, d, G_FILE_COPY_NONE, NULL, NULL, NULL, &local))
+    return TRUE;
+  /* GIO's messages ("Can't copy special file") name neither file. */
+  g_set_error (error, local->domain, local->code, "cannot copy %s to %s: %s",
+      src, dst, local->message);
+  return FALSE;
 }
 
 /* A frame folder: its files, one level. */
@@ -162,6 +168,14 @@ plan_clips (EnrollOptions *o, int n, char **clips, const char *label_dir,
   for (int i = 0; i < n; i++) {
     if (!g_file_test (clips[i], G_FILE_TEST_EXISTS)) {
       cli_error ("%s: %s does not exist", COMMAND, clips[i]);
+      return CLI_EXIT_FAILED;
+    }
+    /* A device or a named pipe (also behind a symbolic link) is no clip:
+     * copying /dev/zero would never end, reading a FIFO would block. */
+    if (!g_file_test (clips[i], G_FILE_TEST_IS_REGULAR)
+        && !g_file_test (clips[i], G_FILE_TEST_IS_DIR)) {
+      cli_error ("%s: %s is not a regular file or a folder of frames (a "
+          "device, a named pipe or a socket)", COMMAND, clips[i]);
       return CLI_EXIT_FAILED;
     }
     g_autofree char *base = g_path_get_basename (clips[i]);

@@ -16,6 +16,7 @@
 
 #include <gst/app/gstappsink.h>
 #include <gst/pbutils/pbutils.h>
+#include <glib/gstdio.h>
 #include <gst/video/video.h>
 #include <string.h>
 
@@ -32,6 +33,16 @@
  * prerolling forever. Demuxing a local file's headers takes milliseconds. */
 #define NO_STREAM_TIMEOUT (5 * G_TIME_SPAN_SECOND)
 #define PULL_TIMEOUT (10 * GST_MSECOND)
+
+/* The largest frame a support file may have, in pixels (4096 x 4096; 4K
+ * video is 3840 x 2160 or 4096 x 2160). A 775 KB PNG can announce 16000 x
+ * 16000 pixels, which its decoder would allocate (1 GB, more once
+ * converted) before anything downstream could refuse it: so the size is
+ * read before a decoder is plugged (from the caps typefinding, a demuxer or
+ * a parser announce, else from the image's own header) and a file over the
+ * limit is refused naming its size. docs/decisions.md, "Hostile support
+ * files", says what this bounds. */
+#define MAX_FRAME_PIXELS ((guint64) 4096 * 4096)
 
 /* ---- decoded frames ---- */
 
@@ -176,7 +187,9 @@ on_no_more_pads (GstElement *decodebin, gpointer data)
   GstPad *sinkpad = gst_element_get_static_pad (convert, "sink");
   const char *missing = g_object_get_data (G_OBJECT (convert),
       "missing-decoder");
-  if (!gst_pad_is_linked (sinkpad) && missing) {
+  if (g_object_get_data (G_OBJECT (convert), "too-large")) {
+    /* on_autoplug_select() has posted the error */
+  } else if (!gst_pad_is_linked (sinkpad) && missing) {
     GError *err = g_error_new (GST_CORE_ERROR,
         GST_CORE_ERROR_MISSING_PLUGIN, "no decoder installed for its video "
         "stream: %s is missing", missing);
@@ -193,8 +206,110 @@ on_no_more_pads (GstElement *decodebin, gpointer data)
   gst_object_unref (sinkpad);
 }
 
+/* ---- the frame size limit ---- */
+
+/* Sets @error when a @w x @h frame is over MAX_FRAME_PIXELS. */
+static gboolean
+check_frame_size (guint64 w, guint64 h, GError **error)
+{
+  if (w * h <= MAX_FRAME_PIXELS)
+    return TRUE;
+  g_set_error (error, GST_STREAM_ERROR, GST_STREAM_ERROR_FORMAT,
+      "a %" G_GUINT64_FORMAT " x %" G_GUINT64_FORMAT " frame, over the "
+      "limit of %" G_GUINT64_FORMAT " pixels a frame (4096 x 4096): scale it "
+      "down", w, h, MAX_FRAME_PIXELS);
+  return FALSE;
+}
+
+/* The size an image file's header announces, for the formats whose caps
+ * from typefinding do not carry it (JPEG's do). Returns FALSE when @file is
+ * none of them or cannot be read. */
+static gboolean
+image_header_size (const char *file, const char *media, guint64 *w,
+    guint64 *h)
+{
+  guint8 b[26];
+  FILE *f = g_fopen (file, "rb");
+  if (f == NULL)
+    return FALSE;
+  size_t n = fread (b, 1, sizeof b, f);
+  fclose (f);
+  if (g_str_equal (media, "image/png") && n >= 24
+      && memcmp (b, "\x89PNG\r\n\x1a\n", 8) == 0
+      && memcmp (b + 12, "IHDR", 4) == 0) {
+    *w = GST_READ_UINT32_BE (b + 16);
+    *h = GST_READ_UINT32_BE (b + 20);
+    return TRUE;
+  }
+  if (g_str_equal (media, "image/gif") && n >= 10
+      && memcmp (b, "GIF8", 4) == 0) {
+    *w = GST_READ_UINT16_LE (b + 6);
+    *h = GST_READ_UINT16_LE (b + 8);
+    return TRUE;
+  }
+  if (g_str_equal (media, "image/bmp") && n >= 26 && memcmp (b, "BM", 2) == 0
+      && GST_READ_UINT32_LE (b + 14) >= 40) {
+    /* BITMAPINFOHEADER and later; a negative height is a top-down image. */
+    *w = ABS ((gint32) GST_READ_UINT32_LE (b + 18));
+    *h = ABS ((gint32) GST_READ_UINT32_LE (b + 22));
+    return TRUE;
+  }
+  return FALSE;
+}
+
+/* decodebin's "autoplug-select" result: its enum is not in any installed
+ * header (gst-plugins-base's gstplay-enum.h), so applications repeat it. */
+typedef enum
+{
+  GST_AUTOPLUG_SELECT_TRY,
+  GST_AUTOPLUG_SELECT_EXPOSE,
+  GST_AUTOPLUG_SELECT_SKIP
+} GstAutoplugSelectResult;
+
+/* Before decodebin plugs a decoder: the frame size its input announces
+ * must be within the limit. A stream that announces no size (TIFF, WebP,
+ * MJPEG from a multipart stream) is let through and checked on its first
+ * decoded frame (run_pass()), which bounds what is kept but not that one
+ * frame in its decoder. */
+static GstAutoplugSelectResult
+on_autoplug_select (GstElement *decodebin, GstPad *pad, GstCaps *caps,
+    GstElementFactory *factory, gpointer data)
+{
+  GstElement *convert = data;
+  const char *klass = gst_element_factory_get_metadata (factory,
+      GST_ELEMENT_METADATA_KLASS);
+  if (klass == NULL || !strstr (klass, "Decoder") || gst_caps_is_empty (caps))
+    return GST_AUTOPLUG_SELECT_TRY;
+  if (g_object_get_data (G_OBJECT (convert), "too-large"))
+    return GST_AUTOPLUG_SELECT_SKIP;    /* already refused */
+  const GstStructure *s = gst_caps_get_structure (caps, 0);
+  const char *media = gst_structure_get_name (s);
+  gint cw, ch;
+  guint64 w = 0, h = 0;
+  gboolean known = FALSE;
+  if (gst_structure_get_int (s, "width", &cw)
+      && gst_structure_get_int (s, "height", &ch) && cw > 0 && ch > 0) {
+    w = cw;
+    h = ch;
+    known = TRUE;
+  } else if (g_str_has_prefix (media, "image/")) {
+    known = image_header_size (g_object_get_data (G_OBJECT (convert),
+            "file"), media, &w, &h);
+  }
+  g_autoptr (GError) err = NULL;
+  if (!known || check_frame_size (w, h, &err))
+    return GST_AUTOPLUG_SELECT_TRY;
+  /* Posted first, so that it is the error run_pass() reports, not the
+   * "no decoder" that skipping every decoder leads to. */
+  g_object_set_data (G_OBJECT (convert), "too-large", GINT_TO_POINTER (1));
+  gst_element_post_message (decodebin, gst_message_new_error (GST_OBJECT
+          (decodebin), err, NULL));
+  return GST_AUTOPLUG_SELECT_SKIP;
+}
+
 static GstElement *
-make_pipeline (const char *uri, GstAppSink **sink_out, GError **error)
+make_pipeline (const char *file, const char *uri, GstAppSink **sink_out,
+    GError **error)
 {
   GstElement *pipeline = gst_pipeline_new (NULL);
   GstElement *src = gst_element_factory_make ("uridecodebin", NULL);
@@ -226,6 +341,10 @@ make_pipeline (const char *uri, GstAppSink **sink_out, GError **error)
   g_signal_connect (src, "unknown-type", G_CALLBACK (on_unknown_type),
       convert);
   g_signal_connect (src, "no-more-pads", G_CALLBACK (on_no_more_pads),
+      convert);
+  g_object_set_data_full (G_OBJECT (convert), "file", g_strdup (file),
+      g_free);
+  g_signal_connect (src, "autoplug-select", G_CALLBACK (on_autoplug_select),
       convert);
   *sink_out = GST_APP_SINK (sink);
   return pipeline;
@@ -305,12 +424,25 @@ bus_error (GstBus *bus, GError **error)
   return TRUE;
 }
 
-/* Decodes @uri to the end, filling @p. */
+/* Whether the frame in @sample is within MAX_FRAME_PIXELS, checked before
+ * it is copied: for video whose size was not announced before decoding. */
 static gboolean
-run_pass (const char *uri, Pass *p, GError **error)
+check_sample_size (GstSample *sample, GError **error)
+{
+  GstCaps *caps = gst_sample_get_caps (sample);
+  GstVideoInfo info;
+  if (caps == NULL || !gst_video_info_from_caps (&info, caps))
+    return TRUE;                /* gst_hyrsm_frame_new_from_sample() says */
+  return check_frame_size (GST_VIDEO_INFO_WIDTH (&info),
+      GST_VIDEO_INFO_HEIGHT (&info), error);
+}
+
+/* Decodes @file (@uri) to the end, filling @p. */
+static gboolean
+run_pass (const char *file, const char *uri, Pass *p, GError **error)
 {
   GstAppSink *sink = NULL;
-  GstElement *pipeline = make_pipeline (uri, &sink, error);
+  GstElement *pipeline = make_pipeline (file, uri, &sink, error);
   if (pipeline == NULL)
     return FALSE;
   GstBus *bus = gst_element_get_bus (pipeline);
@@ -340,7 +472,8 @@ run_pass (const char *uri, Pass *p, GError **error)
       goto out;
     GstSample *sample = gst_app_sink_try_pull_sample (sink, PULL_TIMEOUT);
     if (sample) {
-      GstHyrsmFrame *f = gst_hyrsm_frame_new_from_sample (sample, error);
+      GstHyrsmFrame *f = check_sample_size (sample, error) ?
+          gst_hyrsm_frame_new_from_sample (sample, error) : NULL;
       if (f == NULL) {
         gst_sample_unref (sample);
         goto out;
@@ -405,7 +538,7 @@ gst_hyrsm_decode_video (const char *file, guint T, GCancellable *cancellable,
     return FALSE;
   Pass p = {.T = T,.expected = -1,.keep_all = TRUE,.cancellable = cancellable
   };
-  if (!run_pass (uri, &p, error)) {
+  if (!run_pass (file, uri, &p, error)) {
     pass_clear (&p);
     return FALSE;
   }
@@ -427,7 +560,7 @@ gst_hyrsm_decode_video (const char *file, guint T, GCancellable *cancellable,
     p = (Pass) {.T = T,.expected = L,.keep_all = FALSE,
       .cancellable = cancellable
     };
-    if (!run_pass (uri, &p, error)) {
+    if (!run_pass (file, uri, &p, error)) {
       pass_clear (&p);
       return FALSE;
     }
@@ -483,7 +616,8 @@ gst_hyrsm_decode_folder (const char *folder, GPtrArray *images, guint T,
       .cancellable = cancellable
     };
     g_autoptr (GError) local = NULL;
-    if (!run_pass (uri, &p, &local) || p.all == NULL || p.all->len == 0) {
+    if (!run_pass (file, uri, &p, &local) || p.all == NULL
+        || p.all->len == 0) {
       g_autofree char *name = g_filename_display_name (image);
       if (local && g_error_matches (local, G_IO_ERROR, G_IO_ERROR_CANCELLED))
         g_propagate_error (error, g_steal_pointer (&local));

@@ -297,8 +297,11 @@ load_entry (Loader *l, const char *label, const char *label_dir,
         error);
   }
   if (!g_file_test (path, G_FILE_TEST_IS_REGULAR)) {
-    skip (l, display, g_file_test (path, G_FILE_TEST_IS_SYMLINK) ?
-        "a broken symbolic link" : "not a regular file");
+    /* A link to a device or a FIFO exists: only a dangling one is broken. */
+    skip (l, display, !g_file_test (path, G_FILE_TEST_EXISTS) ?
+        "a broken symbolic link" : g_file_test (path, G_FILE_TEST_IS_SYMLINK)
+        ? "a symbolic link to what is not a regular file (a device, a named "
+        "pipe or a socket)" : "not a regular file");
     return TRUE;
   }
   if (g_str_has_suffix (name, HYRSM_FEATURES_EXTENSION)) {

@@ -458,6 +458,14 @@ add_junk (const char *dir, const char *label)
   }
   g_autofree char *link = g_build_filename (folder, "broken.webm", NULL);
   g_assert_cmpint (symlink ("/nonexistent/clip.webm", link), ==, 0);
+  /* Links that resolve, but to a device and to a named pipe: not broken. */
+  g_autofree char *zero = g_build_filename (folder, "zero.webm", NULL);
+  g_assert_cmpint (symlink ("/dev/zero", zero), ==, 0);
+  g_autofree char *fifo = g_build_filename (tmp_root, "junk-fifo", NULL);
+  g_unlink (fifo);
+  g_assert_cmpint (mkfifo (fifo, 0600), ==, 0);
+  g_autofree char *to_fifo = g_build_filename (folder, "fifo.webm", NULL);
+  g_assert_cmpint (symlink (fifo, to_fifo), ==, 0);
   g_autofree char *frames = g_build_filename (folder, "no-frames", NULL);
   g_mkdir (frames, 0755);
   g_autofree char *txt = g_build_filename (frames, "a.txt", NULL);
@@ -490,7 +498,12 @@ test_undecodable_among_good (void)
   g_assert_true (strv_has_prefix (skipped, "tree/not-video.mp4: "));
   g_assert_true (strv_has_prefix (skipped, "tree/empty.mp4: "));
   g_assert_true (strv_has_prefix (skipped, "tree/truncated.mkv: "));
-  g_assert_true (strv_has_prefix (skipped, "tree/broken.webm: "));
+  g_assert_true (strv_has_prefix (skipped,
+          "tree/broken.webm: a broken symbolic link"));
+  g_assert_true (strv_has_prefix (skipped, "tree/zero.webm: a symbolic link "
+          "to what is not a regular file"));
+  g_assert_true (strv_has_prefix (skipped, "tree/fifo.webm: a symbolic link "
+          "to what is not a regular file"));
   g_assert_true (strv_has_prefix (skipped, "tree/no-frames: "));
   g_assert_true (strv_has_prefix (skipped, "tree/audio-only.mkv: "));
   g_assert_false (strv_has_prefix (skipped, "tree/notes.txt"));
