@@ -6,7 +6,7 @@
 #   asan      build-asan: gcc, -Db_sanitize=address,undefined; the whole
 #             meson test suite under AddressSanitizer, LeakSanitizer and
 #             UBSan (soak shortened to HYRSM_ASAN_SOAK_FRAMES, 30,000)
-#   fuzz      build-fuzz: clang + libFuzzer (+ ASan/UBSan); each of the four
+#   fuzz      build-fuzz: clang + libFuzzer (+ ASan/UBSan); each of the five
 #             targets for HYRSM_FUZZ_SECONDS (60) from the generated seeds
 #             (mutations from HYRSM_FUZZ_SEED, 1, so CI runs repeat)
 #             and the kept regression inputs; fails on a crash, a leak, a
@@ -82,10 +82,10 @@ step_fuzz () {
     -Db_sanitize=address,undefined -Db_lundef=false || return 1
   ninja -C build-fuzz tests/fuzz/fuzz-safetensors tests/fuzz/fuzz-model \
     tests/fuzz/fuzz-features tests/fuzz/fuzz-support-dir \
-    tests/fuzz/seeds.stamp || return 1
+    tests/fuzz/fuzz-bundle tests/fuzz/seeds.stamp || return 1
   find build-fuzz -name 'registry*.bin' -delete
   rc=0
-  for target in safetensors model features support-dir; do
+  for target in safetensors model features support-dir bundle; do
     corpus=build-fuzz/corpus/$target
     artifacts=build-fuzz/artifacts
     mkdir -p "$corpus" "$artifacts"
@@ -96,6 +96,9 @@ step_fuzz () {
         # clips cut in their headers, each allowed the loader's 5 s
         # no-stream limit: a timeout is a load that took over 150 s.
         unwind=0; extra="-timeout=150 -max_len=512 -len_control=0" ;;
+      bundle)
+        # Support-set bundles (MQTT payloads): no safetensors inside.
+        unwind=1; extra="-timeout=10" ;;
       *)
         unwind=1
         extra="-timeout=10 -dict=$ROOT/tests/fuzz/safetensors.dict" ;;

@@ -11,6 +11,7 @@
  *                           (every tensor name, one float each)
  *     OUTDIR/features/      feature files for the fuzzers' head-only model
  *     OUTDIR/support-dir/   programs for fuzz-support-dir (see its header)
+ *     OUTDIR/bundle/        support-set bundles (fuzz-bundle-seeds.c)
  *
  * The models are the ones fuzz-common.c loads, so the feature files carry
  * the right fingerprint. */
@@ -23,6 +24,8 @@
 #include <string.h>
 
 static char *outdir;
+
+void fuzz_bundle_seeds (const char *outdir);
 
 static void
 put (const char *target, const char *name, const void *data, gsize size)
@@ -273,5 +276,6 @@ main (int argc, char **argv)
   containers ();
   features ();
   support_programs ();
+  fuzz_bundle_seeds (outdir);
   return 0;
 }
