@@ -19,6 +19,7 @@
 #include <pthread.h>
 #include <unistd.h>
 #include <errno.h>
+#include <sys/stat.h>
 #include <string.h>
 
 GST_DEBUG_CATEGORY_STATIC (hyrsm_mqtt_debug);
@@ -321,6 +322,29 @@ fail (GError **error, const gchar *what, int rc)
   return FALSE;
 }
 
+/* libmosquitto opens the TLS files in mosquitto_tls_set (), in the
+ * thread that changes the element's state: a named pipe there would block
+ * it forever and a device would be read without end. As the model loader,
+ * take only regular files (stat () does not open, so it cannot block). */
+static gboolean
+check_tls_file (const gchar *property, const gchar *file, GError **error)
+{
+  GStatBuf st;
+  if (g_stat (file, &st) != 0 || g_access (file, R_OK) != 0) {
+    int e = errno;
+    g_set_error (error, G_IO_ERROR, g_io_error_from_errno (e),
+        "%s \"%s\" cannot be read: %s", property, file, g_strerror (e));
+    return FALSE;
+  }
+  if (!S_ISREG (st.st_mode)) {
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_REGULAR_FILE,
+        "%s \"%s\" is not a regular file (a named pipe, a device or a "
+        "folder)", property, file);
+    return FALSE;
+  }
+  return TRUE;
+}
+
 static gboolean
 configure (GstHyrsmMqtt *self, GError **error)
 {
@@ -337,20 +361,33 @@ configure (GstHyrsmMqtt *self, GError **error)
     if (rc != MOSQ_ERR_SUCCESS)
       return fail (error, "username/password", rc);
   }
-  if ((c->tls_ca_file && *c->tls_ca_file) || (c->tls_cert_file
-          && *c->tls_cert_file)) {
+  gboolean ca = c->tls_ca_file && *c->tls_ca_file;
+  gboolean cert = c->tls_cert_file && *c->tls_cert_file;
+  gboolean key = c->tls_key_file && *c->tls_key_file;
+  /* libmosquitto says only "Invalid function arguments provided." for
+   * these: name the property that is missing. */
+  if (cert != key) {
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+        "%s is set but %s is not: a client certificate needs its private "
+        "key", cert ? "tls-cert-file" : "tls-key-file",
+        cert ? "tls-key-file" : "tls-cert-file");
+    return FALSE;
+  }
+  if (cert && !ca) {
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+        "tls-cert-file is set but tls-ca-file is not: TLS needs the "
+        "certificate of the CA that signed the broker's");
+    return FALSE;
+  }
+  if (ca) {
     const gchar *files[] = { c->tls_ca_file, c->tls_cert_file,
       c->tls_key_file
     };
     const gchar *names[] = { "tls-ca-file", "tls-cert-file", "tls-key-file" };
-    for (guint i = 0; i < G_N_ELEMENTS (files); i++) {
-      if (files[i] && *files[i] && g_access (files[i], R_OK) != 0) {
-        g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
-            "%s \"%s\" cannot be read: %s", names[i], files[i],
-            g_strerror (errno));
+    for (guint i = 0; i < G_N_ELEMENTS (files); i++)
+      if (files[i] && *files[i] && !check_tls_file (names[i], files[i],
+              error))
         return FALSE;
-      }
-    }
     rc = mosquitto_tls_set (self->mosq, c->tls_ca_file, NULL,
         c->tls_cert_file && *c->tls_cert_file ? c->tls_cert_file : NULL,
         c->tls_key_file && *c->tls_key_file ? c->tls_key_file : NULL, NULL);

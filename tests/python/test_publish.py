@@ -400,6 +400,44 @@ def test_missing_tls_file_is_named(tmp_path):
     assert "tls-ca-file" in error and str(missing) in error, error
 
 
+def test_tls_file_that_is_a_named_pipe_is_refused_at_once(tmp_path):
+    """A FIFO would block the state change until someone writes to it: it
+    is refused, as anything not a regular file. (After 5 s a writer keeps
+    unblocking whoever opens it, so that a regression fails instead of
+    hanging.)"""
+    import os
+    import threading
+    fifo = tmp_path / "ca.pem"
+    os.mkfifo(fifo)
+    done = threading.Event()
+
+    def unblock():
+        done.wait(5)
+        while not done.wait(0.1):
+            try:
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            except OSError:
+                pass  # nobody is opening it for reading
+    threading.Thread(target=unblock, daemon=True).start()
+    t0 = time.monotonic()
+    try:
+        error = start_error(f'method=mqtt address=127.0.0.1:1 tls-ca-file="{fifo}"')
+    finally:
+        done.set()
+    assert time.monotonic() - t0 < 3
+    assert "tls-ca-file" in error and str(fifo) in error, error
+    assert "not a regular file" in error, error
+
+
+def test_tls_cert_without_key_names_the_missing_property(tmp_path):
+    (tmp_path / "tls").mkdir()
+    tls = TlsFiles(tmp_path / "tls")
+    error = start_error(f'method=mqtt address=127.0.0.1:1 tls-ca-file="{tls.ca}" '
+                        f'tls-cert-file="{tls.cert}"')
+    assert "tls-key-file" in error and "tls-cert-file" in error, error
+    assert "Invalid function arguments" not in error, error
+
+
 # ---- file ----
 
 def test_file_is_appended_and_flushed_per_decision(tmp_path):
