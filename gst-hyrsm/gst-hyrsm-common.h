@@ -132,5 +132,6 @@ int cli_cmd_classify (int argc, char **argv);
 int cli_cmd_eval (int argc, char **argv);
 int cli_cmd_bench (int argc, char **argv);
 int cli_cmd_convert (int argc, char **argv);
+int cli_cmd_support (int argc, char **argv);
 
 G_END_DECLS

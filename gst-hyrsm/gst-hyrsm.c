@@ -143,6 +143,8 @@ static const Command commands[] = {
       cli_cmd_bench},
   {"convert", "Convert the authors' checkpoints or torchvision .pth files",
       cli_cmd_convert},
+  {"support", "Publish a support set to an MQTT broker, or pull one",
+      cli_cmd_support},
 };
 
 static void
