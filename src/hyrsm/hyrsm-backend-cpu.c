@@ -905,10 +905,27 @@ fail:
   return NULL;
 }
 
+/* "auto" is bf16 where the CPU has AVX512-BF16, else fp32 (also for a
+ * head-only model, whose bf16 would run on AVX2 too: auto stays exact
+ * where a backbone could not follow); "fp16" does not exist on the CPU,
+ * and bf16 (fewer mantissa bits) is no substitute for it. */
 static HyrsmBackend *
-cpu_create (const HyrsmBackboneWeights *backbone, int crop, GError **error)
+cpu_create (const HyrsmBackboneWeights *backbone, int crop, int index,
+    const char *precision, const char **chosen, GError **error)
 {
-  return hyrsm_backend_cpu_new (backbone, crop, FALSE, error);
+  if (g_str_equal (precision, "fp16")) {
+    g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_INVALID_ARGUMENT,
+        "precision \"fp16\" is not available on the CPU (its 16-bit "
+        "precision is bf16)");
+    return NULL;
+  }
+  gboolean bf16 = g_str_equal (precision, "auto") ?
+      hyrsm_backend_cpu_has_bf16 () : g_str_equal (precision, "bf16");
+  HyrsmBackend *backend = hyrsm_backend_cpu_new (backbone, crop, bf16,
+      error);
+  if (backend)
+    *chosen = bf16 ? "bf16" : "fp32";
+  return backend;
 }
 
 static gboolean
@@ -987,6 +1004,7 @@ cpu_destroy (HyrsmBackend *backend)
 
 const HyrsmBackendOps hyrsm_backend_cpu_ops = {
   .name = "cpu",
+  .caps = HYRSM_BACKEND_ALWAYS_AVAILABLE | HYRSM_BACKEND_HOST_RELATION,
   .create = cpu_create,
   .embed = cpu_embed,
   .gemm_nt = cpu_gemm_nt,

@@ -153,11 +153,18 @@ hyrsm_backend_cuda_new (const HyrsmBackboneWeights *backbone, int crop,
   return &self->parent;
 }
 
+/* CUDA's 16-bit precision is fp16: it stands for "auto" and for "bf16"
+ * too (fp16 keeps more mantissa bits than bf16). */
 static HyrsmBackend *
-cuda_create (const HyrsmBackboneWeights *backbone, int crop, GError **error)
+cuda_create (const HyrsmBackboneWeights *backbone, int crop, int index,
+    const char *precision, const char **chosen, GError **error)
 {
-  return hyrsm_backend_cuda_new (backbone, crop, 0,
-      hyrsm_cuda_default_precision (), error);
+  gboolean fp32 = g_str_equal (precision, "fp32");
+  HyrsmBackend *backend = hyrsm_backend_cuda_new (backbone, crop, index,
+      fp32 ? HYRSM_PRECISION_FP32 : HYRSM_PRECISION_FP16, error);
+  if (backend)
+    *chosen = fp32 ? "fp32" : "fp16";
+  return backend;
 }
 
 const char *
@@ -168,7 +175,9 @@ hyrsm_backend_cuda_describe (HyrsmBackend *backend)
 
 const HyrsmBackendOps hyrsm_backend_cuda_ops = {
   .name = "cuda",
+  .caps = HYRSM_BACKEND_NUMBERED_DEVICES,
   .create = cuda_create,
+  .describe = hyrsm_backend_cuda_describe,
   .embed = hyrsm_cuda_embed,
   .gemm_nt = hyrsm_cuda_gemm_nt,
   .destroy = cuda_destroy,

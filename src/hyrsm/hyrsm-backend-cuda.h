@@ -20,16 +20,12 @@ typedef enum
  * state it causes. */
 int hyrsm_cuda_device_count (char **reason);
 
-/* HYRSM_PRECISION from the environment: "fp32" (or "float32") gives
- * HYRSM_PRECISION_FP32, anything else (unset, "fp16") HYRSM_PRECISION_FP16. */
-HyrsmPrecision hyrsm_cuda_default_precision (void);
-
 /* Creates the CUDA backend on device @device (0-based) with @precision.
  * Errors: HYRSM_ERROR_NO_DEVICE when there is no such device (or no usable
  * driver, or a GPU this build has no code for); HYRSM_ERROR_BACKEND for any
  * other CUDA/cuDNN/cuBLAS failure, out of memory included, naming the
- * operation. The vtable's create() is this with device 0 and
- * hyrsm_cuda_default_precision(). */
+ * operation. The vtable's create() resolves the precision ("fp32": fp32,
+ * else fp16, CUDA's 16-bit precision), then calls this. */
 HyrsmBackend *hyrsm_backend_cuda_new (const HyrsmBackboneWeights *backbone,
     int crop, int device, HyrsmPrecision precision, GError **error);
 

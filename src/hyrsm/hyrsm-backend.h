@@ -49,16 +49,39 @@ struct _HyrsmBackend
   const HyrsmBackendOps *ops;
 };
 
+/* What a backend can do, so that callers ask rather than compare names
+ * (hyrsm-device.c picks by them, hyrsm-relation.c chooses its path). */
+typedef enum
+{
+  /* Always present: the fallback of device "auto" (the CPU). A backend
+   * without it may be absent at run time (no GPU, no driver). */
+  HYRSM_BACKEND_ALWAYS_AVAILABLE = 1 << 0,
+  /* Its devices are numbered: the `device` property says NAME:N. */
+  HYRSM_BACKEND_NUMBERED_DEVICES = 1 << 1,
+  /* Its memory is the host's, so the relation head runs on the packed
+   * AVX2/FMA kernels of hyrsm-gemm-thin.c with weights packed once. */
+  HYRSM_BACKEND_HOST_RELATION = 1 << 2,
+} HyrsmBackendCaps;
+
 struct _HyrsmBackendOps
 {
   /* Short name for logs and the `device` property: "cpu", "cuda". */
   const char *name;
+  HyrsmBackendCaps caps;
 
   /* Prepares @backbone (may be NULL for a head-only model) for frames of
-   * @crop x @crop pixels: copies or uploads the weights once, creates what
-   * can be created ahead. Returns NULL and sets @error on failure. */
+   * @crop x @crop pixels on device @index (0 where devices are not
+   * numbered): copies or uploads the weights once, creates what can be
+   * created ahead. @precision is "auto", "fp32", "bf16" or "fp16"; the
+   * backend resolves "auto" (and a 16-bit precision it does not have, where
+   * another stands for it) and sets *@chosen to the precision it runs.
+   * Returns NULL and sets @error on failure: HYRSM_ERROR_NO_DEVICE when the
+   * device is absent. */
   HyrsmBackend *(*create) (const HyrsmBackboneWeights *backbone, int crop,
-      GError **error);
+      int index, const char *precision, const char **chosen, GError **error);
+
+  /* Optional: a line for logs ("cuda:0 (NVIDIA H100 ..., fp16)"). */
+  const char *(*describe) (HyrsmBackend *self);
 
   /* Runs the backbone on @n normalized frames (@n x 3 x crop x crop float32,
    * NCHW) and writes @n x D float32 features (global average pool output).
@@ -121,12 +144,20 @@ struct _HyrsmBackendOps
 
 extern const HyrsmBackendOps hyrsm_backend_cpu_ops;
 
+/* The backends this build has, in the order device "auto" tries them
+ * (the always-available CPU last), NULL-terminated (hyrsm-device.c). */
+extern const HyrsmBackendOps *const hyrsm_backends[];
+
+/* The backend called @name (the part of a `device` before ':'), or NULL
+ * when this build has none. */
+const HyrsmBackendOps *hyrsm_backend_find (const char *name, gsize len);
+
 /* Whether this CPU runs oneDNN's bf16 kernels (AVX512-BF16, as oneDNN
  * detects it: DNNL_MAX_CPU_ISA / ONEDNN_MAX_CPU_ISA can lower it). */
 gboolean hyrsm_backend_cpu_has_bf16 (void);
 
-/* The CPU backend with its backbone in bf16 (@bf16) or fp32. The vtable's
- * create() is this in fp32. bf16 on a CPU without it is
+/* The CPU backend with its backbone in bf16 (@bf16) or fp32 (create()
+ * resolves the precision, then calls this). bf16 on a CPU without it is
  * HYRSM_ERROR_INVALID_ARGUMENT, saying so. */
 HyrsmBackend *hyrsm_backend_cpu_new (const HyrsmBackboneWeights *backbone,
     int crop, gboolean bf16, GError **error);

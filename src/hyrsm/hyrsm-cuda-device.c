@@ -22,16 +22,6 @@ hyrsm_cuda_device_count (char **reason)
   return MAX (count, 0);
 }
 
-HyrsmPrecision
-hyrsm_cuda_default_precision (void)
-{
-  const char *p = g_getenv ("HYRSM_PRECISION");
-  if (p && (g_ascii_strcasecmp (p, "fp32") == 0
-          || g_ascii_strcasecmp (p, "float32") == 0))
-    return HYRSM_PRECISION_FP32;
-  return HYRSM_PRECISION_FP16;
-}
-
 gboolean
 hyrsm_cuda_env_flag (const char *name, gboolean fallback)
 {

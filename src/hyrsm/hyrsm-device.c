@@ -4,6 +4,8 @@
 #include "hyrsm-backend.h"
 #include "hyrsm-error.h"
 
+#include <string.h>
+
 static const char *const precisions[] = { "auto", "fp32", "bf16", "fp16" };
 
 const char *
@@ -27,101 +29,115 @@ hyrsm_precision_request (const char *precision, GError **error)
   return NULL;
 }
 
-/* The CPU backend in the precision asked: "auto" is bf16 where the CPU has
- * AVX512-BF16, else fp32 (also for a head-only model, whose bf16 would run
- * on AVX2 too: auto stays exact where a backbone could not follow);
- * "fp16" does not exist on the CPU, and bf16 (fewer mantissa bits) is no
- * substitute for it. */
+/* The backends of this build, in the order device "auto" tries them: a
+ * GPU when built with one, the CPU last (always there). Adding a backend is
+ * adding its vtable here; nothing else names one. */
+const HyrsmBackendOps *const hyrsm_backends[] = {
+#ifdef HYRSM_HAVE_CUDA
+  &hyrsm_backend_cuda_ops,
+#endif
+  &hyrsm_backend_cpu_ops,
+  NULL
+};
+
+const HyrsmBackendOps *
+hyrsm_backend_find (const char *name, gsize len)
+{
+  for (guint i = 0; hyrsm_backends[i]; i++)
+    if (strlen (hyrsm_backends[i]->name) == len
+        && strncmp (hyrsm_backends[i]->name, name, len) == 0)
+      return hyrsm_backends[i];
+  return NULL;
+}
+
+/* Creates @ops's backend on device @index and records the device and the
+ * precision it chose in @self. */
 static gboolean
-create_cpu_backend (HyrsmModel *self, const HyrsmBackboneWeights *w,
+create_on (HyrsmModel *self, const HyrsmBackendOps *ops, int index,
     const char *precision, GError **error)
 {
-  gboolean bf16;
-  if (g_str_equal (precision, "fp16")) {
-    g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_INVALID_ARGUMENT,
-        "precision \"fp16\" is not available on the CPU (its 16-bit "
-        "precision is bf16)");
-    return FALSE;
-  }
-  if (g_str_equal (precision, "auto"))
-    bf16 = hyrsm_backend_cpu_has_bf16 ();
-  else
-    bf16 = g_str_equal (precision, "bf16");
-  self->backend = hyrsm_backend_cpu_new (w, self->crop, bf16, error);
+  const char *chosen = NULL;
+  self->backend = ops->create (hyrsm_model_get_backbone_weights (self),
+      self->crop, index, precision, &chosen, error);
   if (self->backend == NULL)
     return FALSE;
   g_free (self->precision);
-  self->precision = g_strdup (bf16 ? "bf16" : "fp32");
+  self->precision = g_strdup (chosen);
   g_free (self->device);
-  self->device = g_strdup (hyrsm_backend_cpu_ops.name);
+  self->device = (ops->caps & HYRSM_BACKEND_NUMBERED_DEVICES) ?
+      g_strdup_printf ("%s:%d", ops->name, index) : g_strdup (ops->name);
+  if (ops->describe)
+    g_info ("%s: device %s: using %s", self->path, self->device,
+        ops->describe (self->backend));
   return TRUE;
 }
 
 /* Picks the backend for self->device and hands it the weights once:
- * "cpu"; "cuda" / "cuda:N" (HYRSM_ERROR_NO_DEVICE without such a device);
- * "auto": CUDA device 0 when it can be used, else the CPU, with one log
- * line saying which (a message when CUDA exists but failed, info else). */
+ * "cpu"; "cuda" / "cuda:N" (HYRSM_ERROR_NO_DEVICE without such a device,
+ * or in a build without that backend); "auto": each backend that may be
+ * absent (a GPU), device 0, then the CPU, with one log line saying which
+ * (a message when a GPU backend exists but failed, info else). */
 gboolean
 hyrsm_model_create_backend (HyrsmModel *self, GError **error)
 {
-  const HyrsmBackboneWeights *w = hyrsm_model_get_backbone_weights (self);
   const char *device = self->device;
-  gboolean is_auto = g_str_equal (device, "auto");
-  gboolean is_cuda = g_str_equal (device, "cuda")
-      || g_str_has_prefix (device, "cuda:");
-  guint64 index = 0;
   const char *precision = hyrsm_precision_request (self->precision, error);
-
   if (precision == NULL)
     return FALSE;
-  if ((!is_auto && !is_cuda && !g_str_equal (device, "cpu"))
-      || (g_str_has_prefix (device, "cuda:")
-          && !g_ascii_string_to_unsigned (device + 5, 10, 0, G_MAXINT,
-              &index, NULL))) {
+
+  if (g_str_equal (device, "auto")) {
+    const HyrsmBackendOps *fallback = NULL;
+    for (guint i = 0; hyrsm_backends[i]; i++) {
+      const HyrsmBackendOps *ops = hyrsm_backends[i];
+      if (ops->caps & HYRSM_BACKEND_ALWAYS_AVAILABLE) {
+        fallback = fallback ? fallback : ops;
+        continue;
+      }
+      g_autoptr (GError) gpu_error = NULL;
+      if (create_on (self, ops, 0, precision, &gpu_error))
+        return TRUE;
+      if (g_error_matches (gpu_error, HYRSM_ERROR, HYRSM_ERROR_NO_DEVICE))
+        g_info ("%s: device auto: using the CPU (%s)", self->path,
+            gpu_error->message);
+      else
+        g_message ("%s: device auto: using the CPU, as the %s backend "
+            "failed: %s", self->path, ops->name, gpu_error->message);
+    }
+    if (hyrsm_backends[1] == NULL)
+      g_info ("%s: device auto: using the CPU (built without CUDA)",
+          self->path);
+    return create_on (self, fallback, 0, precision, error);
+  }
+
+  /* NAME or NAME:N, NAME a backend this build has (or cuda, which a build
+   * without it names in its error). */
+  const char *colon = strchr (device, ':');
+  gsize name_len = colon ? (gsize) (colon - device) : strlen (device);
+  const HyrsmBackendOps *ops = hyrsm_backend_find (device, name_len);
+  guint64 index = 0;
+  gboolean known = ops != NULL || (name_len == 4
+      && strncmp (device, "cuda", 4) == 0);
+  gboolean numbered = ops ? (ops->caps & HYRSM_BACKEND_NUMBERED_DEVICES) != 0
+      : known;
+  if (!known || (colon && (!numbered || !g_ascii_string_to_unsigned (colon
+                  + 1, 10, 0, G_MAXINT, &index, NULL)))) {
     g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_INVALID_ARGUMENT,
         "device \"%s\" is not one of auto, cpu, cuda, cuda:N", device);
     return FALSE;
   }
-#ifdef HYRSM_HAVE_CUDA
-  if (is_auto || is_cuda) {
-    /* CUDA's 16-bit precision is fp16: it stands for "auto" and for "bf16"
-     * too (fp16 keeps more mantissa bits than bf16). */
-    g_autoptr (GError) cuda_error = NULL;
-    gboolean fp32 = g_str_equal (precision, "fp32");
-    self->backend = hyrsm_backend_cuda_new (w, self->crop, (int) index,
-        fp32 ? HYRSM_PRECISION_FP32 : HYRSM_PRECISION_FP16, &cuda_error);
-    if (self->backend) {
-      g_free (self->precision);
-      self->precision = g_strdup (fp32 ? "fp32" : "fp16");
-      g_info ("%s: device %s: using %s", self->path, device,
-          hyrsm_backend_cuda_describe (self->backend));
-      g_free (self->device);
-      self->device = g_strdup_printf ("cuda:%d", (int) index);
-      return TRUE;
-    }
-    if (is_cuda) {
-      g_set_error (error, cuda_error->domain, cuda_error->code,
-          "%s: device \"%s\" is not available: %s", self->path, device,
-          cuda_error->message);
-      return FALSE;
-    }
-    if (g_error_matches (cuda_error, HYRSM_ERROR, HYRSM_ERROR_NO_DEVICE))
-      g_info ("%s: device auto: using the CPU (%s)", self->path,
-          cuda_error->message);
-    else
-      g_message ("%s: device auto: using the CPU, as the CUDA backend "
-          "failed: %s", self->path, cuda_error->message);
-  }
-#else
-  if (is_cuda) {
+  if (ops == NULL) {
     g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_NO_DEVICE,
         "%s: device \"%s\" is not available: this build has no CUDA backend",
         self->path, device);
     return FALSE;
   }
-  if (is_auto)
-    g_info ("%s: device auto: using the CPU (built without CUDA)",
-        self->path);
-#endif
-  return create_cpu_backend (self, w, precision, error);
+  if (ops->caps & HYRSM_BACKEND_ALWAYS_AVAILABLE)
+    return create_on (self, ops, (int) index, precision, error);
+  g_autoptr (GError) backend_error = NULL;
+  if (create_on (self, ops, (int) index, precision, &backend_error))
+    return TRUE;
+  g_set_error (error, backend_error->domain, backend_error->code,
+      "%s: device \"%s\" is not available: %s", self->path, device,
+      backend_error->message);
+  return FALSE;
 }

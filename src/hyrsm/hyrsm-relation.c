@@ -84,7 +84,7 @@ relation_new (HyrsmModel *model, const HyrsmHeadWeights *w)
       (model));
   rel->position_b = hyrsm_model_get_position_b (model);
   gsize d = D / w->n_heads;
-  if (g_strcmp0 (rel->backend->ops->name, "cpu") == 0
+  if ((rel->backend->ops->caps & HYRSM_BACKEND_HOST_RELATION)
       && hyrsm_gemm_packed_supported ()) {
     /* Packed once here, so that a query reads each weight once, as one
      * stream, and packs nothing; in the model's precision bf16, as bf16

@@ -802,7 +802,7 @@ test_backbone (gconstpointer data)
   float *frames = random_floats ((gsize) n * 3 * nc->crop * nc->crop, -2.0,
       2.0, 8);
   g_autoptr (GError) error = NULL;
-  HyrsmBackend *cpu = hyrsm_backend_cpu_ops.create (w, nc->crop, &error);
+  HyrsmBackend *cpu = hyrsm_backend_cpu_new (w, nc->crop, FALSE, &error);
   g_assert_no_error (error);
   HyrsmBackend *gpu = cuda_new (w, nc->crop, nc->precision);
   backbone_free (w);            /* both made their own copies */
@@ -840,7 +840,7 @@ test_embed_frames (void)
   HyrsmBackboneWeights *w = make_backbone (FALSE, blocks, 16, 9);
   int dim = w->feature_dim;
   g_autoptr (GError) error = NULL;
-  HyrsmBackend *cpu = hyrsm_backend_cpu_ops.create (w, crop, &error);
+  HyrsmBackend *cpu = hyrsm_backend_cpu_new (w, crop, FALSE, &error);
   g_assert_no_error (error);
   HyrsmBackend *gpu = cuda_new (w, crop, HYRSM_PRECISION_FP32);
   backbone_free (w);
@@ -890,7 +890,7 @@ check_gemm (HyrsmPrecision precision, double tol)
   float *ref = g_new (float, (gsize) m * n);
   float *got = g_new (float, (gsize) m * n);
   g_autoptr (GError) error = NULL;
-  HyrsmBackend *cpu = hyrsm_backend_cpu_ops.create (NULL, 32, &error);
+  HyrsmBackend *cpu = hyrsm_backend_cpu_new (NULL, 32, FALSE, &error);
   g_assert_no_error (error);
   HyrsmBackend *gpu = cuda_new (NULL, 32, precision);
   g_assert_true (cpu->ops->gemm_nt (cpu, m, n, k, a, b, ref, &error));

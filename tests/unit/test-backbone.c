@@ -158,7 +158,7 @@ static HyrsmBackend *
 backend_new (const HyrsmBackboneWeights *w, int crop)
 {
   g_autoptr (GError) error = NULL;
-  HyrsmBackend *be = hyrsm_backend_cpu_ops.create (w, crop, &error);
+  HyrsmBackend *be = hyrsm_backend_cpu_new (w, crop, FALSE, &error);
   g_assert_no_error (error);
   g_assert_nonnull (be);
   return be;
@@ -354,7 +354,7 @@ static void
 test_no_backbone (void)
 {
   g_autoptr (GError) error = NULL;
-  HyrsmBackend *be = hyrsm_backend_cpu_ops.create (NULL, 224, &error);
+  HyrsmBackend *be = hyrsm_backend_cpu_new (NULL, 224, FALSE, &error);
   g_assert_no_error (error);
   float frame[3] = { 0 }, out[1];
   g_assert_false (be->ops->embed (be, frame, 1, out, &error));

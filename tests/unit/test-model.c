@@ -543,6 +543,29 @@ test_model_bad_device (void)
   g_assert_null (hyrsm_model_new_from_file_full (path, "tpu", &error));
   g_assert_error (error, HYRSM_ERROR, HYRSM_ERROR_INVALID_ARGUMENT);
   g_assert_nonnull (strstr (error->message, "tpu"));
+  /* The backends' names with what the registry says of them: the CPU's
+   * devices are not numbered, CUDA's are, and a device that is not there
+   * (no GPU here, or a build without CUDA) is NO_DEVICE, named. */
+  const char *invalid[] = { "cpu:0", "cuda:x", "cuda:", "cudax", "cpu0" };
+  for (guint i = 0; i < G_N_ELEMENTS (invalid); i++) {
+    g_clear_error (&error);
+    g_assert_null (hyrsm_model_new_from_file_full (path, invalid[i], &error));
+    g_assert_error (error, HYRSM_ERROR, HYRSM_ERROR_INVALID_ARGUMENT);
+    g_assert_nonnull (strstr (error->message, invalid[i]));
+  }
+  g_clear_error (&error);
+  g_assert_null (hyrsm_model_new_from_file_full (path, "cuda:7", &error));
+  g_assert_error (error, HYRSM_ERROR, HYRSM_ERROR_NO_DEVICE);
+  g_assert_nonnull (strstr (error->message, "cuda:7"));
+  g_clear_error (&error);
+  g_autoptr (HyrsmModel) cpu = hyrsm_model_new_from_file_full (path, "cpu",
+      &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (hyrsm_model_get_device (cpu), ==, "cpu");
+  g_autoptr (HyrsmModel) any = hyrsm_model_new_from_file_full (path, "auto",
+      &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (hyrsm_model_get_device (any));
 }
 
 static void
