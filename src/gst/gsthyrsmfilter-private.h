@@ -6,6 +6,7 @@
 
 #include "gsthyrsmfilter.h"
 #include "gsthyrsmadmission.h"
+#include "gsthyrsmanalytics.h"
 #include "gsthyrsmgrid.h"
 
 #include <gst/video/video.h>
@@ -77,7 +78,7 @@ typedef struct
 } HeldFrame;
 
 /* One timeline of windows: the whole frame, or (roi=true) one tracked
- * region, per GstVideoRegionOfInterestMeta id. Belongs to the streaming
+ * region, per region id (gsthyrsmanalytics.c). Belongs to the streaming
  * thread; window jobs copy what they need of it. */
 typedef struct
 {
@@ -85,6 +86,7 @@ typedef struct
   gboolean is_roi;
   gint roi_id;
   GstVideoRectangle box;        /* the region as its meta gave it */
+  GQuark roi_type;              /* and its type */
   GstClockTime last_seen;       /* running time of its last frame */
   GstHyrsmGrid grid;
   HeldFrame held;
@@ -110,6 +112,7 @@ struct _GstHyrsmFilter
   GstHyrsmSync sync;
   gboolean post_messages;
   gboolean attach_meta;
+  gboolean attach_analytics;    /* `analytics-meta` */
   gboolean roi;
   gchar *roi_type;
   gdouble roi_margin;

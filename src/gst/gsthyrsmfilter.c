@@ -13,7 +13,9 @@
  * Recognizes actions in a video stream from a few example clips per action
  * (a support set), with the HyRSM++ few-shot model: no training needed.
  * Each decision is posted as a `hyrsm` element message and attached to the
- * outgoing buffer as `HyrsmMeta`.
+ * outgoing buffer as `HyrsmMeta` and, where GStreamer's analytics library
+ * is (1.24 and newer), as GstAnalytics results (a `GstAnalyticsClsMtd`, and
+ * for a region its `GstAnalyticsODMtd` and track, related to it).
  *
  * ## Example launch line
  * |[
@@ -36,6 +38,7 @@ GST_DEBUG_CATEGORY (gst_hyrsm_filter_debug);
 #define DEFAULT_SYNC GST_HYRSM_SYNC_AUTO
 #define DEFAULT_POST_MESSAGES TRUE
 #define DEFAULT_META TRUE
+#define DEFAULT_ANALYTICS_META TRUE
 #define DEFAULT_ROI FALSE
 #define DEFAULT_ROI_MARGIN 0.0
 #define DEFAULT_ROI_SQUARE FALSE
@@ -64,6 +67,7 @@ enum
   PROP_POST_MESSAGES,
   PROP_MESSAGE,                 /* deprecated alias of post-messages */
   PROP_META,
+  PROP_ANALYTICS_META,
   PROP_ROI,
   PROP_ROI_TYPE,
   PROP_ROI_MARGIN,
@@ -319,9 +323,17 @@ gst_hyrsm_filter_transform_ip (GstBaseTransform *trans, GstBuffer *buf)
   }
   GST_OBJECT_LOCK (self);
   gboolean attach = self->attach_meta;
+  gboolean analytics = self->attach_analytics;
+  GQuark roi_type = self->roi_mode && self->roi_type ?
+      g_quark_from_string (self->roi_type) : 0;
   GST_OBJECT_UNLOCK (self);
-  for (guint i = 0; attach && i < decisions->len; i++)
-    gst_hyrsm_windows_attach (buf, g_ptr_array_index (decisions, i));
+  for (guint i = 0; i < decisions->len; i++) {
+    const GstStructure *decision = g_ptr_array_index (decisions, i);
+    if (attach)
+      gst_hyrsm_windows_attach (buf, decision);
+    if (analytics)
+      gst_hyrsm_analytics_attach (buf, decision, roi_type);
+  }
   g_ptr_array_set_size (decisions, 0);
   return GST_FLOW_OK;
 }
@@ -471,6 +483,9 @@ gst_hyrsm_filter_set_property (GObject *object, guint prop_id,
     case PROP_META:
       self->attach_meta = g_value_get_boolean (value);
       break;
+    case PROP_ANALYTICS_META:
+      self->attach_analytics = g_value_get_boolean (value);
+      break;
     case PROP_ROI:
       self->roi = g_value_get_boolean (value);
       break;
@@ -533,6 +548,9 @@ gst_hyrsm_filter_get_property (GObject *object, guint prop_id, GValue *value,
       break;
     case PROP_META:
       g_value_set_boolean (value, self->attach_meta);
+      break;
+    case PROP_ANALYTICS_META:
+      g_value_set_boolean (value, self->attach_analytics);
       break;
     case PROP_ROI:
       g_value_set_boolean (value, self->roi);
@@ -654,12 +672,21 @@ gst_hyrsm_filter_class_init (GstHyrsmFilterClass *klass)
   g_object_class_install_property (gobject_class, PROP_META,
       g_param_spec_boolean ("meta", "Meta",
           "Attach each decision to a buffer as HyrsmMeta", DEFAULT_META, rw));
+  g_object_class_install_property (gobject_class, PROP_ANALYTICS_META,
+      g_param_spec_boolean ("analytics-meta", "Analytics meta",
+          "Also attach each decision as GstAnalytics results: a "
+          "GstAnalyticsClsMtd of every class, decided label first, and for "
+          "a region its GstAnalyticsODMtd and GstAnalyticsTrackingMtd, "
+          "related to it (no effect when built without GStreamer's "
+          "analytics library, GStreamer < 1.24)", DEFAULT_ANALYTICS_META,
+          rw));
   g_object_class_install_property (gobject_class, PROP_ROI,
       g_param_spec_boolean ("roi", "Per region",
           "Recognize per region of interest (GstVideoRegionOfInterestMeta "
-          "from an upstream detector/tracker): one window timeline per ROI "
-          "id, decisions carry roi-id and the box and are attached to the "
-          "ROI meta; FALSE: the whole frame", DEFAULT_ROI,
+          "from an upstream detector/tracker, else its GstAnalyticsODMtd "
+          "detections): one window timeline per ROI id or track id, "
+          "decisions carry roi-id and the box and are attached to the "
+          "region's meta; FALSE: the whole frame", DEFAULT_ROI,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_ROI_TYPE,
@@ -753,6 +780,7 @@ gst_hyrsm_filter_init (GstHyrsmFilter *self)
   self->sync = DEFAULT_SYNC;
   self->post_messages = DEFAULT_POST_MESSAGES;
   self->attach_meta = DEFAULT_META;
+  self->attach_analytics = DEFAULT_ANALYTICS_META;
   self->roi = DEFAULT_ROI;
   self->roi_margin = DEFAULT_ROI_MARGIN;
   self->roi_square = DEFAULT_ROI_SQUARE;

@@ -7,7 +7,6 @@
 #include "gsthyrsmfilter-private.h"
 #include "gsthyrsmmeta.h"
 
-#include <math.h>
 #include <string.h>
 
 #define GST_CAT_DEFAULT gst_hyrsm_filter_debug
@@ -332,6 +331,7 @@ typedef struct
   gint64 arrival;               /* monotonic time its last frame arrived */
   gboolean is_roi;              /* a tracked region's window: */
   gint roi_id;
+  GQuark roi_type;
   GstVideoRectangle box;        /* its box when the window ended */
   float *query;                 /* T x D, gathered when the match runs */
   gboolean flushing;            /* seen when gathering */
@@ -402,6 +402,9 @@ make_decision (GstHyrsmFilter *self, WindowJob *job, HyrsmMatchResult *res,
         "roi-x", G_TYPE_INT, job->box.x, "roi-y", G_TYPE_INT, job->box.y,
         "roi-width", G_TYPE_INT, job->box.w,
         "roi-height", G_TYPE_INT, job->box.h, NULL);
+  if (job->is_roi && job->roi_type)
+    gst_structure_set (s, "roi-type", G_TYPE_STRING,
+        g_quark_to_string (job->roi_type), NULL);
   return s;
 }
 
@@ -647,6 +650,7 @@ queue_window (GstHyrsmFilter *self, Track *track, guint64 last)
   job->self = self;
   job->is_roi = track->is_roi;
   job->roi_id = track->roi_id;
+  job->roi_type = track->roi_type;
   job->box = track->box;
   job->points = g_new0 (Embedding *, T);
   gboolean gap = FALSE, skipped = FALSE;
@@ -858,37 +862,6 @@ frame_duration (GstHyrsmFilter *self, GstBuffer *buf)
   return GST_CLOCK_TIME_NONE;
 }
 
-/* The part of @roi to embed: enlarged by `roi-margin` of its size on each
- * side, squared around its centre when `roi-square`, and clipped to the
- * frame. FALSE when less than 2 x 2 pixels of it are left (a zero-size
- * box, or one outside the frame). */
-static gboolean
-roi_crop (GstHyrsmFilter *self, const GstVideoRegionOfInterestMeta *roi,
-    gdouble margin, gboolean square, GstVideoRectangle *crop)
-{
-  gdouble w = roi->w, h = roi->h;
-  gdouble x = roi->x - margin * w, y = roi->y - margin * h;
-  w += 2 * margin * w;
-  h += 2 * margin * h;
-  if (square) {
-    gdouble side = MAX (w, h);
-    x -= (side - w) / 2;
-    y -= (side - h) / 2;
-    w = h = side;
-  }
-  gdouble fw = GST_VIDEO_INFO_WIDTH (&self->info);
-  gdouble fh = GST_VIDEO_INFO_HEIGHT (&self->info);
-  gdouble x0 = CLAMP (floor (x), 0, fw), y0 = CLAMP (floor (y), 0, fh);
-  gdouble x1 = CLAMP (ceil (x + w), 0, fw), y1 = CLAMP (ceil (y + h), 0, fh);
-  if (x1 - x0 < 2 || y1 - y0 < 2)
-    return FALSE;
-  crop->x = x0;
-  crop->y = y0;
-  crop->w = x1 - x0;
-  crop->h = y1 - y0;
-  return TRUE;
-}
-
 /* Tracked regions at most: a detector gone wild costs memory, not more. */
 #define MAX_TRACKS 256
 
@@ -906,14 +879,13 @@ sample_regions (GstHyrsmFilter *self, FrameSource *src, GstClockTime start,
   GstClockTime timeout = self->roi_timeout;
   GST_OBJECT_UNLOCK (self);
 
-  gpointer state = NULL;
-  GstMeta *meta;
-  while ((meta = gst_buffer_iterate_meta_filtered (src->buf, &state,
-              GST_VIDEO_REGION_OF_INTEREST_META_API_TYPE))) {
-    GstVideoRegionOfInterestMeta *roi = (GstVideoRegionOfInterestMeta *) meta;
+  /* ROI metas, else analytics detections (gsthyrsmanalytics.c). */
+  g_autoptr (GArray) regions = gst_hyrsm_regions_collect (src->buf, type);
+  for (guint i = 0; i < regions->len; i++) {
+    const GstHyrsmRegion *roi = &g_array_index (regions, GstHyrsmRegion, i);
     GstVideoRectangle crop;
-    if ((type && roi->roi_type != type)
-        || !roi_crop (self, roi, margin, square, &crop))
+    if (!gst_hyrsm_region_crop (roi, GST_VIDEO_INFO_WIDTH (&self->info),
+            GST_VIDEO_INFO_HEIGHT (&self->info), margin, square, &crop))
       continue;
     Track *track = g_hash_table_lookup (self->tracks,
         GINT_TO_POINTER (roi->id));
@@ -931,6 +903,7 @@ sample_regions (GstHyrsmFilter *self, FrameSource *src, GstClockTime start,
     }
     track->box = (GstVideoRectangle) {
     roi->x, roi->y, roi->w, roi->h};
+    track->roi_type = roi->type;
     sample_track (self, track, src, &crop, start, duration, discont, arrival,
         out);
   }
