@@ -127,6 +127,9 @@ struct _GstHyrsmFilter
   HyrsmSupportSet *support;     /* object lock */
   gchar **labels;               /* object lock */
   gchar *support_in_use;        /* the directory of `support`; object lock */
+  /* support_in_use as UTF-8 (g_filename_display_name()), for decisions:
+   * GstStructure refuses a string that is not; object lock */
+  gchar *support_display;
   gchar *support_signature;     /* its files when loaded; object lock */
   GstClockTime support_median;  /* object lock */
   guint frames;                 /* T */

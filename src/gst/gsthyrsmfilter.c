@@ -594,6 +594,7 @@ gst_hyrsm_filter_finalize (GObject *object)
   g_cond_clear (&self->state_cond);
   g_strfreev (self->labels);
   g_free (self->support_in_use);
+  g_free (self->support_display);
   g_free (self->support_signature);
   g_free (self->roi_type);
   g_free (self->model_path);

@@ -28,21 +28,23 @@ load_support (GstHyrsmFilter *self, HyrsmModel *model, const gchar *path,
   *set = g_object_ref (gst_hyrsm_support_dir_get_support_set (dir));
   *labels = hyrsm_support_set_get_labels (*set);
   *median = gst_hyrsm_support_dir_get_median_duration (dir);
+  /* Messages are UTF-8; the path is bytes (see install_support ()). */
+  g_autofree gchar *shown = g_filename_display_name (path);
   guint n_skipped = 0;
   gchar **skipped = gst_hyrsm_support_dir_get_skipped (dir);
   for (; skipped && skipped[n_skipped]; n_skipped++)
-    GST_WARNING_OBJECT (self, "support set %s: skipped %s", path,
+    GST_WARNING_OBJECT (self, "support set %s: skipped %s", shown,
         skipped[n_skipped]);
   if (n_skipped > 0)
     GST_ELEMENT_WARNING (self, RESOURCE, READ,
         ("%u file(s) of support set \"%s\" could not be used; the first: %s",
-            n_skipped, path, skipped[0]), (NULL));
+            n_skipped, shown, skipped[0]), (NULL));
   g_strfreev (skipped);
   gchar **odd = gst_hyrsm_support_dir_get_warnings (dir);
   if (odd && odd[0])
     GST_ELEMENT_WARNING (self, RESOURCE, READ,
         ("%u example(s) of support set \"%s\" are shorter than a window; "
-            "the first: %s", g_strv_length (odd), path, odd[0]), (NULL));
+            "the first: %s", g_strv_length (odd), shown, odd[0]), (NULL));
   g_strfreev (odd);
   g_object_unref (dir);
   return TRUE;
@@ -74,6 +76,8 @@ install_support (GstHyrsmFilter *self, HyrsmModel *model, const gchar *path,
   self->support_median = median;
   g_free (self->support_in_use);
   self->support_in_use = g_strdup (path);
+  g_free (self->support_display);
+  self->support_display = g_filename_display_name (path);
   g_free (self->support_signature);
   self->support_signature = signature;
   GST_OBJECT_UNLOCK (self);
@@ -111,6 +115,7 @@ support_loader_thread (gpointer data)
     GstClockTime median = GST_CLOCK_TIME_NONE;
     gchar *signature = NULL;
     GError *error = NULL;
+    g_autofree gchar *shown = g_filename_display_name (path);
     if (load_support (self, model, path, &set, &labels, &median, &signature,
             &error)) {
       /* @labels belong to the element once installed. */
@@ -122,7 +127,7 @@ support_loader_thread (gpointer data)
         gst_element_post_message (GST_ELEMENT (self),
             gst_message_new_element (GST_OBJECT (self),
                 gst_structure_new ("hyrsm-support", "path", G_TYPE_STRING,
-                    path, "n-labels", G_TYPE_UINT, n_labels, NULL)));
+                    shown, "n-labels", G_TYPE_UINT, n_labels, NULL)));
     } else {
       /* The property goes back to naming the set in use, so that enroll,
        * reload and the next start never act on the path that failed. */
@@ -133,10 +138,10 @@ support_loader_thread (gpointer data)
         g_free (self->support_path);
         self->support_path = g_strdup (self->support_in_use);
       }
-      gchar *in_use = g_strdup (self->support_in_use);
+      gchar *in_use = g_strdup (self->support_display);
       GST_OBJECT_UNLOCK (self);
       GST_ELEMENT_WARNING (self, RESOURCE, READ,
-          ("Could not load support set \"%s\"; keeping \"%s\".", path,
+          ("Could not load support set \"%s\"; keeping \"%s\".", shown,
               in_use), ("%s", error->message));
       if (revert)
         g_object_notify (G_OBJECT (self), "support");
@@ -197,21 +202,22 @@ gst_hyrsm_filter_load_initial_support (GstHyrsmFilter *self)
   GError *error = NULL;
   gboolean ok = load_support (self, self->model, path, &set, &labels, &median,
       &signature, &error);
+  g_autofree gchar *shown = g_filename_display_name (path);
   if (ok) {
     install_support (self, self->model, path, set, labels, median,
         signature);
   } else if (g_error_matches (error, HYRSM_ERROR, HYRSM_ERROR_FILE_NOT_FOUND)
       && g_file_test (path, G_FILE_TEST_EXISTS)) {
     GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
-        ("Support set \"%s\" is not a directory of label folders.", path),
+        ("Support set \"%s\" is not a directory of label folders.", shown),
         ("%s", error->message));
   } else if (g_error_matches (error, HYRSM_ERROR,
           HYRSM_ERROR_FILE_NOT_FOUND)) {
     GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
-        ("Support set \"%s\" not found.", path), ("%s", error->message));
+        ("Support set \"%s\" not found.", shown), ("%s", error->message));
   } else {
     GST_ELEMENT_ERROR (self, RESOURCE, READ,
-        ("Could not load support set \"%s\".", path), ("%s",
+        ("Could not load support set \"%s\".", shown), ("%s",
             error->message));
   }
   if (!ok)

@@ -30,14 +30,25 @@ add_double (JsonBuilder *b, const gchar *member, const GstStructure *s,
     json_builder_add_null_value (b);
 }
 
+/* JSON text is UTF-8, and json-glib writes bytes as they are: a string
+ * that is not (a `source` set from C, a label from elsewhere) has each bad
+ * sequence replaced by U+FFFD, so that every line stays valid JSON. */
+static gchar *
+utf8_copy (const gchar *value)
+{
+  return g_utf8_make_valid (value, -1);
+}
+
 static void
 add_string (JsonBuilder *b, const gchar *member, const gchar *value)
 {
   json_builder_set_member_name (b, member);
-  if (value && *value)
-    json_builder_add_string_value (b, value);
-  else
+  if (value && *value) {
+    g_autofree gchar *text = utf8_copy (value);
+    json_builder_add_string_value (b, text);
+  } else {
     json_builder_add_null_value (b);
+  }
 }
 
 /* ISO 8601 UTC with microseconds, or null. */
@@ -75,9 +86,11 @@ add_distances (JsonBuilder *b, const GstStructure *s)
     for (guint i = 0; i < n; i++) {
       const GValue *l = gst_value_array_get_value (labels, i);
       const GValue *d = gst_value_array_get_value (distances, i);
-      if (!G_VALUE_HOLDS_STRING (l) || !G_VALUE_HOLDS_DOUBLE (d))
+      if (!G_VALUE_HOLDS_STRING (l) || g_value_get_string (l) == NULL
+          || !G_VALUE_HOLDS_DOUBLE (d))
         continue;
-      json_builder_set_member_name (b, g_value_get_string (l));
+      g_autofree gchar *name = utf8_copy (g_value_get_string (l));
+      json_builder_set_member_name (b, name);
       json_builder_add_double_value (b, g_value_get_double (d));
     }
   }

@@ -394,7 +394,7 @@ make_decision (GstHyrsmFilter *self, WindowJob *job, HyrsmMatchResult *res,
       "stream-id", G_TYPE_STRING, stream_id ? stream_id : "",
       "model-fingerprint", G_TYPE_STRING,
       hyrsm_model_get_fingerprint (self->model),
-      "support-path", G_TYPE_STRING, self->support_in_use, NULL);
+      "support-path", G_TYPE_STRING, self->support_display, NULL);
   GST_OBJECT_UNLOCK (self);
   g_free (stream_id);
   if (job->is_roi)

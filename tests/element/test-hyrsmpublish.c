@@ -1,0 +1,199 @@
+/* test-hyrsmpublish.c: hyrsmfilter ! hyrsmpublish through GstHarness, with
+ * strings that are not UTF-8 where C lets them in (issue #26): a support
+ * directory whose name is not, a `source` property that is not. Every
+ * message and every JSON line must still be valid UTF-8. (gst-check makes
+ * GStreamer's "string is not valid UTF-8" warning fatal.) */
+#include <gst/check/gstcheck.h>
+#include <gst/check/gstharness.h>
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+#include <hyrsm.h>
+#include <gsthyrsm.h>
+
+#define T 8
+#define D 512
+#define CAPS "video/x-raw,format=RGB,width=64,height=48,framerate=30/1"
+#define RGB_SIZE (64 * 48 * 3)
+
+static char *tmpdir;
+static char *model_path;        /* ResNet-18 at crop 32, T = 8 */
+static char *support_dir;       /* "sup<0xff>": labels "left", "right" */
+
+static void
+run_or_die (const char *cmd)
+{
+  int status = 0;
+  if (!g_spawn_command_line_sync (cmd, NULL, NULL, &status, NULL)
+      || !g_spawn_check_wait_status (status, NULL))
+    g_error ("could not run %s", cmd);
+}
+
+/* Two labels of two random .hyrsm examples each, for @fingerprint. */
+static char *
+make_support_set (const char *name, const char *fingerprint)
+{
+  static const char *const labels[] = { "left", "right", NULL };
+  char *dir = g_build_filename (tmpdir, name, NULL);
+  GRand *rand = g_rand_new_with_seed (1);
+  float *f = g_new (float, T * D);
+  for (int l = 0; labels[l]; l++) {
+    g_autofree char *folder = g_build_filename (dir, labels[l], NULL);
+    g_mkdir_with_parents (folder, 0755);
+    for (int e = 0; e < 2; e++) {
+      for (int i = 0; i < T * D; i++)
+        f[i] = g_rand_double (rand);
+      g_autofree char *file = g_strdup_printf ("%s/ex%d.hyrsm", folder, e);
+      GError *error = NULL;
+      if (!hyrsm_features_save (file, f, T, D, fingerprint, "test", NULL,
+              &error))
+        g_error ("%s", error->message);
+    }
+  }
+  g_free (f);
+  g_rand_free (rand);
+  return dir;
+}
+
+static GstBuffer *
+make_frame (GstHarness *h, int i)
+{
+  GstBuffer *buf = gst_harness_create_buffer (h, RGB_SIZE);
+  GstMapInfo map;
+  gst_buffer_map (buf, &map, GST_MAP_WRITE);
+  for (gsize j = 0; j < map.size; j++)
+    map.data[j] = (guint8) (i * 7 + j * 13);
+  gst_buffer_unmap (buf, &map);
+  GST_BUFFER_PTS (buf) = gst_util_uint64_scale (i, GST_SECOND, 30);
+  GST_BUFFER_DURATION (buf) = GST_SECOND / 30;
+  return buf;
+}
+
+/* Every message on @bus: its structure's strings and its text are UTF-8. */
+static guint
+check_messages (GstBus *bus)
+{
+  guint n = 0;
+  GstMessage *msg;
+  while ((msg = gst_bus_pop (bus))) {
+    const GstStructure *s = gst_message_get_structure (msg);
+    if (s) {
+      g_autofree char *text = gst_structure_to_string (s);
+      fail_unless (g_utf8_validate (text, -1, NULL), "not UTF-8: %s", text);
+    }
+    if (s && gst_structure_has_name (s, "hyrsm")) {
+      const char *path = gst_structure_get_string (s, "support-path");
+      fail_unless (path != NULL, "the decision lost its support-path");
+      fail_unless (g_utf8_validate (path, -1, NULL));
+      fail_unless (strstr (path, "sup") != NULL, "support-path %s", path);
+      n++;
+    }
+    gst_message_unref (msg);
+  }
+  return n;
+}
+
+GST_START_TEST (test_strings_that_are_not_utf8)
+{
+  /* hyrsmfilter: 90 frames give decisions (window 800 ms, stride 200 ms). */
+  GstElement *filter = gst_element_factory_make ("hyrsmfilter", NULL);
+  fail_unless (filter != NULL, "hyrsmfilter not found: check GST_PLUGIN_PATH");
+  g_object_set (filter, "model", model_path, "support", support_dir,
+      "window", (guint64) 800 * GST_MSECOND, "stride",
+      (guint64) 200 * GST_MSECOND, NULL);
+  gst_util_set_object_arg (G_OBJECT (filter), "sync", "always");
+  GstBus *bus = gst_bus_new ();
+  gst_element_set_bus (filter, bus);
+  GstHarness *h = gst_harness_new_with_element (filter, "sink", "src");
+  gst_object_unref (filter);
+  gst_harness_set_src_caps_str (h, CAPS);
+
+  /* hyrsmpublish, fed what hyrsmfilter gives, with a `source` set from C
+   * that is not UTF-8. */
+  g_autofree char *jsonl = g_build_filename (tmpdir, "out.jsonl", NULL);
+  GstElement *publish = gst_element_factory_make ("hyrsmpublish", NULL);
+  fail_unless (publish != NULL);
+  g_object_set (publish, "file-path", jsonl, "source", "cam\xff\xfe-1", NULL);
+  gst_element_set_bus (publish, bus);
+  GstHarness *p = gst_harness_new_with_element (publish, "sink", "src");
+  gst_object_unref (publish);
+  gst_harness_set_src_caps_str (p, CAPS);
+
+  guint decisions = 0;
+  for (int i = 0; i < 90; i++) {
+    GstBuffer *out = gst_harness_push_and_pull (h, make_frame (h, i));
+    fail_unless (out != NULL);
+    if (gst_buffer_get_hyrsm_meta (out))
+      decisions++;
+    gst_buffer_unref (gst_harness_push_and_pull (p, out));
+  }
+  fail_unless (decisions > 0);
+  fail_unless_equals_int (check_messages (bus), decisions);
+  gst_element_set_bus (h->element, NULL);
+  gst_element_set_bus (p->element, NULL);
+  gst_harness_teardown (h);
+  gst_harness_teardown (p);
+  gst_object_unref (bus);
+
+  /* Each line is valid JSON (json-glib refuses text that is not UTF-8)
+   * and still names the support set and the source. */
+  g_autofree char *contents = NULL;
+  fail_unless (g_file_get_contents (jsonl, &contents, NULL, NULL));
+  g_auto (GStrv) lines = g_strsplit (g_strchomp (contents), "\n", -1);
+  fail_unless_equals_int (g_strv_length (lines), decisions);
+  for (guint i = 0; lines[i]; i++) {
+    JsonParser *parser = json_parser_new ();
+    GError *error = NULL;
+    fail_unless (json_parser_load_from_data (parser, lines[i], -1, &error),
+        "line %u is not JSON (%s): %s", i, error ? error->message : "",
+        lines[i]);
+    JsonObject *doc = json_node_get_object (json_parser_get_root (parser));
+    JsonObject *stream = json_object_get_object_member (doc, "stream");
+    fail_unless (g_str_has_prefix (json_object_get_string_member (stream,
+                "source"), "cam"));
+    JsonObject *support = json_object_get_object_member (doc, "support");
+    const char *path = json_object_get_string_member (support, "path");
+    fail_unless (path != NULL && strstr (path, "sup") != NULL);
+    g_object_unref (parser);
+  }
+}
+GST_END_TEST;
+
+static Suite *
+hyrsmpublish_suite (void)
+{
+  Suite *s = suite_create ("hyrsmpublish");
+  TCase *tc = tcase_create ("utf8");
+  tcase_set_timeout (tc, 120);
+  suite_add_tcase (s, tc);
+  tcase_add_test (tc, test_strings_that_are_not_utf8);
+  return s;
+}
+
+int
+main (int argc, char **argv)
+{
+  gst_check_init (&argc, &argv);
+  tmpdir = g_dir_make_tmp ("hyrsm-publish-XXXXXX", NULL);
+  model_path = g_build_filename (tmpdir, "model.safetensors", NULL);
+  const char *tool = g_getenv ("HYRSM_MAKE_TEST_MODEL");
+  g_autofree char *cmd = g_strdup_printf ("%s --backbone resnet18 "
+      "--meta hyrsm.crop=32 --meta hyrsm.resize=36 %s", tool, model_path);
+  run_or_die (cmd);
+  /* The fingerprint without loading the model (check forks per test, and
+   * oneDNN's threads do not survive a fork): the first 16 hex digits of
+   * the file's SHA-256. */
+  g_autofree char *contents = NULL;
+  gsize len;
+  if (!g_file_get_contents (model_path, &contents, &len, NULL))
+    g_error ("cannot read %s", model_path);
+  g_autofree char *sha = g_compute_checksum_for_data (G_CHECKSUM_SHA256,
+      (const guchar *) contents, len);
+  sha[16] = '\0';
+  support_dir = make_support_set ("sup\xff", sha);
+
+  int failed = gst_check_run_suite (hyrsmpublish_suite (), "hyrsmpublish",
+      __FILE__);
+  g_autofree char *rm = g_strdup_printf ("rm -rf %s", tmpdir);
+  run_or_die (rm);
+  return failed;
+}
