@@ -249,10 +249,18 @@ render_decision_box (PangoContext *pango, const GstStructure *decision,
   gint header_w, header_h;
   pango_layout_get_pixel_size (header, &header_w, &header_h);
 
+  /* Only the rows that start inside @max_height are laid out and drawn:
+   * with thousands of classes and a large max-bars, laying out every row
+   * cost time in proportion to the classes for rows the frame cuts off.
+   * Rows share one font, so row_h is known from the first ones. */
   PangoLayout **names = g_new0 (PangoLayout *, n_bars + 1);
   PangoLayout **values = g_new0 (PangoLayout *, n_bars + 1);
   gint name_w = 0, value_w = 0, row_h = 0;
+  guint n_shown = 0;
   for (guint i = 0; i < n_bars; i++) {
+    if (i > 0 && pad + header_h + (gint64) i * (row_h + pad / 2)
+        >= max_height)
+      break;                    /* this row and the next ones are outside */
     ClassRow *r = &g_array_index (rows, ClassRow, i);
     gchar *v = g_strdup_printf ("%.2f", r->distance);
     names[i] = make_layout (pango, small, FALSE, r->label, inner / 2);
@@ -264,7 +272,11 @@ render_decision_box (PangoContext *pango, const GstStructure *decision,
     row_h = MAX (row_h, h);
     pango_layout_get_pixel_size (values[i], &w, &h);
     value_w = MAX (value_w, w);
+    n_shown++;
   }
+  GST_LOG ("%u of %u class rows laid out (the others are outside the "
+      "%d-pixel box)", n_shown, n_bars, max_height);
+  n_bars = n_shown;
   gint rows_w = n_bars ? name_w + pad + bar_w + pad + value_w : 0;
   gint width = MIN (2 * pad + MAX (header_w, rows_w), max_width);
   gint height = MIN (2 * pad + header_h + (gint) n_bars * (row_h + pad / 2),

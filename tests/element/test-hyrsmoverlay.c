@@ -4,6 +4,8 @@
 #include <gst/check/gstharness.h>
 #include <gst/video/video.h>
 #include <gsthyrsm.h>
+#include <stdio.h>
+#include <string.h>
 
 #define CAPS "video/x-raw,format=I420,width=160,height=120,framerate=10/1"
 
@@ -184,6 +186,112 @@ GST_START_TEST (test_draws_each_region_where_it_is)
 }
 GST_END_TEST;
 
+/* The "N of M class rows laid out" lines of the hyrsmoverlay category,
+ * collected only while a test gives an array. */
+static GMutex log_lock;
+static GPtrArray *log_lines;    /* log_lock */
+
+static void
+collect_overlay_log (GstDebugCategory *category, GstDebugLevel level,
+    const gchar *file, const gchar *function, gint line, GObject *object,
+    GstDebugMessage *message, gpointer user_data)
+{
+  const gchar *text = gst_debug_message_get (message);
+  if (g_strcmp0 (gst_debug_category_get_name (category), "hyrsmoverlay")
+      || !strstr (text, "class rows laid out"))
+    return;
+  g_mutex_lock (&log_lock);
+  if (log_lines)
+    g_ptr_array_add (log_lines, g_strdup (text));
+  g_mutex_unlock (&log_lock);
+}
+
+/* A decision over @n classes, c0000 closest. */
+static GstStructure *
+many_classes (guint n)
+{
+  GValue labels = G_VALUE_INIT, distances = G_VALUE_INIT;
+  gst_value_array_init (&labels, n);
+  gst_value_array_init (&distances, n);
+  for (guint i = 0; i < n; i++) {
+    GValue v = G_VALUE_INIT;
+    g_value_init (&v, G_TYPE_STRING);
+    g_value_take_string (&v, g_strdup_printf ("c%04u", i));
+    gst_value_array_append_and_take_value (&labels, &v);
+    g_value_init (&v, G_TYPE_DOUBLE);
+    g_value_set_double (&v, 0.5 + i * 0.01);
+    gst_value_array_append_and_take_value (&distances, &v);
+  }
+  GstStructure *s = gst_structure_new ("hyrsm", "label", G_TYPE_STRING,
+      "c0000", "unknown", G_TYPE_BOOLEAN, FALSE, "confidence", G_TYPE_DOUBLE,
+      0.1, "distance", G_TYPE_DOUBLE, 0.5, NULL);
+  gst_structure_take_value (s, "labels", &labels);
+  gst_structure_take_value (s, "distances", &distances);
+  return s;
+}
+
+/* The frame drawn for a 2000-class decision at @max_bars; the number of
+ * rows laid out in @n_laid_out. */
+static GstBuffer *
+draw_many (guint max_bars, guint * n_laid_out)
+{
+  GstHarness *h = gst_harness_new ("hyrsmoverlay");
+  g_object_set (h->element, "max-bars", max_bars, NULL);
+  gst_harness_set_caps_str (h, CAPS, CAPS);
+  GPtrArray *lines = g_ptr_array_new_with_free_func (g_free);
+  g_mutex_lock (&log_lock);
+  log_lines = lines;
+  g_mutex_unlock (&log_lock);
+  GstBuffer *in = grey_frame ();
+  GstStructure *d = many_classes (2000);
+  gst_buffer_add_hyrsm_meta (in, d);
+  gst_structure_free (d);
+  fail_unless_equals_int (gst_harness_push (h, in), GST_FLOW_OK);
+  GstBuffer *out = gst_harness_pull (h);
+  gst_harness_teardown (h);
+  g_mutex_lock (&log_lock);
+  log_lines = NULL;
+  g_mutex_unlock (&log_lock);
+  fail_unless_equals_int (lines->len, 1);
+  guint shown = 0, asked = 0;
+  fail_unless_equals_int (sscanf (lines->pdata[0], "%u of %u", &shown,
+          &asked), 2);
+  fail_unless_equals_int (asked, MIN (max_bars, 2000));
+  g_ptr_array_unref (lines);
+  *n_laid_out = shown;
+  return out;
+}
+
+/* 2000 classes and max-bars at its maximum: only the rows inside the
+ * 120-pixel frame are laid out (it was every one, 16 times the time of
+ * max-bars=5), and the frame is the same as when max-bars asks for just
+ * those rows. */
+GST_START_TEST (test_lays_out_only_visible_rows)
+{
+  gst_debug_add_log_function (collect_overlay_log, NULL, NULL);
+  gst_debug_set_active (TRUE);
+  gst_debug_set_threshold_for_name ("hyrsmoverlay", GST_LEVEL_LOG);
+  guint all_shown, few_shown;
+  GstBuffer *all = draw_many (G_MAXUINT, &all_shown);
+  fail_unless (all_shown > 0 && all_shown < 30, "%u rows laid out",
+      all_shown);
+  GstBuffer *few = draw_many (all_shown, &few_shown);
+  fail_unless_equals_int (few_shown, all_shown);
+  gst_debug_unset_threshold_for_name ("hyrsmoverlay");
+  gst_debug_remove_log_function (collect_overlay_log);
+  GstMapInfo a, b;
+  gst_buffer_map (all, &a, GST_MAP_READ);
+  gst_buffer_map (few, &b, GST_MAP_READ);
+  fail_unless (a.size == b.size && memcmp (a.data, b.data, a.size) == 0,
+      "the visible rows are drawn differently");
+  fail_if (is_grey (all), "nothing drawn");
+  gst_buffer_unmap (all, &a);
+  gst_buffer_unmap (few, &b);
+  gst_buffer_unref (all);
+  gst_buffer_unref (few);
+}
+GST_END_TEST;
+
 static Suite *
 hyrsmoverlay_suite (void)
 {
@@ -194,6 +302,7 @@ hyrsmoverlay_suite (void)
   tcase_add_test (tc, test_attaches_meta_when_downstream_renders_it);
   tcase_add_test (tc, test_keeps_an_upstream_composition);
   tcase_add_test (tc, test_draws_each_region_where_it_is);
+  tcase_add_test (tc, test_lays_out_only_visible_rows);
   return s;
 }
 
