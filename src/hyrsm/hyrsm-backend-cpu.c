@@ -357,16 +357,6 @@ free_buffer (const int *busy)
   return MAX_BUFFERS - 1;
 }
 
-static const char *
-impl_name (const_dnnl_primitive_desc_t pd)
-{
-  const char *name = NULL;
-  if (dnnl_primitive_desc_query (pd, dnnl_query_impl_info_str, 0, &name)
-      != dnnl_success || name == NULL)
-    return "?";
-  return name;
-}
-
 /* Creates the primitive of @pd and appends it with @args (plus the
  * scratchpad, when it needs one). Takes @pd. */
 static gboolean
@@ -384,7 +374,7 @@ plan_add (Builder *b, dnnl_primitive_desc_t pd, const char *what, int n_args,
     step.args[step.n_args++] = (dnnl_exec_arg_t) {
     DNNL_ARG_SCRATCHPAD, scratch};
   }
-  const char *impl = impl_name (pd);
+  const char *impl = hyrsm_dnnl_impl_name (pd);
   g_hash_table_insert (b->impls, g_strdup (impl),
       GINT_TO_POINTER (GPOINTER_TO_INT (g_hash_table_lookup (b->impls,
                   impl)) + 1));
@@ -842,22 +832,6 @@ forget_plain_weights (HyrsmBackendCpu *self)
   }
 }
 
-/* "avx2" for dnnl_cpu_isa_avx2, for messages. */
-static const char *
-isa_name (void)
-{
-  const char *name = dnnl_cpu_isa2str (dnnl_get_effective_cpu_isa ());
-  return g_str_has_prefix (name, "cpu_isa_") ? name + 8 : name;
-}
-
-gboolean
-hyrsm_backend_cpu_has_bf16 (void)
-{
-  /* ISA values are nested bit sets: avx512_core_bf16's bits, all present. */
-  dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa ();
-  return (isa & dnnl_cpu_isa_avx512_core_bf16) == dnnl_cpu_isa_avx512_core_bf16;
-}
-
 HyrsmBackend *
 hyrsm_backend_cpu_new (const HyrsmBackboneWeights *backbone, int crop,
     gboolean bf16, GError **error)
@@ -868,7 +842,7 @@ hyrsm_backend_cpu_new (const HyrsmBackboneWeights *backbone, int crop,
   if (bf16 && backbone && !hyrsm_backend_cpu_has_bf16 ()) {
     g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_INVALID_ARGUMENT,
         "precision \"bf16\" is not available: this CPU has no AVX512-BF16 "
-        "(oneDNN's ISA here: %s)", isa_name ());
+        "(oneDNN's ISA here: %s)", hyrsm_dnnl_isa_name ());
     return NULL;
   }
   if (bf16 && !backbone && !hyrsm_gemm_packed_supported ()) {

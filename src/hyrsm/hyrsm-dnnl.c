@@ -1,9 +1,35 @@
-/* hyrsm-dnnl.c: oneDNN 2.x and 3.x behind one API (hyrsm-dnnl.h). Each
- * function is the one call of the installed version; nothing here
- * computes. */
+/* hyrsm-dnnl.c: oneDNN 2.x and 3.x behind one API (hyrsm-dnnl.h): first
+ * what is the same in both, then, per version, the one call of the
+ * installed version for each function; nothing here computes. */
 #include "hyrsm-dnnl.h"
+#include "hyrsm-backend.h"
 
 #include <glib.h>
+
+const char *
+hyrsm_dnnl_impl_name (const_dnnl_primitive_desc_t pd)
+{
+  const char *name = NULL;
+  if (dnnl_primitive_desc_query (pd, dnnl_query_impl_info_str, 0, &name)
+      != dnnl_success || name == NULL)
+    return "?";
+  return name;
+}
+
+const char *
+hyrsm_dnnl_isa_name (void)
+{
+  const char *name = dnnl_cpu_isa2str (dnnl_get_effective_cpu_isa ());
+  return g_str_has_prefix (name, "cpu_isa_") ? name + 8 : name;
+}
+
+gboolean
+hyrsm_backend_cpu_has_bf16 (void)
+{
+  /* ISA values are nested bit sets: avx512_core_bf16's bits, all present. */
+  dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa ();
+  return (isa & dnnl_cpu_isa_avx512_core_bf16) == dnnl_cpu_isa_avx512_core_bf16;
+}
 
 #if DNNL_VERSION_MAJOR >= 3
 

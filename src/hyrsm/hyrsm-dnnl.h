@@ -64,3 +64,14 @@ dnnl_status_t hyrsm_dnnl_pooling_create (dnnl_primitive_desc_t * pd,
 dnnl_status_t hyrsm_dnnl_post_ops_append_sum (dnnl_post_ops_t post_ops);
 /* dst = max (dst, 0). */
 dnnl_status_t hyrsm_dnnl_post_ops_append_relu (dnnl_post_ops_t post_ops);
+
+/* Calls that are the same in both versions, here because they are what
+ * oneDNN says about itself rather than the backbone: */
+
+/* The implementation a primitive descriptor chose ("brg:avx512_core",
+ * "jit:avx2"...), "?" when it does not say. */
+const char *hyrsm_dnnl_impl_name (const_dnnl_primitive_desc_t pd);
+
+/* oneDNN's ISA on this CPU ("avx2", "avx512_core_amx"...), for messages.
+ * (hyrsm_backend_cpu_has_bf16(), hyrsm-backend.h, is here too.) */
+const char *hyrsm_dnnl_isa_name (void);
