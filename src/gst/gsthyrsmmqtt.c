@@ -8,8 +8,16 @@
  * across a lost connection and resends them when it reconnects, so a message
  * sent while the broker went down is delivered once it is back (QoS 0
  * packets it had not written yet are dropped by libmosquitto: we send those
- * again). While disconnected, new messages only queue; a full queue drops
- * its oldest. */
+ * again). While disconnected, new messages only queue.
+ *
+ * max-queue bounds every message not yet acknowledged, those handed to
+ * libmosquitto included. A full queue drops its oldest message that was not
+ * handed to libmosquitto (or the new one when all are): one libmosquitto
+ * holds may still be delivered, so it is never counted as dropped, and a
+ * dropped one is never delivered. A broker that keeps the connection open
+ * but acknowledges nothing (a stopped process) is only found by the
+ * keepalive after 15 to 25 s: a message unacknowledged for ACK_STALL_US is
+ * reported at once. */
 #include "gsthyrsmmqtt.h"
 
 #include <gio/gio.h>
@@ -33,6 +41,9 @@ GST_DEBUG_CATEGORY_STATIC (hyrsm_mqtt_debug);
 /* A first connection still not made after this long is reported even when
  * nothing failed visibly (a firewall dropping packets). */
 #define CONNECT_WARN_US (5 * G_USEC_PER_SEC)
+/* A message handed to libmosquitto and not acknowledged after this long,
+ * while connected: the broker is stalled (or far too slow). */
+#define ACK_STALL_US (5 * G_USEC_PER_SEC)
 
 typedef struct
 {
@@ -40,6 +51,7 @@ typedef struct
   gsize len;
   gint mid;
   gboolean sent;                /* handed to libmosquitto */
+  gint64 sent_at;               /* monotonic, µs */
 } Message;
 
 struct _GstHyrsmMqtt
@@ -65,6 +77,7 @@ struct _GstHyrsmMqtt
   gint tls_failed;              /* atomic */
   gint refused;                 /* atomic */
   gboolean interrupted;         /* drains return at once */
+  gboolean stalled;             /* reported as stalled; under the lock */
   guint64 published;
   guint64 dropped;
 };
@@ -168,6 +181,7 @@ send_pending_locked (GstHyrsmMqtt *self)
     }
     m->mid = mid;
     m->sent = TRUE;
+    m->sent_at = g_get_monotonic_time ();
     self->in_flight++;
   }
 }
@@ -203,12 +217,30 @@ on_connect_body (struct mosquitto *mosq, void *data, int rc)
     notify (self, GST_HYRSM_MQTT_CONNECTED, NULL);
 }
 
+/* Why the connection went, in words: libmosquitto's own text for some
+ * codes is "Unknown error". */
+static gchar *
+disconnect_reason (int rc)
+{
+  if (rc == MOSQ_ERR_KEEPALIVE)
+    return g_strdup_printf ("no answer from the broker within the %d s "
+        "keepalive (the broker is stalled, or the network drops packets)",
+        KEEPALIVE_S);
+  if (rc == MOSQ_ERR_ERRNO)
+    return g_strdup (g_strerror (errno));
+  const gchar *text = mosquitto_strerror (rc);
+  if (g_str_has_prefix (text, "Unknown error"))
+    return g_strdup_printf ("libmosquitto error %d", rc);
+  return g_strdup (text);
+}
+
 static void
 on_disconnect_body (struct mosquitto *mosq, void *data, int rc)
 {
   GstHyrsmMqtt *self = data;
   g_mutex_lock (&self->lock);
   gboolean was_connected = g_atomic_int_exchange (&self->connected, FALSE);
+  self->stalled = FALSE;
   if (self->config.qos == 0) {
     /* libmosquitto drops QoS 0 packets it had not written yet (written
      * ones were acknowledged through on_publish): send them again. */
@@ -219,9 +251,10 @@ on_disconnect_body (struct mosquitto *mosq, void *data, int rc)
   gboolean report = rc != 0 && was_connected
       && g_atomic_int_compare_and_exchange (&self->reported_down, FALSE, TRUE);
   g_mutex_unlock (&self->lock);
-  GST_INFO ("disconnected (%d: %s)", rc, mosquitto_strerror (rc));
+  g_autofree gchar *reason = disconnect_reason (rc);
+  GST_INFO ("disconnected (%d: %s)", rc, reason);
   if (report)
-    notify (self, GST_HYRSM_MQTT_LOST, mosquitto_strerror (rc));
+    notify (self, GST_HYRSM_MQTT_LOST, reason);
 }
 
 static void
@@ -239,9 +272,13 @@ on_publish_body (struct mosquitto *mosq, void *data, int mid)
       break;
     }
   }
+  gboolean resumed = self->stalled;
+  self->stalled = FALSE;
   send_pending_locked (self);
   g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);
+  if (resumed)
+    notify (self, GST_HYRSM_MQTT_RESUMED, NULL);
 }
 
 static gboolean
@@ -506,15 +543,32 @@ gst_hyrsm_mqtt_publish (GstHyrsmMqtt *self, gchar *payload)
   m->payload = payload;
   m->len = strlen (payload);
   g_mutex_lock (&self->lock);
-  while (self->queue.length >= self->config.max_queue) {
-    Message *old = g_queue_pop_head (&self->queue);
-    if (old->sent)
-      self->in_flight--;        /* libmosquitto may still deliver it */
-    message_free (old);
+  if (self->queue.length >= self->config.max_queue) {
+    /* Full: drop the oldest message libmosquitto does not hold, else the
+     * new one (see the top of this file). */
+    GList *l = self->queue.head;
+    while (l && ((Message *) l->data)->sent)
+      l = l->next;
+    if (l) {
+      message_free (l->data);
+      g_queue_delete_link (&self->queue, l);
+    } else {
+      g_clear_pointer (&m, message_free);
+    }
     self->dropped++;
   }
-  g_queue_push_tail (&self->queue, m);
+  if (m)
+    g_queue_push_tail (&self->queue, m);
   send_pending_locked (self);
+  /* The oldest message in flight is the one waiting longest. */
+  GList *first_sent = self->queue.head;
+  while (first_sent && !((Message *) first_sent->data)->sent)
+    first_sent = first_sent->next;
+  gboolean stall = self->connected && !self->stalled && first_sent
+      && g_get_monotonic_time () - ((Message *) first_sent->data)->sent_at
+      > ACK_STALL_US;
+  if (stall)
+    self->stalled = TRUE;
   gboolean report = !self->ever_connected
       && g_get_monotonic_time () - self->started > CONNECT_WARN_US
       && g_atomic_int_compare_and_exchange (&self->reported_down, FALSE, TRUE);
@@ -522,6 +576,9 @@ gst_hyrsm_mqtt_publish (GstHyrsmMqtt *self, gchar *payload)
   if (report)
     notify (self, GST_HYRSM_MQTT_CONNECT_FAILED,
         "no answer after 5 s (still trying)");
+  if (stall)
+    notify (self, GST_HYRSM_MQTT_STALLED, "connected, but no decision "
+        "acknowledged for 5 s (the broker is stalled or overloaded)");
 }
 
 /**

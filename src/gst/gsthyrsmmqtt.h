@@ -28,6 +28,8 @@ typedef enum
   GST_HYRSM_MQTT_LOST,          /* connection lost; retrying */
   GST_HYRSM_MQTT_REFUSED,       /* the broker refused us (credentials...) */
   GST_HYRSM_MQTT_TLS_FAILED,    /* first TLS handshake failed; given up */
+  GST_HYRSM_MQTT_STALLED,       /* connected, but nothing acknowledged */
+  GST_HYRSM_MQTT_RESUMED,       /* acknowledging again after a stall */
 } GstHyrsmMqttEvent;
 
 /* Called on the client's network thread. */

@@ -167,6 +167,15 @@ mqtt_notify (GstHyrsmMqttEvent event, const gchar *reason, gpointer data)
               "tls-ca-file, tls-cert-file, tls-key-file).", address, reason),
           (NULL));
       break;
+    case GST_HYRSM_MQTT_STALLED:
+      GST_ELEMENT_WARNING (self, RESOURCE, WRITE,
+          ("MQTT broker %s: %s; keeping up to %u decisions (max-queue).",
+              address, reason, max_queue), (NULL));
+      break;
+    case GST_HYRSM_MQTT_RESUMED:
+      GST_ELEMENT_INFO (self, RESOURCE, WRITE,
+          ("MQTT broker %s acknowledges decisions again.", address), (NULL));
+      break;
     case GST_HYRSM_MQTT_REFUSED:
       GST_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE,
           ("MQTT broker %s refused the connection: %s (check username, "

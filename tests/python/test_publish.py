@@ -275,6 +275,64 @@ def test_full_queue_drops_oldest_without_blocking(mqtt):
     assert feed.stats.get_uint64("published")[1] == 10
 
 
+def test_stalled_broker_is_named_and_stats_stay_true(mqtt):
+    """The broker process is stopped (SIGSTOP: its TCP connections stay
+    open) for 12 s while decisions come at 10/s with max-queue=5: the
+    element says so within a few seconds, never holds more than max-queue
+    decisions (those libmosquitto holds included), and `stats` is true: a
+    decision counted as dropped never arrives, one counted as published
+    does."""
+    import os
+    import signal
+    broker = mqtt.broker()
+    sub = mqtt.subscriber(broker, "stall/t", count=1000, timeout_s=120)
+    feed = Feeder(f"method=mqtt address={broker.address} topic=stall/t qos=1 max-queue=5 "
+                  f"drain-timeout={20 * Gst.SECOND}")
+    assert feed.start() != Gst.StateChangeReturn.FAILURE
+    n = 180
+    msgs, most_queued = [], 0
+    frozen = resumed = warned = None
+    t0 = time.monotonic()
+    try:
+        for i in range(n):
+            if i == 30:
+                os.kill(broker.proc.pid, signal.SIGSTOP)
+                frozen = time.monotonic()
+            if frozen and not resumed and time.monotonic() - frozen >= 12:
+                os.kill(broker.proc.pid, signal.SIGCONT)
+                resumed = time.monotonic()
+            feed.push(i)
+            most_queued = max(most_queued, feed.pub.props.stats.get_uint("queued")[1])
+            new = feed.messages()
+            msgs += new
+            if warned is None and frozen and texts(new, Gst.MessageType.WARNING):
+                warned = time.monotonic()
+            time.sleep(max(0, t0 + (i + 1) * 0.1 - time.monotonic()))
+    finally:
+        if frozen and not resumed:
+            os.kill(broker.proc.pid, signal.SIGCONT)
+    msgs += feed.finish()
+    feed.stop()
+    time.sleep(1)  # the last messages reach the subscriber
+    sub.kill()
+    got = {json.loads(m)["window"]["end"]["running-time"] for m in sub.messages}
+    published = feed.stats.get_uint64("published")[1]
+    dropped = feed.stats.get_uint64("dropped")[1]
+    queued = feed.stats.get_uint("queued")[1]
+    assert msgs[-1].type == Gst.MessageType.EOS
+    assert most_queued <= 5
+    assert published + dropped + queued == n, feed.stats.to_string()
+    assert dropped > 0 and queued == 0, feed.stats.to_string()
+    assert len(got) == published, (len(got), feed.stats.to_string())
+    warnings = texts(msgs, Gst.MessageType.WARNING)
+    assert any(broker.address in w and "no decision acknowledged" in w
+               and "stalled" in w for w in warnings), warnings
+    assert warned is not None and warned - frozen < 8, (warned, frozen)
+    assert not any("Unknown error" in w for w in warnings), warnings
+    print(f"stall reported after {warned - frozen:.1f} s; {len(got)} delivered; "
+          f"{feed.stats.to_string()}")
+
+
 def test_unreachable_broker_warns_and_does_not_hang(mqtt):
     broker = mqtt.broker(start=False)  # nothing listens there
     feed = Feeder(f"method=mqtt address={broker.address} drain-timeout={Gst.SECOND // 2}")
