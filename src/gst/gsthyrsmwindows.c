@@ -5,6 +5,7 @@
  * into messages and HyrsmMeta. The streaming thread calls in through
  * gsthyrsmfilter-private.h; the engine's callbacks run here too. */
 #include "gsthyrsmfilter-private.h"
+#include "gsthyrsmdecision.h"
 #include "gsthyrsmmeta.h"
 
 #include <string.h>
@@ -110,6 +111,7 @@ gst_hyrsm_windows_configure (GstHyrsmFilter *self)
 {
   GST_OBJECT_LOCK (self);
   GstClockTime window = self->window;
+  gboolean user_window = window != 0;
   if (window == 0)
     window = GST_CLOCK_TIME_IS_VALID (self->support_median) &&
         self->support_median > 0 ? self->support_median : FALLBACK_WINDOW;
@@ -125,10 +127,19 @@ gst_hyrsm_windows_configure (GstHyrsmFilter *self)
             GST_VIDEO_INFO_FPS_N (&self->info)));
   if (window / self->frames < min_period) {
     GstClockTime shortest = min_period * self->frames;
-    GST_ELEMENT_WARNING (self, LIBRARY, SETTINGS,
-        ("Window %" GST_TIME_FORMAT " is shorter than %u frames (one per "
-            "sample); using %" GST_TIME_FORMAT ".", GST_TIME_ARGS (window),
-            self->frames, GST_TIME_ARGS (shortest)), (NULL));
+    /* The window the support set gives (window=0) follows the frame rate
+     * without a word: the user asked for none in particular. One the user
+     * set warns when the change is material (over 1%), not for a rounding
+     * (1.599666 s at 5 fps becoming 1.6 s). */
+    if (user_window && shortest - window > window / 100)
+      GST_ELEMENT_WARNING (self, LIBRARY, SETTINGS,
+          ("Window %" GST_TIME_FORMAT " is shorter than %u frames (one per "
+              "sample); using %" GST_TIME_FORMAT ".", GST_TIME_ARGS (window),
+              self->frames, GST_TIME_ARGS (shortest)), (NULL));
+    else
+      GST_DEBUG_OBJECT (self, "window %" GST_TIME_FORMAT " is shorter than "
+          "%u frames; using %" GST_TIME_FORMAT, GST_TIME_ARGS (window),
+          self->frames, GST_TIME_ARGS (shortest));
     window = shortest;
   }
   gst_hyrsm_grid_init (&self->geometry, self->frames, window, stride);
@@ -351,86 +362,41 @@ window_job_free (WindowJob *job)
   g_free (job);
 }
 
+/* The decision of @job from @res, as the "hyrsm" structure. */
 static GstStructure *
 make_decision (GstHyrsmFilter *self, WindowJob *job, HyrsmMatchResult *res,
     GstClockTime latency)
 {
-  GValue labels = G_VALUE_INIT, distances = G_VALUE_INIT, v = G_VALUE_INIT;
-  guint n = hyrsm_match_result_get_n_classes (res);
   guint n_distances = 0;
-  const double *d = hyrsm_match_result_get_distances (res, &n_distances);
-  const char *const *names = hyrsm_match_result_get_labels (res);
-  gst_value_array_init (&labels, n);
-  gst_value_array_init (&distances, n);
-  for (guint i = 0; i < n; i++) {
-    g_value_init (&v, G_TYPE_STRING);
-    g_value_set_string (&v, names[i]);
-    gst_value_array_append_and_take_value (&labels, &v);
-    g_value_init (&v, G_TYPE_DOUBLE);
-    g_value_set_double (&v, d[i]);
-    gst_value_array_append_and_take_value (&distances, &v);
-  }
-  GstStructure *s = gst_structure_new ("hyrsm",
-      "label", G_TYPE_STRING, hyrsm_match_result_get_label (res),
-      "confidence", G_TYPE_DOUBLE, hyrsm_match_result_get_confidence (res),
-      "distance", G_TYPE_DOUBLE, hyrsm_match_result_get_distance (res),
-      "window-start", G_TYPE_UINT64, job->stream_start,
-      "window-end", G_TYPE_UINT64, job->stream_end,
-      "running-time", G_TYPE_UINT64, job->end,
-      "latency", G_TYPE_UINT64, latency, NULL);
-  gst_structure_take_value (s, "labels", &labels);
-  gst_structure_take_value (s, "distances", &distances);
-  /* What a consumer needs to file the decision (hyrsmpublish): where it
-   * comes from and when, in wall-clock time, its window ended (the arrival
-   * of the frame completing it). */
+  GstHyrsmDecision d = {
+    .label = hyrsm_match_result_get_label (res),
+    .unknown = hyrsm_match_result_is_unknown (res),
+    .confidence = hyrsm_match_result_get_confidence (res),
+    .distance = hyrsm_match_result_get_distance (res),
+    .labels = hyrsm_match_result_get_labels (res),
+    .distances = hyrsm_match_result_get_distances (res, &n_distances),
+    .n_classes = hyrsm_match_result_get_n_classes (res),
+    .window_start = job->stream_start,.window_end = job->stream_end,
+    .running_time_start = job->start,.running_time = job->end,
+    /* The arrival of the frame completing the window, in wall-clock time. */
+    .wallclock_end = g_get_real_time () - (g_get_monotonic_time () -
+        job->arrival),
+    .latency = latency,
+    .is_region = job->is_roi,.roi_id = job->roi_id,
+    .roi_type = job->roi_type ? g_quark_to_string (job->roi_type) : NULL,
+    .roi_x = job->box.x,.roi_y = job->box.y,
+    .roi_width = job->box.w,.roi_height = job->box.h,
+  };
   gchar *stream_id = gst_pad_get_stream_id (GST_BASE_TRANSFORM_SINK_PAD
       (self));
+  d.stream_id = stream_id;
   GST_OBJECT_LOCK (self);
-  gst_structure_set (s,
-      "unknown", G_TYPE_BOOLEAN, hyrsm_match_result_is_unknown (res),
-      "running-time-start", G_TYPE_UINT64, job->start,
-      "wallclock-end", G_TYPE_INT64, g_get_real_time () -
-      (g_get_monotonic_time () - job->arrival),
-      "stream-id", G_TYPE_STRING, stream_id ? stream_id : "",
-      "model-fingerprint", G_TYPE_STRING,
-      hyrsm_model_get_fingerprint (self->model),
-      "support-path", G_TYPE_STRING, self->support_display, NULL);
+  d.model_fingerprint = hyrsm_model_get_fingerprint (self->model);
+  d.support_path = self->support_display;
+  GstStructure *s = gst_hyrsm_decision_to_structure (&d);
   GST_OBJECT_UNLOCK (self);
   g_free (stream_id);
-  if (job->is_roi)
-    gst_structure_set (s, "roi-id", G_TYPE_INT, job->roi_id,
-        "roi-x", G_TYPE_INT, job->box.x, "roi-y", G_TYPE_INT, job->box.y,
-        "roi-width", G_TYPE_INT, job->box.w,
-        "roi-height", G_TYPE_INT, job->box.h, NULL);
-  if (job->is_roi && job->roi_type)
-    gst_structure_set (s, "roi-type", G_TYPE_STRING,
-        g_quark_to_string (job->roi_type), NULL);
   return s;
-}
-
-/* The ROI id of @decision, or -1 for a whole-frame decision (ids are the
- * metas' own, which are never negative in practice). */
-static gint
-decision_roi (const GstStructure *decision)
-{
-  gint id;
-  return gst_structure_get_int (decision, "roi-id", &id) ? id : -1;
-}
-
-/* Adds @decision to @decisions, replacing an older one of the same
- * timeline (the bus has every decision; a buffer carries the latest). */
-static void
-keep_latest (GPtrArray *decisions, GstStructure *decision)
-{
-  if (decision == NULL)
-    return;
-  gint roi = decision_roi (decision);
-  for (guint i = 0; i < decisions->len; i++)
-    if (decision_roi (g_ptr_array_index (decisions, i)) == roi) {
-      g_ptr_array_remove_index (decisions, i);
-      break;
-    }
-  g_ptr_array_add (decisions, decision);
 }
 
 /* Sync mode: a buffer that completes a window waits for its decision, so
@@ -524,7 +490,7 @@ decide_window (gpointer data, HyrsmMatchResult *res, const GError *error)
     job->result = decision;
     job->done = TRUE;
   } else {
-    keep_latest (self->results_for_meta, decision);
+    gst_hyrsm_decisions_keep_latest (self->results_for_meta, decision);
     window_job_free (job);
   }
   job_done (self);
@@ -783,7 +749,7 @@ sample_frame (GstHyrsmFilter *self, Track *track, FrameSource *src,
       s->embedding = embedding_ref (embedding);
     }
     if (gst_hyrsm_grid_window_ends_at (&track->grid, k))
-      keep_latest (out, queue_window (self, track, k));
+      gst_hyrsm_decisions_keep_latest (out, queue_window (self, track, k));
   }
   g_clear_pointer (&embedding, embedding_unref);
 }
@@ -969,7 +935,7 @@ void
 gst_hyrsm_windows_attach (GstBuffer *buf, const GstStructure *decision)
 {
   gst_buffer_add_hyrsm_meta (buf, decision);
-  gint id = decision_roi (decision);
+  gint id = gst_hyrsm_decision_region (decision);
   if (id < 0)
     return;
   GstVideoRegionOfInterestMeta *roi =
@@ -1018,6 +984,6 @@ gst_hyrsm_windows_take_async (GstHyrsmFilter *self, GPtrArray *out)
 {
   g_mutex_lock (&self->state_lock);
   while (self->results_for_meta->len > 0)
-    keep_latest (out, g_ptr_array_steal_index (self->results_for_meta, 0));
+    gst_hyrsm_decisions_keep_latest (out, g_ptr_array_steal_index (self->results_for_meta, 0));
   g_mutex_unlock (&self->state_lock);
 }
