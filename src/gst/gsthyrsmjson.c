@@ -123,6 +123,34 @@ add_window_end (JsonBuilder *b, const gchar *member, const GstStructure *s,
   json_builder_end_object (b);
 }
 
+/* "region": which region a decision of roi=true is about, and its box in
+ * the frame (pixels); null for a whole-frame decision. */
+static void
+add_region (JsonBuilder *b, const GstStructure *s)
+{
+  json_builder_set_member_name (b, "region");
+  gint id;
+  if (!gst_structure_get_int (s, "roi-id", &id)) {
+    json_builder_add_null_value (b);
+    return;
+  }
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "id");
+  json_builder_add_int_value (b, id);
+  add_string (b, "type", gst_structure_get_string (s, "roi-type"));
+  const gchar *box[] = { "x", "y", "width", "height" };
+  for (guint i = 0; i < G_N_ELEMENTS (box); i++) {
+    g_autofree gchar *field = g_strconcat ("roi-", box[i], NULL);
+    gint v;
+    json_builder_set_member_name (b, box[i]);
+    if (gst_structure_get_int (s, field, &v))
+      json_builder_add_int_value (b, v);
+    else
+      json_builder_add_null_value (b);
+  }
+  json_builder_end_object (b);
+}
+
 /**
  * gst_hyrsm_decision_to_json:
  * @decision: a `hyrsm` structure (the HyrsmMeta or the bus message)
@@ -155,6 +183,7 @@ gst_hyrsm_decision_to_json (const GstStructure *decision,
   add_string (b, "source", source);
   json_builder_end_object (b);
 
+  add_region (b, decision);
   add_string (b, "label", label);
   json_builder_set_member_name (b, "unknown");
   json_builder_add_boolean_value (b, unknown);

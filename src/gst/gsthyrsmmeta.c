@@ -56,3 +56,55 @@ gst_buffer_get_hyrsm_meta (GstBuffer *buffer)
       GST_HYRSM_META_NAME);
   return meta ? gst_custom_meta_get_structure (meta) : NULL;
 }
+
+/**
+ * gst_buffer_iterate_hyrsm_meta: (skip)
+ * @buffer: a #GstBuffer
+ * @state: (inout): NULL to start; the iteration's state
+ *
+ * Each decision attached to @buffer in turn: with `roi=true` a buffer may
+ * carry the whole frame's and every region's.
+ *
+ *     gpointer state = NULL;
+ *     const GstStructure *d;
+ *     while ((d = gst_buffer_iterate_hyrsm_meta (buf, &state)))
+ *       ...
+ *
+ * Returns: (transfer none) (nullable): the next decision, NULL at the end
+ */
+const GstStructure *
+gst_buffer_iterate_hyrsm_meta (GstBuffer *buffer, gpointer *state)
+{
+  gst_hyrsm_meta_register ();
+  const GstMetaInfo *info = gst_meta_get_info (GST_HYRSM_META_NAME);
+  GstMeta *meta;
+  /* Custom metas share one API type: filter on ours by name. */
+  while (info && (meta = gst_buffer_iterate_meta_filtered (buffer, state,
+              info->api))) {
+    GstCustomMeta *custom = (GstCustomMeta *) meta;
+    if (gst_custom_meta_has_name (custom, GST_HYRSM_META_NAME))
+      return gst_custom_meta_get_structure (custom);
+  }
+  return NULL;
+}
+
+/**
+ * gst_buffer_get_hyrsm_metas:
+ * @buffer: a #GstBuffer
+ *
+ * Every decision attached to @buffer, in the order they were attached (for
+ * bindings; C code may use gst_buffer_iterate_hyrsm_meta()).
+ *
+ * Returns: (transfer container) (element-type Gst.Structure): the
+ *   decisions, owned by the buffer
+ */
+GPtrArray *
+gst_buffer_get_hyrsm_metas (GstBuffer *buffer)
+{
+  GPtrArray *all = g_ptr_array_new ();
+  gpointer state = NULL;
+  const GstStructure *d;
+  while ((d = gst_buffer_iterate_hyrsm_meta (buffer, &state)))
+    g_ptr_array_add (all, (gpointer) d);
+  return all;
+}

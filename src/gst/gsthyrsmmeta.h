@@ -20,7 +20,11 @@ G_BEGIN_DECLS
  * `window-start`, `window-end` (stream time), `running-time-start`,
  * `running-time` (the window in running time), `wallclock-end` (gint64,
  * microseconds since the Unix epoch: when the frame completing the window
- * arrived), `latency`, `stream-id`, `model-fingerprint`, `support-path`.
+ * arrived), `latency`, `stream-id`, `model-fingerprint`, `support-path`;
+ * a region's decision (`roi=true`) also `roi-id`, `roi-x`, `roi-y`,
+ * `roi-width`, `roi-height` (its box in the frame) and `roi-type` when the
+ * region has one. A buffer carries one HyrsmMeta per decision: the whole
+ * frame's and each region's (gst_buffer_iterate_hyrsm_meta()).
  */
 #define GST_HYRSM_META_NAME "HyrsmMeta"
 
@@ -33,5 +37,12 @@ GstStructure *gst_buffer_add_hyrsm_meta (GstBuffer *buffer,
 
 GST_HYRSM_API
 const GstStructure *gst_buffer_get_hyrsm_meta (GstBuffer *buffer);
+
+GST_HYRSM_API
+const GstStructure *gst_buffer_iterate_hyrsm_meta (GstBuffer *buffer,
+    gpointer *state);
+
+GST_HYRSM_API
+GPtrArray *gst_buffer_get_hyrsm_metas (GstBuffer *buffer);
 
 G_END_DECLS

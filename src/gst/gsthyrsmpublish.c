@@ -327,25 +327,30 @@ static GstFlowReturn
 gst_hyrsm_publish_transform_ip (GstBaseTransform *trans, GstBuffer *buf)
 {
   GstHyrsmPublish *self = GST_HYRSM_PUBLISH (trans);
-  const GstStructure *decision = gst_buffer_get_hyrsm_meta (buf);
-  if (decision == NULL)
-    return GST_FLOW_OK;
-  GError *error = NULL;
-  gchar *json = gst_hyrsm_decision_to_json (decision, stream_source (self),
-      &error);
-  if (json == NULL) {
-    GST_ELEMENT_WARNING (self, STREAM, FORMAT,
-        ("A HyrsmMeta could not be published."), ("%s", error->message));
-    g_error_free (error);
-    return GST_FLOW_OK;
+  /* Every decision of the buffer: with roi=true the whole frame's and each
+   * region's ride on the same buffer, one HyrsmMeta each. */
+  gpointer state = NULL;
+  const GstStructure *decision;
+  GstFlowReturn ret = GST_FLOW_OK;
+  while (ret == GST_FLOW_OK
+      && (decision = gst_buffer_iterate_hyrsm_meta (buf, &state))) {
+    GError *error = NULL;
+    gchar *json = gst_hyrsm_decision_to_json (decision, stream_source (self),
+        &error);
+    if (json == NULL) {
+      GST_ELEMENT_WARNING (self, STREAM, FORMAT,
+          ("A HyrsmMeta could not be published."), ("%s", error->message));
+      g_error_free (error);
+      continue;
+    }
+    GST_LOG_OBJECT (self, "decision %s", json);
+    if (self->mqtt) {
+      gst_hyrsm_mqtt_publish (self->mqtt, json);
+      continue;
+    }
+    ret = write_line (self, json);
+    g_free (json);
   }
-  GST_LOG_OBJECT (self, "decision %s", json);
-  if (self->mqtt) {
-    gst_hyrsm_mqtt_publish (self->mqtt, json);
-    return GST_FLOW_OK;
-  }
-  GstFlowReturn ret = write_line (self, json);
-  g_free (json);
   return ret;
 }
 

@@ -11,6 +11,7 @@
 #include <gst/video/video.h>
 #include <gst/video/gstvideometa.h>
 #include <gst/app/gstappsink.h>
+#include <json-glib/json-glib.h>
 #include <hyrsm.h>
 #include <gsthyrsm.h>
 
@@ -48,23 +49,26 @@ add_halves (GstPad *pad, GstPadProbeInfo *info, gpointer data)
 }
 
 /* Runs @left's and @right's held-out frames side by side through
- * hyrsmfilter roi=true; returns the labels decided for regions 1 and 2
+ * hyrsmfilter roi=true and hyrsmpublish (JSON lines into @published);
+ * returns the labels decided for regions 1 and 2 on the bus
  * (space-separated, in order) and how many buffers carried a decision on
  * their ROI meta. */
 static void
 run_side_by_side (const char *support, const char *left, const char *right,
-    GString *labels[3], guint *on_meta)
+    const char *published, GString *labels[3], guint *on_meta)
 {
   g_autofree char *desc = g_strdup_printf (
       "compositor name=mix sink_1::xpos=%d ! video/x-raw,width=%d,height=%d "
       "! identity name=tag ! hyrsmfilter name=f model=%s support=%s roi=true "
-      "window=1200000000 stride=400000000 sync=always ! appsink name=out "
+      "window=1200000000 stride=400000000 sync=always ! "
+      "hyrsmpublish file-path=%s ! appsink name=out "
       "sync=false "
       "multifilesrc location=%s/frames/%s_4/%%05d.jpg stop-index=23 "
       "caps=image/jpeg,framerate=15/1 ! jpegdec ! videoconvert ! mix.sink_0 "
       "multifilesrc location=%s/frames/%s_4/%%05d.jpg stop-index=23 "
       "caps=image/jpeg,framerate=15/1 ! jpegdec ! videoconvert ! mix.sink_1",
-      W, 2 * W, H, model_path, support, clips, left, clips, right);
+      W, 2 * W, H, model_path, support, published, clips, left, clips,
+      right);
   g_autoptr (GError) error = NULL;
   GstElement *pipeline = gst_parse_launch (desc, &error);
   fail_unless (pipeline != NULL, "%s", error ? error->message : desc);
@@ -112,6 +116,36 @@ run_side_by_side (const char *support, const char *left, const char *right,
   gst_object_unref (pipeline);
 }
 
+/* The labels hyrsmpublish wrote for regions 1 and 2 (as run_side_by_side
+ * gives the bus's), each document checked to carry its region's box. */
+static void
+read_published (const char *path, GString *labels[3])
+{
+  g_autofree char *text = NULL;
+  fail_unless (g_file_get_contents (path, &text, NULL, NULL));
+  g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+  for (guint i = 0; lines[i]; i++) {
+    if (*lines[i] == '\0')
+      continue;
+    g_autoptr (JsonParser) parser = json_parser_new ();
+    fail_unless (json_parser_load_from_data (parser, lines[i], -1, NULL));
+    JsonObject *doc = json_node_get_object (json_parser_get_root (parser));
+    JsonObject *region = json_object_get_object_member (doc, "region");
+    fail_unless (region != NULL, "a decision without its region: %s",
+        lines[i]);
+    gint64 id = json_object_get_int_member (region, "id");
+    fail_unless (id == 1 || id == 2);
+    fail_unless_equals_string (json_object_get_string_member (region, "type"),
+        "person");
+    fail_unless_equals_int (json_object_get_int_member (region, "x"),
+        id == 1 ? 0 : W);
+    fail_unless_equals_int (json_object_get_int_member (region, "width"), W);
+    fail_unless_equals_int (json_object_get_int_member (region, "height"), H);
+    g_string_append_printf (labels[id], "%s ",
+        json_object_get_string_member (doc, "label"));
+  }
+}
+
 /* Counts how many of the space-separated @labels are @want. */
 static guint
 count_label (const char *labels, const char *want, guint *total)
@@ -140,8 +174,15 @@ GST_START_TEST (test_each_region_gets_its_own_scene)
   const char *pairs[][2] = { {"tree", "street"}, {"street", "tree"} };
   for (guint p = 0; p < G_N_ELEMENTS (pairs); p++) {
     GString *labels[3] = { NULL, g_string_new (NULL), g_string_new (NULL) };
+    GString *published[3] = { NULL, g_string_new (NULL), g_string_new (NULL) };
     guint on_meta = 0;
-    run_side_by_side (support, pairs[p][0], pairs[p][1], labels, &on_meta);
+    g_autofree char *jsonl = g_strdup_printf ("%s/published-%u.jsonl", tmpdir,
+        p);
+    run_side_by_side (support, pairs[p][0], pairs[p][1], jsonl, labels,
+        &on_meta);
+    /* Every decision on the bus published once, with its region: both
+     * regions' decisions ride on the same buffers (one HyrsmMeta each). */
+    read_published (jsonl, published);
     /* 24 frames = 1.6 s = 12 samples: windows end at samples 8, 11. */
     for (int id = 1; id <= 2; id++) {
       guint total, right = count_label (labels[id]->str, pairs[p][id - 1],
@@ -151,7 +192,9 @@ GST_START_TEST (test_each_region_gets_its_own_scene)
       fail_unless_equals_int (total, 2);
       fail_unless (right == total, "region %d (%s) decided %s", id,
           pairs[p][id - 1], labels[id]->str);
+      fail_unless_equals_string (published[id]->str, labels[id]->str);
       g_string_free (labels[id], TRUE);
+      g_string_free (published[id], TRUE);
     }
     fail_unless_equals_int (on_meta, 4);
   }

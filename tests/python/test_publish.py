@@ -236,6 +236,50 @@ def test_broker_restart_loses_nothing(mqtt, qos):
     assert feed.stats.get_uint64("dropped")[1] == 0
 
 
+def region_decision(i, roi_id, x):
+    """decision(i) as hyrsmfilter roi=true makes it for region @roi_id."""
+    s = decision(i)
+    s.set_value("roi-id", roi_id)
+    s.set_value("roi-type", "person")
+    for field, v in (("roi-x", x), ("roi-y", 0), ("roi-width", 32), ("roi-height", 48)):
+        s.set_value(field, v)
+    return s
+
+
+def test_every_region_decision_of_a_buffer_is_published_once(mqtt):
+    """roi=true puts two regions' decisions (two HyrsmMeta) on one buffer:
+    both are published, each once, carrying its region id and box; a
+    whole-frame decision has "region": null."""
+    broker = mqtt.broker()
+    n = 10
+    sub = mqtt.subscriber(broker, "regions/t", count=3 * n, timeout_s=60)
+    feed = Feeder(f"method=mqtt address={broker.address} topic=regions/t qos=1")
+    assert feed.start() != Gst.StateChangeReturn.FAILURE
+    for i in range(n):
+        buf = Gst.Buffer.new_wrapped(b"\0" * 16)
+        buf.pts = i * Gst.SECOND // 10
+        GstHyrsm.buffer_add_hyrsm_meta(buf, decision(i))
+        GstHyrsm.buffer_add_hyrsm_meta(buf, region_decision(i, 1, 0))
+        GstHyrsm.buffer_add_hyrsm_meta(buf, region_decision(i, 2, 32))
+        assert [d.get_value("roi-id") for d in GstHyrsm.buffer_get_hyrsm_metas(buf)] \
+            == [None, 1, 2]
+        assert feed.src.emit("push-buffer", buf) == Gst.FlowReturn.OK
+    msgs = feed.finish()
+    feed.stop()
+    assert msgs[-1].type == Gst.MessageType.EOS
+    docs = [json.loads(m) for m in sub.wait()]
+    seen = sorted((d["window"]["end"]["running-time"],
+                   d["region"]["id"] if d["region"] else 0) for d in docs)
+    expected = sorted((i * Gst.SECOND // 10 + Gst.SECOND, r) for i in range(n) for r in (0, 1, 2))
+    assert seen == expected
+    for d in docs:
+        if d["region"]:
+            assert d["region"] == {"id": d["region"]["id"], "type": "person",
+                                   "x": 0 if d["region"]["id"] == 1 else 32, "y": 0,
+                                   "width": 32, "height": 48}
+    assert feed.stats.get_uint64("published")[1] == 3 * n
+
+
 def test_full_queue_drops_oldest_without_blocking(mqtt):
     """No broker: the stream never waits, the queue keeps the newest
     max-queue decisions, and the broker receives exactly those once it is
