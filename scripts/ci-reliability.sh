@@ -168,17 +168,23 @@ step_valgrind () {
       G_SLICE=always-malloc
     # The registry is built once, outside valgrind.
     gst-inspect-1.0 hyrsmfilter > /dev/null || exit 1
-    $VG --log-file="$B/valgrind-element.log" \
-      "$B/tests/element/test-element-hyrsmfilter" > "$B/valgrind-element.out" 2>&1 &
+    # The element's harness tests: the streaming ones, then regions of
+    # interest (the same process budget as when they were one program).
+    {
+      $VG --log-file="$B/valgrind-element.log" \
+        "$B/tests/element/test-element-hyrsmfilter" > "$B/valgrind-element.out" 2>&1 \
+      && $VG --log-file="$B/valgrind-element-roi.log" \
+        "$B/tests/element/test-element-hyrsmfilter-roi" >> "$B/valgrind-element.out" 2>&1
+    } &
     p1=$!
     $VG --log-file="$B/valgrind-support-dir.log" \
       "$B/tests/fuzz/fuzz-support-dir" "$B/tests/fuzz/seeds/support-dir" \
       "$ROOT/tests/fuzz/regressions/support-dir" > "$B/valgrind-support-dir.out" 2>&1 &
     p2=$!
     r=0
-    wait $p1 || { r=1; echo "== valgrind: element tests failed"; tail -n 60 "$B/valgrind-element.out" "$B/valgrind-element.log"; }
+    wait $p1 || { r=1; echo "== valgrind: element tests failed"; tail -n 60 "$B/valgrind-element.out" "$B/valgrind-element.log" "$B/valgrind-element-roi.log"; }
     wait $p2 || { r=1; echo "== valgrind: support-dir inputs failed"; tail -n 60 "$B/valgrind-support-dir.out" "$B/valgrind-support-dir.log"; }
-    grep -h -E "ERROR SUMMARY|definitely lost" "$B/valgrind-element.log" "$B/valgrind-support-dir.log"
+    grep -h -E "ERROR SUMMARY|definitely lost" "$B/valgrind-element.log" "$B/valgrind-element-roi.log" "$B/valgrind-support-dir.log"
     exit $r
   )
   rc=$?

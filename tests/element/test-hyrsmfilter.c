@@ -1,4 +1,5 @@
-/* test-hyrsmfilter.c: hyrsmfilter through GstHarness. */
+/* test-hyrsmfilter.c: hyrsmfilter through GstHarness (regions of interest:
+ * test-hyrsmfilter-roi.c; shared fixtures: element-fixtures.c). */
 #include <gst/check/gstcheck.h>
 #include <gst/check/gstharness.h>
 #include <gst/video/video.h>
@@ -7,26 +8,7 @@
 #include <hyrsm.h>
 #include <gsthyrsm.h>
 
-static char *tmpdir;
-static char *model_path;        /* ResNet-18 at crop 32, T = 8 */
-static char *support_dir;       /* labels "left" and "right", .hyrsm files */
-static char *other_support_dir; /* labels "up", "down", "still" */
-
-#define T 8
-#define D 512
-
-#define CAPS "video/x-raw,format=RGB,width=64,height=48,framerate=30/1"
-
-static GstElement *
-make_filter (const char *model, const char *device)
-{
-  GstElement *e = gst_element_factory_make ("hyrsmfilter", NULL);
-  fail_unless (e != NULL, "hyrsmfilter not found: check GST_PLUGIN_PATH");
-  g_object_set (e, "model", model, "support", support_dir, NULL);
-  if (device)
-    g_object_set (e, "device", device, NULL);
-  return e;
-}
+#include "element-fixtures.h"
 
 /* Starts hyrsmfilter with @model and returns the error posted when it
  * refuses to go to PLAYING. (GstHarness asserts that its element starts,
@@ -130,114 +112,6 @@ GST_END_TEST;
 
 /* ---- streaming ---- */
 
-typedef struct
-{
-  GstHarness *h;
-  GstBus *bus;
-} Fixture;
-
-/* A harness around hyrsmfilter; 30 fps RGB 64x48 by default. */
-static Fixture
-start_filter (const char *model, const char *props, gboolean live)
-{
-  Fixture f;
-  GstElement *e = make_filter (model, NULL);
-  if (props) {
-    g_auto (GStrv) kv = g_strsplit_set (props, " =", -1);
-    for (int i = 0; kv[i] && kv[i + 1]; i += 2)
-      gst_util_set_object_arg (G_OBJECT (e), kv[i], kv[i + 1]);
-  }
-  f.bus = gst_bus_new ();
-  gst_element_set_bus (e, f.bus);
-  f.h = gst_harness_new_with_element (e, "sink", "src");
-  gst_object_unref (e);
-  gst_harness_set_live (f.h, live);
-  gst_harness_set_src_caps_str (f.h, CAPS);
-  return f;
-}
-
-static void
-stop_filter (Fixture *f)
-{
-  gst_element_set_bus (f->h->element, NULL);
-  gst_harness_teardown (f->h);
-  gst_object_unref (f->bus);
-}
-
-static GstBuffer *
-make_frame (GstHarness *h, int i, gsize size)
-{
-  GstBuffer *buf = gst_harness_create_buffer (h, size);
-  GstMapInfo map;
-  gst_buffer_map (buf, &map, GST_MAP_WRITE);
-  for (gsize j = 0; j < map.size; j++)
-    map.data[j] = (guint8) ((i % 24) * 7 + j * 13);     /* repeats every 24 */
-  gst_buffer_unmap (buf, &map);
-  GST_BUFFER_PTS (buf) = gst_util_uint64_scale (i, GST_SECOND, 30);
-  GST_BUFFER_DURATION (buf) = GST_SECOND / 30;
-  return buf;
-}
-
-/* Pushes frames [@from, @to) and pulls each back, checking it passed
- * through unchanged; returns how many carried HyrsmMeta. */
-static guint
-push_frames (GstHarness *h, int from, int to, gsize size)
-{
-  guint metas = 0;
-  for (int i = from; i < to; i++) {
-    GstBuffer *in = make_frame (h, i, size);
-    GstBuffer *expect = gst_buffer_copy_deep (in);
-    GstBuffer *out = gst_harness_push_and_pull (h, in);
-    fail_unless (out != NULL);
-    fail_unless_equals_uint64 (GST_BUFFER_PTS (out), GST_BUFFER_PTS (expect));
-    fail_unless_equals_uint64 (GST_BUFFER_DURATION (out),
-        GST_BUFFER_DURATION (expect));
-    GstMapInfo a, b;
-    gst_buffer_map (out, &a, GST_MAP_READ);
-    gst_buffer_map (expect, &b, GST_MAP_READ);
-    fail_unless (a.size == b.size && memcmp (a.data, b.data, a.size) == 0,
-        "frame %d was modified", i);
-    gst_buffer_unmap (out, &a);
-    gst_buffer_unmap (expect, &b);
-    if (gst_buffer_get_hyrsm_meta (out))
-      metas++;
-    gst_buffer_unref (out);
-    gst_buffer_unref (expect);
-  }
-  return metas;
-}
-
-static guint
-count_decisions (GstBus *bus, GstStructure **last)
-{
-  guint n = 0;
-  GstMessage *msg;
-  while ((msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ELEMENT))) {
-    const GstStructure *s = gst_message_get_structure (msg);
-    if (gst_structure_has_name (s, "hyrsm")) {
-      n++;
-      if (last) {
-        gst_clear_structure (last);
-        *last = gst_structure_copy (s);
-      }
-    }
-    gst_message_unref (msg);
-  }
-  return n;
-}
-
-static guint64
-get_stat (GstElement *e, const char *field)
-{
-  GstStructure *s = NULL;
-  guint64 v = 0;
-  g_object_get (e, "stats", &s, NULL);
-  fail_unless (gst_structure_get_uint64 (s, field, &v), "no %s", field);
-  gst_structure_free (s);
-  return v;
-}
-
-#define RGB_SIZE (64 * 48 * 3)
 
 /* window 800 ms, T = 8: a sample every 100 ms (3 frames); stride 200 ms:
  * a decision every 2 samples, from the 8th sample on. 90 frames = 30
@@ -503,23 +377,6 @@ push_timed (GstHarness *h, GstClockTime pts0, GstClockTime step,
     fail_unless (out != NULL, "frame %d not passed on", i);
     gst_buffer_unref (out);
   }
-}
-
-static guint
-count_messages (GstBus *bus, GstMessageType type, const char *containing)
-{
-  guint n = 0;
-  GstMessage *msg;
-  while ((msg = gst_bus_pop_filtered (bus, type))) {
-    GError *error = NULL;
-    if (type == GST_MESSAGE_WARNING)
-      gst_message_parse_warning (msg, &error, NULL);
-    if (!containing || (error && strstr (error->message, containing)))
-      n++;
-    g_clear_error (&error);
-    gst_message_unref (msg);
-  }
-  return n;
 }
 
 /* A stride far beyond any stream (and the largest the property allows)
@@ -895,192 +752,6 @@ GST_START_TEST (test_restarts_reuse_what_is_loaded)
 }
 GST_END_TEST;
 
-/* ---- regions of interest ---- */
-
-/* Adds ROI metas to @buf: @n boxes given as x, y, w, h, id. */
-static void
-add_rois (GstBuffer *buf, const int (*boxes)[5], int n)
-{
-  for (int i = 0; i < n; i++)
-    gst_buffer_add_video_region_of_interest_meta (buf, "person",
-        boxes[i][0], boxes[i][1], boxes[i][2], boxes[i][3])->id =
-        boxes[i][4];
-}
-
-/* Pushes frames [@from, @to) with the boxes @boxes_for gives each. */
-static void
-push_roi_frames (GstHarness *h, int from, int to,
-    int (*boxes_for) (int frame, int (*boxes)[5]))
-{
-  for (int i = from; i < to; i++) {
-    GstBuffer *buf = make_frame (h, i, RGB_SIZE);
-    int boxes[64][5];
-    add_rois (buf, (const int (*)[5]) boxes, boxes_for (i, boxes));
-    GstBuffer *out = gst_harness_push_and_pull (h, buf);
-    fail_unless (out != NULL);
-    gst_buffer_unref (out);
-  }
-}
-
-/* Counts the decisions of each ROI id (ids 0..63; -1 = whole frame). */
-static guint
-count_roi_decisions (GstBus *bus, guint counts[64], GstStructure **last_of_3)
-{
-  guint n = 0, whole = 0;
-  memset (counts, 0, 64 * sizeof (guint));
-  GstMessage *msg;
-  while ((msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ELEMENT))) {
-    const GstStructure *s = gst_message_get_structure (msg);
-    gint id;
-    if (gst_structure_has_name (s, "hyrsm")) {
-      n++;
-      if (gst_structure_get_int (s, "roi-id", &id) && id >= 0 && id < 64) {
-        counts[id]++;
-        if (id == 3 && last_of_3) {
-          gst_clear_structure (last_of_3);
-          *last_of_3 = gst_structure_copy (s);
-        }
-      } else {
-        whole++;
-      }
-    }
-    gst_message_unref (msg);
-  }
-  fail_unless_equals_int (whole, 0);
-  return n;
-}
-
-/* Two fixed boxes (ids 1 and 2), one moving right a pixel per frame (3),
- * one partly outside the frame (4, clipped), a zero-size one (5) and one
- * wholly outside (6, both ignored), and one that leaves at frame 15 (7). */
-static int
-mixed_boxes (int frame, int (*b)[5])
-{
-  int n = 0;
-  int fixed[][5] = {
-    {0, 0, 32, 48, 1}, {32, 0, 32, 48, 2}, {frame % 30, 8, 24, 24, 3},
-    {50, 30, 40, 40, 4}, {10, 10, 0, 0, 5}, {100, 100, 10, 10, 6},
-  };
-  for (guint i = 0; i < G_N_ELEMENTS (fixed); i++, n++)
-    memcpy (b[n], fixed[i], sizeof fixed[i]);
-  if (frame < 15) {
-    int leaving[5] = { 4, 4, 20, 20, 7 };
-    memcpy (b[n++], leaving, sizeof leaving);
-  }
-  return n;
-}
-
-/* window 800 ms, T = 8, stride 200 ms, 30 fps: 90 frames = 30 samples,
- * decisions at samples 7, 9, ..., 29 = 12 per region seen throughout. */
-GST_START_TEST (test_roi_windows_per_region)
-{
-  Fixture f = start_filter (model_path,
-      "window 800000000 stride 200000000 sync always roi true", FALSE);
-  push_roi_frames (f.h, 0, 90, mixed_boxes);
-  guint counts[64];
-  GstStructure *last3 = NULL;
-  count_roi_decisions (f.bus, counts, &last3);
-  fail_unless_equals_int (counts[1], 12);
-  fail_unless_equals_int (counts[2], 12);
-  fail_unless_equals_int (counts[3], 12);
-  fail_unless_equals_int (counts[4], 12);        /* clipped, still decided */
-  fail_unless_equals_int (counts[5], 0);         /* zero size */
-  fail_unless_equals_int (counts[6], 0);         /* outside the frame */
-  /* Id 7 left after 15 frames = 5 samples: no window of it completed. */
-  fail_unless_equals_int (counts[7], 0);
-  /* The moving box: its decision carries the box of its last frame. */
-  gint x, w;
-  fail_unless (gst_structure_get_int (last3, "roi-x", &x));
-  fail_unless (gst_structure_get_int (last3, "roi-width", &w));
-  /* Sample 29 (2.95 s) is frame 88's: the window is decided there. */
-  fail_unless_equals_int (x, 88 % 30);
-  fail_unless_equals_int (w, 24);
-  gst_structure_free (last3);
-  stop_filter (&f);
-}
-GST_END_TEST;
-
-/* The decision is attached to the ROI meta of the buffer that completes
- * its window, as a "hyrsm" param, and as a HyrsmMeta. */
-GST_START_TEST (test_roi_decision_on_the_roi_meta)
-{
-  Fixture f = start_filter (model_path,
-      "window 800000000 stride 800000000 sync always roi true", FALSE);
-  guint with_param = 0;
-  for (int i = 0; i < 30; i++) {
-    GstBuffer *buf = make_frame (f.h, i, RGB_SIZE);
-    int boxes[2][5] = { {0, 0, 32, 48, 1}, {32, 0, 32, 48, 2} };
-    add_rois (buf, (const int (*)[5]) boxes, 2);
-    GstBuffer *out = gst_harness_push_and_pull (f.h, buf);
-    for (int id = 1; id <= 2; id++) {
-      GstVideoRegionOfInterestMeta *roi =
-          gst_buffer_get_video_region_of_interest_meta_id (out, id);
-      fail_unless (roi != NULL);
-      GstStructure *p = gst_video_region_of_interest_meta_get_param (roi,
-          "hyrsm");
-      if (p) {
-        with_param++;
-        gint pid;
-        fail_unless (gst_structure_get_int (p, "roi-id", &pid));
-        fail_unless_equals_int (pid, id);
-        fail_unless (gst_structure_get_string (p, "label") != NULL);
-      }
-    }
-    if (gst_video_region_of_interest_meta_get_param
-        (gst_buffer_get_video_region_of_interest_meta_id (out, 1), "hyrsm"))
-      fail_unless (gst_buffer_get_hyrsm_meta (out) != NULL);
-    gst_buffer_unref (out);
-  }
-  fail_unless_equals_int (with_param, 2);        /* one window per region */
-  stop_filter (&f);
-}
-GST_END_TEST;
-
-static int
-fifty_boxes (int frame, int (*b)[5])
-{
-  for (int i = 0; i < 50; i++) {
-    int box[5] = { (i % 10) * 6, (i / 10) * 9, 8, 8, i };
-    memcpy (b[i], box, sizeof box);
-  }
-  return 50;
-}
-
-/* 50 regions on every frame: each gets its windows. */
-GST_START_TEST (test_roi_fifty_regions)
-{
-  Fixture f = start_filter (model_path,
-      "window 800000000 stride 800000000 sync always roi true", FALSE);
-  push_roi_frames (f.h, 0, 30, fifty_boxes);
-  guint counts[64];
-  fail_unless_equals_int (count_roi_decisions (f.bus, counts, NULL), 50);
-  for (int i = 0; i < 50; i++)
-    fail_unless_equals_int (counts[i], 1);
-  fail_unless_equals_uint64 (get_stat (f.h->element, "frames-sampled"),
-      50 * 10);
-  stop_filter (&f);
-}
-GST_END_TEST;
-
-static int
-no_boxes (int frame, int (*b)[5])
-{
-  return 0;
-}
-
-/* Frames without regions cost nothing: nothing is sampled. */
-GST_START_TEST (test_roi_frames_without_regions)
-{
-  Fixture f = start_filter (model_path,
-      "window 800000000 stride 200000000 sync always roi true", FALSE);
-  push_roi_frames (f.h, 0, 60, no_boxes);
-  fail_unless_equals_uint64 (get_stat (f.h->element, "frames-in"), 60);
-  fail_unless_equals_uint64 (get_stat (f.h->element, "frames-sampled"), 0);
-  fail_unless_equals_int (count_decisions (f.bus, NULL), 0);
-  stop_filter (&f);
-}
-GST_END_TEST;
-
 /* ---- bad support sets ---- */
 
 static GError *
@@ -1166,44 +837,6 @@ GST_START_TEST (test_support_junk_label)
 }
 GST_END_TEST;
 
-/* ---- fixtures ---- */
-
-static void
-run_or_die (const char *cmd)
-{
-  int status = 0;
-  if (!g_spawn_command_line_sync (cmd, NULL, NULL, &status, NULL)
-      || status != 0)
-    g_error ("could not run %s", cmd);
-}
-
-/* A support set of .hyrsm feature files: @n_labels labels, 2 examples each,
- * random non-negative features, as the model would give. */
-static char *
-make_support_set (const char *name, const char *const *labels,
-    const char *fingerprint, guint32 seed)
-{
-  char *dir = g_build_filename (tmpdir, name, NULL);
-  GRand *rand = g_rand_new_with_seed (seed);
-  float *f = g_new (float, T * D);
-  for (int l = 0; labels[l]; l++) {
-    g_autofree char *folder = g_build_filename (dir, labels[l], NULL);
-    g_mkdir_with_parents (folder, 0755);
-    for (int e = 0; e < 2; e++) {
-      for (int i = 0; i < T * D; i++)
-        f[i] = g_rand_double (rand);
-      g_autofree char *file = g_strdup_printf ("%s/ex%d.hyrsm", folder, e);
-      GError *error = NULL;
-      if (!hyrsm_features_save (file, f, T, D,
-              fingerprint, "test", NULL, &error))
-        g_error ("%s", error->message);
-    }
-  }
-  g_free (f);
-  g_rand_free (rand);
-  return dir;
-}
-
 static Suite *
 hyrsmfilter_suite (void)
 {
@@ -1252,13 +885,6 @@ hyrsmfilter_suite (void)
   tcase_add_test (timing, test_start_settings_refused_while_running);
   tcase_add_test (timing, test_restarts_reuse_what_is_loaded);
 
-  TCase *roi = tcase_create ("roi");
-  tcase_set_timeout (roi, 300);
-  suite_add_tcase (s, roi);
-  tcase_add_test (roi, test_roi_windows_per_region);
-  tcase_add_test (roi, test_roi_decision_on_the_roi_meta);
-  tcase_add_test (roi, test_roi_fifty_regions);
-  tcase_add_test (roi, test_roi_frames_without_regions);
   return s;
 }
 
@@ -1266,32 +892,9 @@ int
 main (int argc, char **argv)
 {
   gst_check_init (&argc, &argv);
-  tmpdir = g_dir_make_tmp ("hyrsm-element-XXXXXX", NULL);
-  model_path = g_build_filename (tmpdir, "model.safetensors", NULL);
-  const char *tool = g_getenv ("HYRSM_MAKE_TEST_MODEL");
-  g_autofree char *cmd = g_strdup_printf ("%s --backbone resnet18 "
-      "--meta hyrsm.crop=32 --meta hyrsm.resize=36 %s", tool, model_path);
-  run_or_die (cmd);
-
-  /* The model is not loaded here: check forks a process per test, and
-   * oneDNN's OpenMP threads do not survive a fork. Its fingerprint, as
-   * hyrsm_model_get_fingerprint() computes it, is the first 16 hex digits
-   * of the file's SHA-256. */
-  g_autofree char *contents = NULL;
-  gsize len;
-  if (!g_file_get_contents (model_path, &contents, &len, NULL))
-    g_error ("cannot read %s", model_path);
-  g_autofree char *sha = g_compute_checksum_for_data (G_CHECKSUM_SHA256,
-      (const guchar *) contents, len);
-  sha[16] = '\0';
-  static const char *const lr[] = { "left", "right", NULL };
-  static const char *const uds[] = { "up", "down", "still", NULL };
-  support_dir = make_support_set ("support", lr, sha, 1);
-  other_support_dir = make_support_set ("support2", uds, sha, 2);
-
+  fixtures_setup ("hyrsm-element");
   int failed = gst_check_run_suite (hyrsmfilter_suite (), "hyrsmfilter",
       __FILE__);
-  g_autofree char *rm = g_strdup_printf ("rm -rf %s", tmpdir);
-  run_or_die (rm);
+  fixtures_teardown ();
   return failed;
 }

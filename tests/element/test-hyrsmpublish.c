@@ -9,64 +9,12 @@
 #include <json-glib/json-glib.h>
 #include <hyrsm.h>
 #include <gsthyrsm.h>
+#include <string.h>
 
-#define T 8
-#define D 512
-#define CAPS "video/x-raw,format=RGB,width=64,height=48,framerate=30/1"
-#define RGB_SIZE (64 * 48 * 3)
+#include "element-fixtures.h"
 
-static char *tmpdir;
-static char *model_path;        /* ResNet-18 at crop 32, T = 8 */
-static char *support_dir;       /* "sup<0xff>": labels "left", "right" */
-
-static void
-run_or_die (const char *cmd)
-{
-  int status = 0;
-  if (!g_spawn_command_line_sync (cmd, NULL, NULL, &status, NULL)
-      || !g_spawn_check_wait_status (status, NULL))
-    g_error ("could not run %s", cmd);
-}
-
-/* Two labels of two random .hyrsm examples each, for @fingerprint. */
-static char *
-make_support_set (const char *name, const char *fingerprint)
-{
-  static const char *const labels[] = { "left", "right", NULL };
-  char *dir = g_build_filename (tmpdir, name, NULL);
-  GRand *rand = g_rand_new_with_seed (1);
-  float *f = g_new (float, T * D);
-  for (int l = 0; labels[l]; l++) {
-    g_autofree char *folder = g_build_filename (dir, labels[l], NULL);
-    g_mkdir_with_parents (folder, 0755);
-    for (int e = 0; e < 2; e++) {
-      for (int i = 0; i < T * D; i++)
-        f[i] = g_rand_double (rand);
-      g_autofree char *file = g_strdup_printf ("%s/ex%d.hyrsm", folder, e);
-      GError *error = NULL;
-      if (!hyrsm_features_save (file, f, T, D, fingerprint, "test", NULL,
-              &error))
-        g_error ("%s", error->message);
-    }
-  }
-  g_free (f);
-  g_rand_free (rand);
-  return dir;
-}
-
-static GstBuffer *
-make_frame (GstHarness *h, int i)
-{
-  GstBuffer *buf = gst_harness_create_buffer (h, RGB_SIZE);
-  GstMapInfo map;
-  gst_buffer_map (buf, &map, GST_MAP_WRITE);
-  for (gsize j = 0; j < map.size; j++)
-    map.data[j] = (guint8) (i * 7 + j * 13);
-  gst_buffer_unmap (buf, &map);
-  GST_BUFFER_PTS (buf) = gst_util_uint64_scale (i, GST_SECOND, 30);
-  GST_BUFFER_DURATION (buf) = GST_SECOND / 30;
-  return buf;
-}
+/* "sup<0xff>": labels "left", "right" (the fixtures' support_dir is
+ * replaced by it in main()). */
 
 /* Every message on @bus: its structure's strings and its text are UTF-8. */
 static guint
@@ -120,7 +68,7 @@ GST_START_TEST (test_strings_that_are_not_utf8)
 
   guint decisions = 0;
   for (int i = 0; i < 90; i++) {
-    GstBuffer *out = gst_harness_push_and_pull (h, make_frame (h, i));
+    GstBuffer *out = gst_harness_push_and_pull (h, make_frame (h, i, RGB_SIZE));
     fail_unless (out != NULL);
     if (gst_buffer_get_hyrsm_meta (out))
       decisions++;
@@ -173,27 +121,12 @@ int
 main (int argc, char **argv)
 {
   gst_check_init (&argc, &argv);
-  tmpdir = g_dir_make_tmp ("hyrsm-publish-XXXXXX", NULL);
-  model_path = g_build_filename (tmpdir, "model.safetensors", NULL);
-  const char *tool = g_getenv ("HYRSM_MAKE_TEST_MODEL");
-  g_autofree char *cmd = g_strdup_printf ("%s --backbone resnet18 "
-      "--meta hyrsm.crop=32 --meta hyrsm.resize=36 %s", tool, model_path);
-  run_or_die (cmd);
-  /* The fingerprint without loading the model (check forks per test, and
-   * oneDNN's threads do not survive a fork): the first 16 hex digits of
-   * the file's SHA-256. */
-  g_autofree char *contents = NULL;
-  gsize len;
-  if (!g_file_get_contents (model_path, &contents, &len, NULL))
-    g_error ("cannot read %s", model_path);
-  g_autofree char *sha = g_compute_checksum_for_data (G_CHECKSUM_SHA256,
-      (const guchar *) contents, len);
-  sha[16] = '\0';
-  support_dir = make_support_set ("sup\xff", sha);
-
+  fixtures_setup ("hyrsm-publish");
+  g_autofree char *sha = model_fingerprint ();
+  static const char *const lr[] = { "left", "right", NULL };
+  support_dir = make_support_set ("sup\xff", lr, sha, 1);
   int failed = gst_check_run_suite (hyrsmpublish_suite (), "hyrsmpublish",
       __FILE__);
-  g_autofree char *rm = g_strdup_printf ("rm -rf %s", tmpdir);
-  run_or_die (rm);
+  fixtures_teardown ();
   return failed;
 }
