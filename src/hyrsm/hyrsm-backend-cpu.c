@@ -32,6 +32,7 @@
  * is serialized), grown when a larger batch needs more.
  */
 #include "hyrsm-backend.h"
+#include "hyrsm-batch.h"
 #include "hyrsm-gemm-thin.h"
 #include "hyrsm-error.h"
 
@@ -40,12 +41,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A batch of n frames runs as chunks of powers of two up to MAX_BATCH
- * (7 = 4 + 2 + 1): at most four plans ever exist, each costing ~0.5 s of
- * primitive creation for ResNet-50, and the activation buffers stay
- * bounded (ResNet-50 at 224 x 224: ~6.4 MB per frame, ~51 MB at 8).
- * Throughput at 8 is within noise of 16 on 2 cores. */
-#define MAX_BATCH 8
+/* A batch of n frames runs as chunks of powers of two up to
+ * HYRSM_CPU_BATCH (hyrsm-batch.h). */
+#define MAX_BATCH HYRSM_CPU_BATCH
 #define MAX_BUFFERS 8
 #define SCRATCH_BUFFER 0        /* shared oneDNN scratchpad */
 #define INPUT_BUFFER 100        /* the caller's frames (plan->input) */

@@ -11,10 +11,11 @@
 #define HYRSM_CUDA_ERROR_CODE HYRSM_ERROR_BACKEND
 #include "hyrsm-cuda-check.h"
 #include "hyrsm-kernels.h"
+#include "hyrsm-batch.h"
 
 G_BEGIN_DECLS
 
-#define MAX_BATCH 256           /* frames per backbone run; more are split */
+#define MAX_BATCH HYRSM_CUDA_BATCH       /* hyrsm-batch.h */
 #define N_BUFFERS 4             /* activation buffers (a block needs 3 + 1) */
 #define INPUT_BUFFER N_BUFFERS  /* buffer id of the network input */
 

@@ -4,17 +4,9 @@
 #include "hyrsm-backend.h"
 #include "hyrsm-error.h"
 #include "hyrsm-preprocess.h"
+#include "hyrsm-batch.h"
 
 #include <string.h>
-
-/* Frames pre-processed and embedded at once by hyrsm_model_embed_rgb_raw():
- * bounds its float buffer (8 x 3 x 224 x 224 floats = 4.8 MB) and is the
- * batch the CPU backend runs fastest. */
-#define EMBED_CHUNK 8
-
-/* Frames of one size handed to a backend's embed_frames at once by
- * hyrsm_model_embed_rgb_frames() (the engine's batches are smaller). */
-#define EMBED_RUN 64
 
 /* Frames larger than this per side are refused rather than risking size
  * overflows (the largest video frames are 16K). */
@@ -139,42 +131,72 @@ embed_rgb_on_device (HyrsmModel *self, const guint8 *const *frames,
   return ok;
 }
 
-gboolean
-hyrsm_model_embed_rgb_frames (HyrsmModel *self, const HyrsmRgbFrame *frames,
-    guint n, float *scratch, float *features, GError **error)
+/* The one embedding loop: @n frames of any sizes into @features. A
+ * backend that pre-processes on its device gets each run of equally sized
+ * frames (up to HYRSM_DEVICE_RUN) in one call; otherwise frames are
+ * pre-processed on the CPU into @scratch, HYRSM_CPU_BATCH at a time (room
+ * for that many x 3 x crop x crop floats; NULL: allocated here), and the
+ * backend's embed runs on each chunk. */
+static gboolean
+embed_rgb (HyrsmModel *self, const HyrsmRgbFrame *frames, guint n,
+    float *scratch, float *features, GError **error)
 {
-  if (!check_can_embed (self, n, error))
-    return FALSE;
   guint D = self->backbone.feature_dim;
+  for (guint i = 0; i < n; i++)
+    if (!check_frame_size (frames[i].width, frames[i].height, error))
+      return FALSE;
   if (self->backend->ops->embed_frames) {
     gboolean ok = TRUE;
     for (guint start = 0, end; ok && start < n; start = end) {
-      const guint8 *rgb[EMBED_RUN];
-      int strides[EMBED_RUN];
-      for (end = start; end < n && end - start < EMBED_RUN
+      const guint8 *rgb[HYRSM_DEVICE_RUN];
+      int strides[HYRSM_DEVICE_RUN];
+      for (end = start; end < n && end - start < HYRSM_DEVICE_RUN
           && frames[end].width == frames[start].width
           && frames[end].height == frames[start].height; end++) {
         rgb[end - start] = frames[end].rgb;
         strides[end - start] = frames[end].stride;
       }
-      ok = check_frame_size (frames[start].width, frames[start].height,
-          error)
-          && embed_rgb_on_device (self, rgb, strides, end - start,
+      ok = embed_rgb_on_device (self, rgb, strides, end - start,
           frames[start].width, frames[start].height,
           features + (gsize) start * D, error);
     }
     return ok;
   }
   gsize frame_floats = (gsize) 3 * self->crop * self->crop;
-  for (guint i = 0; i < n; i++) {
-    if (!check_frame_size (frames[i].width, frames[i].height, error))
+  float *own = NULL;
+  if (scratch == NULL) {
+    guint most = MIN (n, HYRSM_CPU_BATCH);
+    scratch = own = g_try_malloc (most * frame_floats * sizeof (float));
+    if (own == NULL) {
+      g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_BACKEND,
+          "out of memory for %u pre-processed %ux%u frames", most,
+          self->crop, self->crop);
       return FALSE;
-    hyrsm_preprocess_rgb (frames[i].rgb, frames[i].width, frames[i].height,
-        frames[i].stride, self->resize, self->crop, self->mean, self->std,
-        scratch + i * frame_floats);
+    }
   }
-  return self->backend->ops->embed (self->backend, scratch, (int) n,
-      features, error);
+  gboolean ok = TRUE;
+  for (guint done = 0; ok && done < n;) {
+    guint chunk = MIN (n - done, HYRSM_CPU_BATCH);
+    for (guint i = 0; i < chunk; i++) {
+      const HyrsmRgbFrame *f = &frames[done + i];
+      hyrsm_preprocess_rgb (f->rgb, f->width, f->height, f->stride,
+          self->resize, self->crop, self->mean, self->std,
+          scratch + i * frame_floats);
+    }
+    ok = self->backend->ops->embed (self->backend, scratch, (int) chunk,
+        features + (gsize) done * D, error);
+    done += chunk;
+  }
+  g_free (own);
+  return ok;
+}
+
+gboolean
+hyrsm_model_embed_rgb_frames (HyrsmModel *self, const HyrsmRgbFrame *frames,
+    guint n, float *scratch, float *features, GError **error)
+{
+  return check_can_embed (self, n, error)
+      && embed_rgb (self, frames, n, scratch, features, error);
 }
 
 /**
@@ -218,33 +240,18 @@ hyrsm_model_embed_rgb_raw (HyrsmModel *self, const guint8 *const *frames,
     }
   }
 
-  /* A device backend pre-processes itself: the raw frames go up once. */
-  if (self->backend->ops->embed_frames)
-    return embed_rgb_on_device (self, frames, strides, n, width, height,
-        features, error);
-
-  guint D = self->backbone.feature_dim;
-  gsize frame_floats = (gsize) 3 * self->crop * self->crop;
-  guint chunk_max = MIN (n, EMBED_CHUNK);
-  float *normalized = g_try_malloc (chunk_max * frame_floats * sizeof (float));
-  if (normalized == NULL) {
+  HyrsmRgbFrame *all = g_try_new (HyrsmRgbFrame, n);
+  if (all == NULL) {
     g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_BACKEND,
-        "out of memory for %u pre-processed %ux%u frames", chunk_max,
-        self->crop, self->crop);
+        "out of memory for the descriptions of %u frames", n);
     return FALSE;
   }
-  gboolean ok = TRUE;
-  for (guint done = 0; ok && done < n;) {
-    guint chunk = MIN (n - done, EMBED_CHUNK);
-    for (guint i = 0; i < chunk; i++)
-      hyrsm_preprocess_rgb (frames[done + i], width, height,
-          strides ? strides[done + i] : (int) width * 3, self->resize,
-          self->crop, self->mean, self->std, normalized + i * frame_floats);
-    ok = self->backend->ops->embed (self->backend, normalized, chunk,
-        features + (gsize) done * D, error);
-    done += chunk;
-  }
-  g_free (normalized);
+  for (guint i = 0; i < n; i++)
+    all[i] = (HyrsmRgbFrame) {
+    frames[i], (int) width, (int) height,
+          strides ? strides[i] : (int) width * 3};
+  gboolean ok = embed_rgb (self, all, n, NULL, features, error);
+  g_free (all);
   return ok;
 }
 

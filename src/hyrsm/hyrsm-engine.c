@@ -7,11 +7,12 @@
 #include "hyrsm-model-private.h"
 #include "hyrsm-preprocess.h"
 
+#include "hyrsm-batch.h"
+
 #include <string.h>
 
-/* Frames embedded per backbone call at most: bounds the batch's memory and
- * the latency added to the first frame of a batch. */
-#define MAX_BATCH 16
+/* Frames embedded per backbone call at most (hyrsm-batch.h). */
+#define MAX_BATCH HYRSM_ENGINE_BATCH
 /* Queries per match batch at most (hyrsm_support_set_match_batch_raw()
  * groups them further as it needs). */
 #define MAX_MATCHES 32
