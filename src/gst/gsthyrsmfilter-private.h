@@ -96,6 +96,8 @@ typedef struct
                                  * window */
 } Track;
 
+typedef struct _GstHyrsmFilterMqtt GstHyrsmFilterMqtt;
+
 struct _GstHyrsmFilter
 {
   GstBaseTransform parent;
@@ -136,6 +138,9 @@ struct _GstHyrsmFilter
   guint dim;                    /* D */
   GThread *loader;              /* background support loads, object lock */
   gchar *loader_path;           /* next path to load, object lock */
+  /* support=mqtt://: its properties and subscriber
+   * (gsthyrsmfiltermqtt.c) */
+  GstHyrsmFilterMqtt *mqtt;
 
   GstVideoInfo info;
   GstVideoConverter *converter; /* to packed RGB, same size */
@@ -178,6 +183,24 @@ void gst_hyrsm_filter_request_support_load_locked (GstHyrsmFilter *self,
     const gchar *path);
 gboolean gst_hyrsm_filter_enroll (GstHyrsmFilter *self, const gchar *label);
 void gst_hyrsm_filter_reload (GstHyrsmFilter *self);
+gboolean gst_hyrsm_filter_install_support (GstHyrsmFilter *self,
+    HyrsmModel *model, const gchar *path, HyrsmSupportSet *set,
+    gchar **labels, GstClockTime median, gchar *signature);
+
+/* gsthyrsmfiltermqtt.c: support=mqtt://HOST:PORT/TOPIC, a support set
+ * shared as a retained bundle on a broker. */
+void gst_hyrsm_filter_mqtt_init (GstHyrsmFilter *self);
+void gst_hyrsm_filter_mqtt_finalize (GstHyrsmFilter *self);
+void gst_hyrsm_filter_mqtt_install_properties (GObjectClass *klass,
+    guint first);
+gboolean gst_hyrsm_filter_mqtt_set_property (GstHyrsmFilter *self, guint id,
+    const GValue *value);
+gboolean gst_hyrsm_filter_mqtt_get_property (GstHyrsmFilter *self, guint id,
+    GValue *value);
+gboolean gst_hyrsm_filter_mqtt_start (GstHyrsmFilter *self, const gchar *uri);
+void gst_hyrsm_filter_mqtt_stop (GstHyrsmFilter *self);
+gboolean gst_hyrsm_filter_mqtt_publish_enrolled (GstHyrsmFilter *self,
+    const gchar *label, const float *features);
 
 /* gsthyrsmwindows.c: the streaming thread's side of windows, and the
  * engine callbacks that decide them. */

@@ -76,6 +76,7 @@ enum
   PROP_FRAMES,
   PROP_LABELS,
   PROP_STATS,
+  PROP_MQTT_FIRST,              /* support-key...: gsthyrsmfiltermqtt.c */
 };
 
 #define VIDEO_FORMATS "{ RGB, BGR, RGBA, BGRA, RGBx, BGRx, xRGB, xBGR, ARGB, ABGR, I420, YV12, NV12, NV21, Y444, Y42B, GRAY8 }"
@@ -217,6 +218,8 @@ static gboolean
 gst_hyrsm_filter_stop (GstBaseTransform *trans)
 {
   GstHyrsmFilter *self = GST_HYRSM_FILTER (trans);
+  /* support=mqtt://: no bundle is installed from here on. */
+  gst_hyrsm_filter_mqtt_stop (self);
   g_mutex_lock (&self->state_lock);
   self->flushing = TRUE;
   g_cond_broadcast (&self->state_cond);
@@ -505,7 +508,9 @@ gst_hyrsm_filter_set_property (GObject *object, guint prop_id,
       self->roi_timeout = g_value_get_uint64 (value);
       break;
     default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      if (prop_id < PROP_MQTT_FIRST || !gst_hyrsm_filter_mqtt_set_property
+          (self, prop_id - PROP_MQTT_FIRST, value))
+        G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
   }
   GST_OBJECT_UNLOCK (self);
@@ -579,7 +584,9 @@ gst_hyrsm_filter_get_property (GObject *object, guint prop_id, GValue *value,
       g_value_take_boxed (value, make_stats (self));
       break;
     default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      if (prop_id < PROP_MQTT_FIRST || !gst_hyrsm_filter_mqtt_get_property
+          (self, prop_id - PROP_MQTT_FIRST, value))
+        G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
   }
   GST_OBJECT_UNLOCK (self);
@@ -601,6 +608,7 @@ gst_hyrsm_filter_finalize (GObject *object)
   g_free (self->support_path);
   g_free (self->device);
   g_free (self->precision);
+  gst_hyrsm_filter_mqtt_finalize (self);
   G_OBJECT_CLASS (gst_hyrsm_filter_parent_class)->finalize (object);
 }
 
@@ -627,7 +635,11 @@ gst_hyrsm_filter_class_init (GstHyrsmFilterClass *klass)
       g_param_spec_string ("support", "Support set",
           "Support set directory: one folder per action label holding clips, "
           "frame folders or .hyrsm feature files; may change while PLAYING "
-          "(loaded in the background, swapped in atomically)", NULL, rw));
+          "(loaded in the background, swapped in atomically). Or "
+          "mqtt://HOST:PORT/TOPIC: the retained support-set bundle there "
+          "(gst-hyrsm support publish), each newer one swapped in while "
+          "PLAYING, the last one cached for a start while the broker is "
+          "away", NULL, rw));
   g_object_class_install_property (gobject_class, PROP_DEVICE,
       g_param_spec_string ("device", "Device",
           "Compute device: auto (CUDA when present, else CPU), cpu, cuda or "
@@ -722,6 +734,7 @@ gst_hyrsm_filter_class_init (GstHyrsmFilterClass *klass)
           "windows-dropped (live and behind), windows-incomplete (a sample "
           "had no frame: timestamp gaps), latency (ns, of the last "
           "decision)", GST_TYPE_STRUCTURE, ro));
+  gst_hyrsm_filter_mqtt_install_properties (gobject_class, PROP_MQTT_FIRST);
 
   gst_element_class_set_static_metadata (element_class,
       "HyRSM++ few-shot action recognition", "Filter/Analyzer/Video",
@@ -746,7 +759,9 @@ gst_hyrsm_filter_class_init (GstHyrsmFilterClass *klass)
    * @label: the action label
    *
    * Adds the last decided window to the support set under @label, and
-   * saves it as a `.hyrsm` feature file in `support`/@label/.
+   * saves it as a `.hyrsm` feature file in `support`/@label/; with
+   * `support=mqtt://...`, publishes the set in use plus it as the next
+   * version to the topic instead (blocking, at most 5 s).
    *
    * Returns: %TRUE when the window was added
    */
@@ -788,6 +803,7 @@ gst_hyrsm_filter_init (GstHyrsmFilter *self)
   self->roi_timeout = DEFAULT_ROI_TIMEOUT;
   g_mutex_init (&self->state_lock);
   g_cond_init (&self->state_cond);
+  gst_hyrsm_filter_mqtt_init (self);
   /* In place, not passthrough: a decision is attached to a buffer as meta,
    * which needs a writable buffer (its memory is never copied). */
   gst_base_transform_set_in_place (GST_BASE_TRANSFORM (self), TRUE);

@@ -5,6 +5,7 @@
 #include "gsthyrsmfilter-private.h"
 #include "gsthyrsmreuse.h"
 #include "gsthyrsmsupport.h"
+#include "gsthyrsmbundlemqtt.h"
 
 #include <errno.h>
 #include <string.h>
@@ -54,8 +55,9 @@ load_support (GstHyrsmFilter *self, HyrsmModel *model, const gchar *path,
  * model) since @model was taken: then the set is dropped and FALSE
  * returned, as a stopped element must hold no set (nor, through it, the
  * model). Takes @set and @labels either way. */
-static gboolean
-install_support (GstHyrsmFilter *self, HyrsmModel *model, const gchar *path,
+gboolean
+gst_hyrsm_filter_install_support (GstHyrsmFilter *self, HyrsmModel *model,
+    const gchar *path,
     HyrsmSupportSet *set, gchar **labels, GstClockTime median,
     gchar *signature)
 {
@@ -122,7 +124,8 @@ support_loader_thread (gpointer data)
       guint n_labels = g_strv_length (labels);
       GST_INFO_OBJECT (self, "support set %s loaded: %u labels", path,
           n_labels);
-      if (install_support (self, model, path, set, labels, median,
+      if (gst_hyrsm_filter_install_support (self, model, path, set, labels,
+              median,
               signature))
         gst_element_post_message (GST_ELEMENT (self),
             gst_message_new_element (GST_OBJECT (self),
@@ -160,6 +163,15 @@ support_loader_thread (gpointer data)
 void
 gst_hyrsm_filter_request_support_load_locked (GstHyrsmFilter *self, const gchar *path)
 {
+  /* A broker's set is the subscriber's (gsthyrsmfiltermqtt.c): switching
+   * between a directory and mqtt:// applies at the next start. */
+  if (gst_hyrsm_is_mqtt_uri (path)
+      || gst_hyrsm_is_mqtt_uri (self->support_in_use)) {
+    GST_WARNING_OBJECT (self, "support \"%s\": a broker's set updates "
+        "itself; a change to or from mqtt:// applies at the next start",
+        path);
+    return;
+  }
   g_free (self->loader_path);
   self->loader_path = g_strdup (path);
   if (self->loader == NULL)
@@ -180,6 +192,11 @@ gst_hyrsm_filter_load_initial_support (GstHyrsmFilter *self)
     g_free (path);
     return FALSE;
   }
+  if (gst_hyrsm_is_mqtt_uri (path)) {
+    gboolean ok = gst_hyrsm_filter_mqtt_start (self, path);
+    g_free (path);
+    return ok;
+  }
   /* A restart with the same model and an unchanged directory takes back
    * what the last stop kept (gsthyrsmreuse.c). */
   gchar *signature = gst_hyrsm_support_signature (path);
@@ -188,7 +205,8 @@ gst_hyrsm_filter_load_initial_support (GstHyrsmFilter *self)
   if (kept) {
     GST_INFO_OBJECT (self, "support set %s: reusing the set loaded before",
         path);
-    install_support (self, self->model, path, g_steal_pointer (&kept->set),
+    gst_hyrsm_filter_install_support (self, self->model, path,
+        g_steal_pointer (&kept->set),
         g_steal_pointer (&kept->labels), kept->median,
         g_steal_pointer (&kept->signature));
     gst_hyrsm_loaded_free (kept);
@@ -204,8 +222,8 @@ gst_hyrsm_filter_load_initial_support (GstHyrsmFilter *self)
       &signature, &error);
   g_autofree gchar *shown = g_filename_display_name (path);
   if (ok) {
-    install_support (self, self->model, path, set, labels, median,
-        signature);
+    gst_hyrsm_filter_install_support (self, self->model, path, set, labels,
+        median, signature);
   } else if (g_error_matches (error, HYRSM_ERROR, HYRSM_ERROR_FILE_NOT_FOUND)
       && g_file_test (path, G_FILE_TEST_EXISTS)) {
     GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
@@ -256,7 +274,10 @@ gst_hyrsm_filter_enroll (GstHyrsmFilter *self, const gchar *label)
   GError *error = NULL;
   gboolean ok = support && model && hyrsm_support_set_add_raw (support,
       label, features, &error);
-  if (ok && dir) {
+  if (ok && gst_hyrsm_is_mqtt_uri (dir)) {
+    /* Shared: the next version of the broker's set. */
+    gst_hyrsm_filter_mqtt_publish_enrolled (self, label, features);
+  } else if (ok && dir) {
     /* Keep it: a .hyrsm file under the set's folder for that label. */
     gchar *folder = g_build_filename (dir, label, NULL);
     g_autoptr (GDateTime) now = g_date_time_new_now_local ();
