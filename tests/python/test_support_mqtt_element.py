@@ -266,3 +266,69 @@ def test_enroll_publishes_next_version(tmp_path, procs, models, colors, cameras)
     assert sorted(p.name for p in (tmp_path / "pulled").iterdir()) == ["blue", "green",
                                                                          "red"]
     assert not [e for c in cams for e in c.events if e["ev"] in ("warning", "error")]
+
+
+def retained_payload(broker, topic):
+    """The bytes the broker retains on @topic (mosquitto_sub -N: no newline)."""
+    r = subprocess.run(["/usr/bin/mosquitto_sub", "-h", "127.0.0.1", "-p", str(broker.port),
+                        "-t", topic, "-C", "1", "-N", "-W", "10"],
+                       capture_output=True, check=True, timeout=30)
+    return r.stdout
+
+
+def test_truncated_and_oversized_bundles_keep_the_set(tmp_path, procs, models, colors,
+                                                      cameras):
+    model, _ = models
+    broker = procs.broker()
+    uri = f"mqtt://{broker.address}/limits"
+    small = support_set(colors, tmp_path / "small", ["red", "blue"])
+    publish(small, uri, model, "--set-version", 1)
+    whole = retained_payload(broker, "limits")
+    # A limit the 2-example set fits in and a 6-example one does not.
+    cam = Camera(tmp_path, model, uri, props=[f"support-max-size={len(whole) + 4096}"])
+    cameras.append(cam)
+    cam.wait(is_("swap", version=1))
+    # The first half of a real bundle (a publisher cut off mid-message).
+    cut = tmp_path / "cut.bundle"
+    cut.write_bytes(whole[:len(whole) // 2])
+    mark = cam.mark()
+    subprocess.run(["/usr/bin/mosquitto_pub", "-h", "127.0.0.1", "-p", str(broker.port),
+                    "-t", "limits", "-r", "-q", "1", "-f", str(cut)], check=True)
+    w = cam.wait(is_("warning"), start=mark)
+    assert "keeping version 1" in w["text"], w
+    big = tmp_path / "big"
+    for label in ("red", "green", "blue"):
+        for k in range(2):
+            (big / label).mkdir(parents=True, exist_ok=True)
+            (big / label / f"clip{k}").symlink_to(colors / label)
+    mark = cam.mark()
+    publish(big, uri, model, "--set-version", 2)
+    w = cam.wait(is_("warning"), start=mark)
+    assert "over the limit" in w["text"] and "keeping version 1" in w["text"], w
+    mark = cam.mark()
+    assert cam.wait(is_("decision"), start=mark)["label"] == "blue"
+    assert [s["version"] for s in cam.swaps()] == [1]
+
+
+def test_broker_restart_between_publishes(tmp_path, procs, models, colors, cameras):
+    """The broker restarts (its retained messages gone) between two
+    publishes: every camera reconnects and ends on the newest version."""
+    model, _ = models
+    broker = procs.broker()
+    uri = f"mqtt://{broker.address}/restart"
+    publish(support_set(colors, tmp_path / "v1", ["red", "green"]), uri, model,
+            "--set-version", 1)
+    fleet = [Camera(tmp_path, model, uri, cache=f"cache{i}") for i in range(2)]
+    cameras.extend(fleet)
+    for cam in fleet:
+        cam.wait(is_("swap", version=1))
+    broker.stop()
+    time.sleep(1)
+    broker.start()
+    publish(support_set(colors, tmp_path / "v2", ["red", "green", "blue"]), uri, model,
+            "--set-version", 2)
+    for cam in fleet:
+        cam.wait(is_("swap", version=2), timeout=30)
+        mark = cam.mark()
+        assert cam.wait(is_("decision"), start=mark)["label"] == "blue"
+        assert [s["version"] for s in cam.swaps()] == [1, 2]
