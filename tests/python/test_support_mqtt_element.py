@@ -246,9 +246,9 @@ def test_enroll_publishes_next_version(tmp_path, procs, models, colors, cameras)
     publish(support_set(colors, tmp_path / "v1", ["red", "green"]), uri, model,
             "--key", key)
     cams = [Camera(tmp_path, model, uri, pattern=p, cache=f"c{p}",
-                   props=[f"support-key={key}"]) for p in ("blue", "red")]
+                   props=[f"support-key={key}"]) for p in ("blue", "red", "green")]
     cameras.extend(cams)
-    teacher, other = cams
+    teacher = cams[0]
     for cam in cams:
         cam.wait(is_("swap", version=1))
     teacher.wait(is_("decision"))
