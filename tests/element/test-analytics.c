@@ -12,9 +12,10 @@
 int
 main (void)
 {
+  g_autofree char *version = gst_version_string ();
   g_print ("SKIP: built without GStreamer's analytics library "
       "(gstreamer-analytics-1.0 >= 1.24, gst-plugins-bad); this GStreamer "
-      "is %s\n", gst_version_string ());
+      "is %s\n", version);
   return 77;
 }
 

@@ -124,6 +124,7 @@ main (int argc, char **argv)
   fixtures_setup ("hyrsm-publish");
   g_autofree char *sha = model_fingerprint ();
   static const char *const lr[] = { "left", "right", NULL };
+  g_free (support_dir);
   support_dir = make_support_set ("sup\xff", lr, sha, 1);
   int failed = gst_check_run_suite (hyrsmpublish_suite (), "hyrsmpublish",
       __FILE__);

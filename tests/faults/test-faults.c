@@ -156,8 +156,10 @@ test_support_vanishes (void)
   /* It comes back, with a third label: a reload picks it up. */
   g_free (copy_set (other_set, "vanishing"));
   g_signal_emit_by_name (h->element, "reload");
+  /* Generous: a load still decoding (slow under ASan on a loaded
+   * machine) finishes before the newest path is loaded. */
   GstMessage *msg = wait_message (bus, GST_MESSAGE_ELEMENT, "hyrsm-support",
-      30);
+      120);
   g_assert_nonnull (msg);
   gst_message_unref (msg);
   push_range (h, 60, 90);
