@@ -43,7 +43,10 @@ def main():
                     cached=s.get_value("cached"), origin=s.get_value("origin"),
                     labels=list(f.get_property("labels") or []))
             elif s.get_name() == "hyrsm":
-                say(ev="decision", label=s.get_value("label"))
+                # The set it was decided on: a window matched just before a
+                # swap is posted after the swap's message.
+                say(ev="decision", label=s.get_value("label"),
+                    labels=sorted(s.get_value("labels")))
         elif msg.type == Gst.MessageType.WARNING:
             say(ev="warning", text=msg.parse_warning()[0].message)
         elif msg.type == Gst.MessageType.ERROR:
