@@ -1,4 +1,4 @@
-/* test-bundle.c: support-set bundles (src/gst/gsthyrsmbundle.h): round
+/* test-bundle.c: support-set bundles (src/gst/bundle/gsthyrsmbundle.h): round
  * trips with and without an HMAC, to a support set and through a
  * directory of feature files, and each way a hostile bundle is refused
  * with its own error code and a message naming the fault. */

@@ -11,7 +11,7 @@
 G_BEGIN_DECLS
 
 /* Where the bundles are and how to reach the broker; the same options as
- * hyrsmpublish's (src/gst/gsthyrsmpublish.c). */
+ * hyrsmpublish's (src/gst/publish/gsthyrsmpublish.c). */
 typedef struct
 {
   gchar *host;
