@@ -169,7 +169,7 @@ count_decisions (GstBus *bus, GstStructure **last)
   GstMessage *msg;
   while ((msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ELEMENT))) {
     const GstStructure *s = gst_message_get_structure (msg);
-    if (gst_structure_has_name (s, "hyrsm")) {
+    if (gst_structure_has_name (s, GST_HYRSM_DECISION_NAME)) {
       n++;
       if (last) {
         gst_clear_structure (last);
@@ -179,6 +179,14 @@ count_decisions (GstBus *bus, GstStructure **last)
     gst_message_unref (msg);
   }
   return n;
+}
+
+void
+read_decision (const GstStructure *s, GstHyrsmDecision *d)
+{
+  GError *error = NULL;
+  fail_unless (gst_hyrsm_decision_from_structure (s, d, &error), "%s",
+      error ? error->message : "?");
 }
 
 guint64

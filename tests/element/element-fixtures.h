@@ -5,6 +5,7 @@
 
 #include <gst/check/gstcheck.h>
 #include <gst/check/gstharness.h>
+#include <gsthyrsmdecision.h>
 
 /* The model the tests use: ResNet-18 at crop 32, T = 8, D = 512. */
 #define T 8
@@ -57,6 +58,11 @@ guint push_frames (GstHarness *h, int from, int to, gsize size);
 
 /* The "hyrsm" element messages on @bus (popped); the last one in @last. */
 guint count_decisions (GstBus *bus, GstStructure **last);
+
+/* @s read by gst_hyrsm_decision_from_structure() (the tests read decisions
+ * as every consumer does), failing the test when it is not a decision;
+ * gst_hyrsm_decision_clear() @d after. */
+void read_decision (const GstStructure *s, GstHyrsmDecision *d);
 
 /* The messages of @type on @bus (popped) whose text holds @containing. */
 guint count_messages (GstBus *bus, GstMessageType type,

@@ -29,6 +29,7 @@ main (void)
 #include <string.h>
 #include <hyrsm.h>
 #include <gsthyrsm.h>
+#include <gsthyrsmdecision.h>
 
 static char *tmpdir;
 static char *model_path;        /* ResNet-18 at crop 32, T = 8 */
@@ -133,6 +134,16 @@ count_mtds (GstBuffer *buf, GstAnalyticsMtdType type)
   return n;
 }
 
+/* @s read as every consumer reads a decision, failing the test when it is
+ * not one; gst_hyrsm_decision_clear() @d after. */
+static void
+read_decision (const GstStructure *s, GstHyrsmDecision *d)
+{
+  GError *error = NULL;
+  fail_unless (gst_hyrsm_decision_from_structure (s, d, &error), "%s",
+      error ? error->message : "?");
+}
+
 /* The decisions posted so far: roi-id (-1: whole frame) -> structure. */
 static GHashTable *
 pop_decisions (GstBus *bus)
@@ -142,9 +153,11 @@ pop_decisions (GstBus *bus)
   GstMessage *msg;
   while ((msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ELEMENT))) {
     const GstStructure *s = gst_message_get_structure (msg);
-    gint id = -1;
-    if (gst_structure_has_name (s, "hyrsm")) {
-      gst_structure_get_int (s, "roi-id", &id);
+    if (gst_structure_has_name (s, GST_HYRSM_DECISION_NAME)) {
+      GstHyrsmDecision d;
+      read_decision (s, &d);
+      gint id = d.is_region ? d.roi_id : -1;
+      gst_hyrsm_decision_clear (&d);
       fail_if (g_hash_table_contains (t, GINT_TO_POINTER (id)),
           "region %d decided twice", id);
       g_hash_table_insert (t, GINT_TO_POINTER (id), gst_structure_copy (s));
@@ -159,10 +172,11 @@ pop_decisions (GstBus *bus)
 static void
 check_cls_is_decision (GstAnalyticsClsMtd *cls, const GstStructure *decision)
 {
-  const char *label = gst_structure_get_string (decision, "label");
-  gdouble confidence;
-  fail_unless (gst_structure_get_double (decision, "confidence",
-          &confidence));
+  GstHyrsmDecision d;
+  read_decision (decision, &d);
+  const char *label = d.label;
+  gdouble confidence = d.confidence;
+  fail_if (isnan (confidence), "no confidence");
   gboolean unknown = g_str_equal (label, "unknown");
   fail_unless_equals_int (gst_analytics_cls_mtd_get_length (cls),
       unknown ? 3 : 2);
@@ -174,6 +188,7 @@ check_cls_is_decision (GstAnalyticsClsMtd *cls, const GstStructure *decision)
           g_quark_from_string ("left")) >= 0);
   fail_unless (gst_analytics_cls_mtd_get_index_by_quark (cls,
           g_quark_from_string ("right")) >= 0);
+  gst_hyrsm_decision_clear (&d);
 }
 
 /* The classification related to detection @od_id, checked to be found both

@@ -42,10 +42,14 @@ count_roi_decisions (GstBus *bus, guint counts[64], GstStructure **last_of_3)
   GstMessage *msg;
   while ((msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ELEMENT))) {
     const GstStructure *s = gst_message_get_structure (msg);
-    gint id;
-    if (gst_structure_has_name (s, "hyrsm")) {
+    if (gst_structure_has_name (s, GST_HYRSM_DECISION_NAME)) {
+      GstHyrsmDecision d;
+      read_decision (s, &d);
+      gint id = d.roi_id;
+      gboolean region = d.is_region;
+      gst_hyrsm_decision_clear (&d);
       n++;
-      if (gst_structure_get_int (s, "roi-id", &id) && id >= 0 && id < 64) {
+      if (region && id >= 0 && id < 64) {
         counts[id]++;
         if (id == 3 && last_of_3) {
           gst_clear_structure (last_of_3);
@@ -100,12 +104,12 @@ GST_START_TEST (test_roi_windows_per_region)
   /* Id 7 left after 15 frames = 5 samples: no window of it completed. */
   fail_unless_equals_int (counts[7], 0);
   /* The moving box: its decision carries the box of its last frame. */
-  gint x, w;
-  fail_unless (gst_structure_get_int (last3, "roi-x", &x));
-  fail_unless (gst_structure_get_int (last3, "roi-width", &w));
+  GstHyrsmDecision d;
+  read_decision (last3, &d);
   /* Sample 29 (2.95 s) is frame 88's: the window is decided there. */
-  fail_unless_equals_int (x, 88 % 30);
-  fail_unless_equals_int (w, 24);
+  fail_unless_equals_int (d.roi_x, 88 % 30);
+  fail_unless_equals_int (d.roi_width, 24);
+  gst_hyrsm_decision_clear (&d);
   gst_structure_free (last3);
   stop_filter (&f);
 }
@@ -131,10 +135,11 @@ GST_START_TEST (test_roi_decision_on_the_roi_meta)
           "hyrsm");
       if (p) {
         with_param++;
-        gint pid;
-        fail_unless (gst_structure_get_int (p, "roi-id", &pid));
-        fail_unless_equals_int (pid, id);
-        fail_unless (gst_structure_get_string (p, "label") != NULL);
+        GstHyrsmDecision d;
+        read_decision (p, &d);  /* a label, or it fails */
+        fail_unless (d.is_region);
+        fail_unless_equals_int (d.roi_id, id);
+        gst_hyrsm_decision_clear (&d);
       }
     }
     if (gst_video_region_of_interest_meta_get_param

@@ -131,21 +131,15 @@ GST_START_TEST (test_decision_per_stride)
   fail_unless_equals_uint64 (get_stat (f.h->element, "windows-dropped"), 0);
 
   /* The last window: samples 22..29, i.e. 2.2 s to 3.0 s. */
-  guint64 start, end;
-  fail_unless (gst_structure_get_uint64 (last, "window-start", &start));
-  fail_unless (gst_structure_get_uint64 (last, "window-end", &end));
-  fail_unless_equals_uint64 (start, 2200 * GST_MSECOND);
-  fail_unless_equals_uint64 (end, 3000 * GST_MSECOND);
-  const char *label = gst_structure_get_string (last, "label");
-  fail_unless (g_strcmp0 (label, "left") == 0
-      || g_strcmp0 (label, "right") == 0, "label %s", label);
-  const GValue *labels = gst_structure_get_value (last, "labels");
-  fail_unless_equals_int (gst_value_array_get_size (labels), 2);
-  const GValue *distances = gst_structure_get_value (last, "distances");
-  fail_unless_equals_int (gst_value_array_get_size (distances), 2);
-  gdouble confidence;
-  fail_unless (gst_structure_get_double (last, "confidence", &confidence));
-  fail_unless (confidence >= 0.5 && confidence <= 1.0);
+  GstHyrsmDecision d;
+  read_decision (last, &d);
+  fail_unless_equals_uint64 (d.window_start, 2200 * GST_MSECOND);
+  fail_unless_equals_uint64 (d.window_end, 3000 * GST_MSECOND);
+  fail_unless (g_strcmp0 (d.label, "left") == 0
+      || g_strcmp0 (d.label, "right") == 0, "label %s", d.label);
+  fail_unless_equals_int (d.n_classes, 2);
+  fail_unless (d.confidence >= 0.5 && d.confidence <= 1.0);
+  gst_hyrsm_decision_clear (&d);
   gst_structure_free (last);
   stop_filter (&f);
 }
@@ -159,8 +153,11 @@ GST_START_TEST (test_threshold_unknown)
   push_frames (f.h, 0, 30, RGB_SIZE);
   GstStructure *last = NULL;
   fail_unless_equals_int (count_decisions (f.bus, &last), 1);
-  fail_unless_equals_string (gst_structure_get_string (last, "label"),
-      "unknown");
+  GstHyrsmDecision d;
+  read_decision (last, &d);
+  fail_unless_equals_string (d.label, "unknown");
+  fail_unless (d.unknown);
+  gst_hyrsm_decision_clear (&d);
   gst_structure_free (last);
   stop_filter (&f);
 }
@@ -315,8 +312,10 @@ GST_START_TEST (test_hot_reload)
   push_frames (f.h, 60, 90, RGB_SIZE);
   GstStructure *last = NULL;
   fail_unless (count_decisions (f.bus, &last) > 0);
-  const GValue *labels = gst_structure_get_value (last, "labels");
-  fail_unless_equals_int (gst_value_array_get_size (labels), 3);
+  GstHyrsmDecision d;
+  read_decision (last, &d);
+  fail_unless_equals_int (d.n_classes, 3);
+  gst_hyrsm_decision_clear (&d);
   gst_structure_free (last);
   fail_unless_equals_uint64 (get_stat (f.h->element, "frames-in"), 90);
   stop_filter (&f);
@@ -347,8 +346,10 @@ GST_START_TEST (test_enroll)
   push_frames (f.h, 24, 48, RGB_SIZE);
   GstStructure *last = NULL;
   fail_unless_equals_int (count_decisions (f.bus, &last), 1);
-  fail_unless_equals_string (gst_structure_get_string (last, "label"),
-      "wave");
+  GstHyrsmDecision decision;
+  read_decision (last, &decision);
+  fail_unless_equals_string (decision.label, "wave");
+  gst_hyrsm_decision_clear (&decision);
   gst_structure_free (last);
   /* And it was written to the set's folder. */
   g_autofree char *wave = g_build_filename (dir, "wave", NULL);
@@ -695,10 +696,11 @@ GST_START_TEST (test_window_change_applies)
   push_frames (f.h, 30, 120, RGB_SIZE);
   GstStructure *last = NULL;
   fail_unless (count_decisions (f.bus, &last) > 0);
-  guint64 start, end;
-  fail_unless (gst_structure_get_uint64 (last, "window-start", &start));
-  fail_unless (gst_structure_get_uint64 (last, "window-end", &end));
-  fail_unless_equals_uint64 (end - start, 1600 * GST_MSECOND);
+  GstHyrsmDecision d;
+  read_decision (last, &d);
+  fail_unless_equals_uint64 (d.window_end - d.window_start,
+      1600 * GST_MSECOND);
+  gst_hyrsm_decision_clear (&d);
   gst_structure_free (last);
   stop_filter (&f);
 }

@@ -28,11 +28,14 @@ check_messages (GstBus *bus)
       g_autofree char *text = gst_structure_to_string (s);
       fail_unless (g_utf8_validate (text, -1, NULL), "not UTF-8: %s", text);
     }
-    if (s && gst_structure_has_name (s, "hyrsm")) {
-      const char *path = gst_structure_get_string (s, "support-path");
+    if (s && gst_structure_has_name (s, GST_HYRSM_DECISION_NAME)) {
+      GstHyrsmDecision d;
+      read_decision (s, &d);
+      const char *path = d.support_path;
       fail_unless (path != NULL, "the decision lost its support-path");
       fail_unless (g_utf8_validate (path, -1, NULL));
       fail_unless (strstr (path, "sup") != NULL, "support-path %s", path);
+      gst_hyrsm_decision_clear (&d);
       n++;
     }
     gst_message_unref (msg);

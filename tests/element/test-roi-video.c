@@ -14,6 +14,7 @@
 #include <json-glib/json-glib.h>
 #include <hyrsm.h>
 #include <gsthyrsm.h>
+#include <gsthyrsmdecision.h>
 
 static char *tmpdir, *clips, *model_path, *fixture_error;
 
@@ -102,12 +103,16 @@ run_side_by_side (const char *support, const char *left, const char *right,
       fail ("pipeline error: %s", e->message);
     }
     const GstStructure *s = gst_message_get_structure (msg);
-    gint id;
     if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ELEMENT
-        && gst_structure_has_name (s, "hyrsm")
-        && gst_structure_get_int (s, "roi-id", &id) && id >= 1 && id <= 2)
-      g_string_append_printf (labels[id], "%s ",
-          gst_structure_get_string (s, "label"));
+        && gst_structure_has_name (s, GST_HYRSM_DECISION_NAME)) {
+      GstHyrsmDecision d;
+      GError *e = NULL;
+      fail_unless (gst_hyrsm_decision_from_structure (s, &d, &e), "%s",
+          e ? e->message : "?");
+      if (d.is_region && d.roi_id >= 1 && d.roi_id <= 2)
+        g_string_append_printf (labels[d.roi_id], "%s ", d.label);
+      gst_hyrsm_decision_clear (&d);
+    }
     gst_message_unref (msg);
   }
   gst_object_unref (bus);

@@ -15,6 +15,8 @@ import gi
 gi.require_version("Gst", "1.0")
 from gi.repository import GLib, Gst  # noqa: E402
 
+import decisions  # noqa: E402  (this script's folder is on sys.path)
+
 
 def say(**event):
     event["t"] = time.time()
@@ -42,11 +44,11 @@ def main():
                     created=s.get_value("created") / 1e6,
                     cached=s.get_value("cached"), origin=s.get_value("origin"),
                     labels=list(f.get_property("labels") or []))
-            elif s.get_name() == "hyrsm":
+            elif s.get_name() == decisions.NAME:
                 # The set it was decided on: a window matched just before a
                 # swap is posted after the swap's message.
-                say(ev="decision", label=s.get_value("label"),
-                    labels=sorted(s.get_value("labels")))
+                d = decisions.read(s)
+                say(ev="decision", label=d.label, labels=sorted(d.labels))
         elif msg.type == Gst.MessageType.WARNING:
             say(ev="warning", text=msg.parse_warning()[0].message)
         elif msg.type == Gst.MessageType.ERROR:

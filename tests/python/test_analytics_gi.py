@@ -23,6 +23,8 @@ except (ValueError, ImportError) as e:
     pytest.skip(f"GStreamer's analytics library (GstAnalytics-1.0, GStreamer 1.24+) "
                 f"is not installed: {e}", allow_module_level=True)
 
+import decisions  # noqa: E402
+
 Gst.init(None)
 
 W, H = 160, 120
@@ -84,15 +86,15 @@ def run(model_and_support, props, tracks, n=30):
             break
         buffers.append(sample.get_buffer())
     bus = pipeline.get_bus()
-    decisions = []
+    decided = []
     while (msg := bus.pop()) is not None:
         assert msg.type != Gst.MessageType.ERROR, msg.parse_error()
-        s = msg.get_structure()
-        if msg.type == Gst.MessageType.ELEMENT and s.get_name() == "hyrsm":
-            decisions.append(s)
+        d = decisions.of_message(msg)
+        if d is not None:
+            decided.append(d)
     pipeline.set_state(Gst.State.NULL)
     assert len(buffers) == n
-    return buffers, decisions
+    return buffers, decided
 
 
 def classification(rmeta, cls):
@@ -102,8 +104,8 @@ def classification(rmeta, cls):
 
 
 def test_each_tracked_person_gets_its_classification(model_and_support):
-    buffers, decisions = run(model_and_support, "roi=true roi-type=person", PEOPLE)
-    by_track = {d.get_value("roi-id"): d for d in decisions}
+    buffers, decided = run(model_and_support, "roi=true roi-type=person", PEOPLE)
+    by_track = {d.region_id: d for d in decided}
     assert sorted(by_track) == [101, 102]
     found = {}
     for buf in buffers:
@@ -128,15 +130,15 @@ def test_each_tracked_person_gets_its_classification(model_and_support):
     assert sorted(found) == [101, 102]
     for track_id, (label, confidence, classes, box) in found.items():
         d = by_track[track_id]
-        assert label == d.get_string("label")
-        assert confidence == pytest.approx(d.get_double("confidence")[1], rel=1e-6)
+        assert label == d.label
+        assert confidence == pytest.approx(d.confidence, rel=1e-6)
         assert classes == ["left", "right"]
         assert tuple(box) == PEOPLE[track_id]
 
 
 def test_whole_frame_decision_is_one_classification(model_and_support):
-    buffers, decisions = run(model_and_support, "", [])
-    assert len(decisions) == 1
+    buffers, decided = run(model_and_support, "", [])
+    assert len(decided) == 1
     decided = []
     for buf in buffers:
         rmeta = GstAnalytics.buffer_get_analytics_relation_meta(buf)
@@ -144,13 +146,13 @@ def test_whole_frame_decision_is_one_classification(model_and_support):
         decided += [classification(rmeta, c) for c in clss]
     assert len(decided) == 1
     label, confidence, classes = decided[0]
-    assert label == decisions[0].get_string("label")
+    assert label == decided[0].label
     assert sorted(classes) == ["left", "right"]
 
 
 def test_analytics_meta_false_adds_nothing(model_and_support):
-    buffers, decisions = run(model_and_support, "roi=true analytics-meta=false", PEOPLE)
-    assert len(decisions) == 2
+    buffers, decided = run(model_and_support, "roi=true analytics-meta=false", PEOPLE)
+    assert len(decided) == 2
     for buf in buffers:
         rmeta = GstAnalytics.buffer_get_analytics_relation_meta(buf)
         assert not [m for m in rmeta if isinstance(m, GstAnalytics.ClsMtd)]

@@ -14,6 +14,8 @@ from gi.repository import GLib, Gst, GstHyrsm  # noqa: E402,F401
 
 import pytest  # noqa: E402
 
+import decisions  # noqa: E402
+
 Gst.init(None)
 
 
@@ -32,15 +34,6 @@ def truth_for(segments, start, end):
         if start >= s - 1000 and end <= e + 1000:
             return label
     return None
-
-
-def decision_fields(s):
-    return {
-        "label": s.get_string("label"),
-        "window-start": s.get_uint64("window-start")[1],
-        "window-end": s.get_uint64("window-end")[1],
-        "confidence": s.get_double("confidence")[1],
-    }
 
 
 class Run:
@@ -68,9 +61,9 @@ class Run:
         buf = info.get_buffer()
         self.buffers += 1
         self.pts.append(buf.pts)
-        meta = buf.get_custom_meta("HyrsmMeta")
+        meta = GstHyrsm.buffer_get_hyrsm_meta(buf)
         if meta is not None:
-            d = decision_fields(meta.get_structure())
+            d = decisions.read(meta)
             self.meta_decisions.append(d)
             if self.on_buffer:
                 self.on_buffer(self, d)
@@ -84,8 +77,9 @@ class Run:
         while True:
             msg = bus.timed_pop(timeout_s * Gst.SECOND)
             assert msg is not None, "timed out"
-            if msg.type == Gst.MessageType.ELEMENT and msg.get_structure().get_name() == "hyrsm":
-                self.bus_decisions.append(decision_fields(msg.get_structure()))
+            d = decisions.of_message(msg)
+            if d is not None:
+                self.bus_decisions.append(d)
             elif msg.type == Gst.MessageType.ERROR:
                 self.errors.append(msg.parse_error()[0].message)
                 break
@@ -96,13 +90,13 @@ class Run:
         return self
 
 
-def accuracy(decisions, segments):
+def accuracy(decided, segments):
     judged = right = 0
-    for d in decisions:
-        truth = truth_for(segments, d["window-start"], d["window-end"])
+    for d in decided:
+        truth = truth_for(segments, d.window_start, d.window_end)
         if truth is not None:
             judged += 1
-            right += truth == d["label"]
+            right += truth == d.label
     return right, judged
 
 
@@ -140,9 +134,9 @@ def test_hot_reload_loses_no_frames(real_clips, random_resnet18, tmp_path):
     assert run.buffers == 225
     assert run.pts == sorted(run.pts)
     assert list(run.filter.props.labels) == ["ball", "box"]
-    labels = {d["label"] for d in run.bus_decisions[-5:]}
+    labels = {d.label for d in run.bus_decisions[-5:]}
     assert labels <= {"ball", "box"}, labels
-    assert run.bus_decisions[0]["label"] == "tree", "the swap came too early"
+    assert run.bus_decisions[0].label == "tree", "the swap came too early"
 
 
 def test_enroll_then_classify(real_clips, random_resnet18, tmp_path):
@@ -153,7 +147,7 @@ def test_enroll_then_classify(real_clips, random_resnet18, tmp_path):
     enrolled = []
 
     def enroll_inside_box(run, d):
-        if not enrolled and d["window-start"] >= box_scene[0] and d["window-end"] <= box_scene[1]:
+        if not enrolled and d.window_start >= box_scene[0] and d.window_end <= box_scene[1]:
             enrolled.append(run.filter.emit("enroll", "carton"))
 
     Run(random_resnet18, support, real_clips / "stream.mkv",
@@ -164,6 +158,6 @@ def test_enroll_then_classify(real_clips, random_resnet18, tmp_path):
     # A new pipeline loads the set from disk, the enrolled window included.
     run = Run(random_resnet18, support, real_clips / "stream.mkv").play()
     assert "carton" in run.filter.props.labels
-    inside = [d["label"] for d in run.bus_decisions
-              if d["window-start"] >= box_scene[0] and d["window-end"] <= box_scene[1]]
+    inside = [d.label for d in run.bus_decisions
+              if d.window_start >= box_scene[0] and d.window_end <= box_scene[1]]
     assert inside and inside.count("carton") >= len(inside) / 2, inside

@@ -8,6 +8,8 @@ from gi.repository import GObject, Gst, GstHyrsm  # noqa: E402
 
 import pytest  # noqa: E402
 
+import decisions  # noqa: E402
+
 Gst.init(None)
 
 W, H = 320, 240
@@ -27,14 +29,14 @@ def decision(label, distances, unknown=False):
     """A decision as hyrsmfilter attaches it: labels and their distances."""
     labels = list(distances)
     best = min(distances, key=distances.get)
-    s = Gst.Structure.new_empty("hyrsm")
-    s.set_value("label", "unknown" if unknown else label)
-    s.set_value("unknown", unknown)
-    s.set_value("confidence", 0.7)
-    s.set_value("distance", distances[best])
-    s.set_value("labels", array(labels))
-    s.set_value("distances", array([float(distances[k]) for k in labels]))
-    s.set_value("running-time", uint64(Gst.SECOND))
+    s = Gst.Structure.new_empty(decisions.NAME)
+    s.set_value(decisions.LABEL, "unknown" if unknown else label)
+    s.set_value(decisions.UNKNOWN, unknown)
+    s.set_value(decisions.CONFIDENCE, 0.7)
+    s.set_value(decisions.DISTANCE, distances[best])
+    s.set_value(decisions.LABELS, array(labels))
+    s.set_value(decisions.DISTANCES, array([float(distances[k]) for k in labels]))
+    s.set_value(decisions.RUNNING_TIME, uint64(Gst.SECOND))
     return s
 
 
@@ -54,8 +56,8 @@ def bars_frame(fmt):
     return sample.get_caps(), sample.get_buffer()
 
 
-def render(tmp_path, name, fmt, decisions, element="hyrsmoverlay", props=""):
-    """Pushes the test frame once per entry of @decisions (a decision to
+def render(tmp_path, name, fmt, decided, element="hyrsmoverlay", props=""):
+    """Pushes the test frame once per entry of @decided (a decision to
     attach, or None) through @element into PNG files; returns each PNG
     decoded to packed RGB bytes."""
     caps, frame = bars_frame(fmt)
@@ -67,7 +69,7 @@ def render(tmp_path, name, fmt, decisions, element="hyrsmoverlay", props=""):
     src = p.get_by_name("src")
     src.set_property("caps", caps)
     assert p.set_state(Gst.State.PLAYING) != Gst.StateChangeReturn.FAILURE
-    for i, d in enumerate(decisions):
+    for i, d in enumerate(decided):
         buf = frame.copy_deep()
         buf.pts = i * Gst.SECOND // 10
         buf.duration = Gst.SECOND // 10
@@ -79,7 +81,7 @@ def render(tmp_path, name, fmt, decisions, element="hyrsmoverlay", props=""):
                                          Gst.MessageType.EOS | Gst.MessageType.ERROR)
     p.set_state(Gst.State.NULL)
     assert msg is not None and msg.type == Gst.MessageType.EOS, msg and msg.parse_error()
-    return [decode_png(str(pattern).replace("%02d", f"{i:02d}")) for i in range(len(decisions))]
+    return [decode_png(str(pattern).replace("%02d", f"{i:02d}")) for i in range(len(decided))]
 
 
 def decode_png(path):

@@ -188,7 +188,7 @@ def test_element_bf16_decides_the_fp32_labels(real_clips, random_resnet18):
     bf16 = run_with_precision(real_clips, random_resnet18, "bf16")
     assert fp32.errors == [] and bf16.errors == []
     assert len(bf16.bus_decisions) == len(fp32.bus_decisions) > 20
-    assert [d["label"] for d in bf16.bus_decisions] == [d["label"] for d in fp32.bus_decisions]
+    assert [d.label for d in bf16.bus_decisions] == [d.label for d in fp32.bus_decisions]
     right, judged = accuracy(bf16.bus_decisions, read_truth(real_clips / "stream.txt"))
     assert right / judged >= 0.75
 

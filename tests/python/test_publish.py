@@ -1,8 +1,11 @@
 """hyrsmpublish: decisions as JSON to a file and to a real MQTT broker
 (Debian's mosquitto, started by the tests on a free port)."""
+import array
+import collections
 import datetime
 import json
 import pathlib
+import random
 import subprocess
 import time
 
@@ -10,11 +13,13 @@ import gi
 
 gi.require_version("Gst", "1.0")
 gi.require_version("GstHyrsm", "1.0")
+gi.require_version("GstVideo", "1.0")
 gi.require_version("Hyrsm", "1.0")
-from gi.repository import Gst, GstHyrsm, Hyrsm  # noqa: E402
+from gi.repository import GLib, Gst, GstHyrsm, GstVideo, Hyrsm  # noqa: E402
 
 import pytest  # noqa: E402
 
+import decisions  # noqa: E402
 from mqtt_broker import Processes, TlsFiles  # noqa: E402
 
 Gst.init(None)
@@ -29,13 +34,13 @@ LABELS = ["waving", "falling", "sitting"]
 def decision(i):
     """A hand-made decision, as hyrsmfilter attaches it; window i is
     identified by its running time."""
-    s = Gst.Structure.new_empty("hyrsm")
-    s.set_value("label", LABELS[i % 3])
-    s.set_value("confidence", 0.5)
-    s.set_value("distance", 1.0)
-    s.set_value("unknown", False)
-    s.set_value("running-time-start", GObjectUInt64(i * Gst.SECOND // 10))
-    s.set_value("running-time", GObjectUInt64(i * Gst.SECOND // 10 + Gst.SECOND))
+    s = Gst.Structure.new_empty(decisions.NAME)
+    s.set_value(decisions.LABEL, LABELS[i % 3])
+    s.set_value(decisions.CONFIDENCE, 0.5)
+    s.set_value(decisions.DISTANCE, 1.0)
+    s.set_value(decisions.UNKNOWN, False)
+    s.set_value(decisions.RUNNING_TIME_START, GObjectUInt64(i * Gst.SECOND // 10))
+    s.set_value(decisions.RUNNING_TIME, GObjectUInt64(i * Gst.SECOND // 10 + Gst.SECOND))
     return s
 
 
@@ -151,8 +156,9 @@ def test_real_decisions_to_file_and_mqtt(real_clips, small_resnet18, mqtt, tmp_p
         msg = bus.timed_pop(120 * Gst.SECOND)
         assert msg is not None, "timed out"
         assert msg.type != Gst.MessageType.ERROR, msg.parse_error()
-        if msg.type == Gst.MessageType.ELEMENT and msg.get_structure().get_name() == "hyrsm":
-            bus_decisions.append(msg.get_structure())
+        d = decisions.of_message(msg)
+        if d is not None:
+            bus_decisions.append(d)
         if msg.type == Gst.MessageType.EOS:
             break
     stats = pipeline.get_by_name("mqtt").props.stats
@@ -175,23 +181,23 @@ def test_real_decisions_to_file_and_mqtt(real_clips, small_resnet18, mqtt, tmp_p
     labels = sorted(p.name for p in support.iterdir() if p.is_dir() and p.name[0] != ".")
     for doc, msg in zip(from_file, bus_decisions):
         assert doc["schema"] == "hyrsm-decision/1"
-        assert doc["label"] == msg.get_string("label")
+        assert doc["label"] == msg.label
         assert doc["unknown"] is False
-        assert doc["confidence"] == pytest.approx(msg.get_double("confidence")[1])
+        assert doc["confidence"] == pytest.approx(msg.confidence)
         assert sorted(doc["distances"]) == labels
         assert doc["distances"][doc["label"]] == pytest.approx(doc["distance"])
         assert min(doc["distances"].values()) == pytest.approx(doc["distance"])
         end = doc["window"]["end"]
         start = doc["window"]["start"]
-        assert end["running-time"] == msg.get_uint64("running-time")[1]
-        assert end["stream-time"] == msg.get_uint64("window-end")[1]
-        assert start["stream-time"] == msg.get_uint64("window-start")[1]
+        assert end["running-time"] == msg.running_time
+        assert end["stream-time"] == msg.window_end
+        assert start["stream-time"] == msg.window_start
         window = end["running-time"] - start["running-time"]
         assert window > 0
         assert (wall(end["wall-clock"]) - wall(start["wall-clock"])).total_seconds() == \
             pytest.approx(window / 1e9, abs=1e-6)
         assert before - 1 <= wall(end["wall-clock"]).timestamp() <= after + 1
-        assert doc["latency"] == msg.get_uint64("latency")[1]
+        assert doc["latency"] == msg.latency
         assert doc["model"]["fingerprint"] == fingerprint
         assert doc["support"]["path"] == str(support)
         assert doc["stream"]["id"]
@@ -239,9 +245,10 @@ def test_broker_restart_loses_nothing(mqtt, qos):
 def region_decision(i, roi_id, x):
     """decision(i) as hyrsmfilter roi=true makes it for region @roi_id."""
     s = decision(i)
-    s.set_value("roi-id", roi_id)
-    s.set_value("roi-type", "person")
-    for field, v in (("roi-x", x), ("roi-y", 0), ("roi-width", 32), ("roi-height", 48)):
+    s.set_value(decisions.ROI_ID, roi_id)
+    s.set_value(decisions.ROI_TYPE, "person")
+    for field, v in ((decisions.ROI_X, x), (decisions.ROI_Y, 0),
+                     (decisions.ROI_WIDTH, 32), (decisions.ROI_HEIGHT, 48)):
         s.set_value(field, v)
     return s
 
@@ -261,7 +268,7 @@ def test_every_region_decision_of_a_buffer_is_published_once(mqtt):
         GstHyrsm.buffer_add_hyrsm_meta(buf, decision(i))
         GstHyrsm.buffer_add_hyrsm_meta(buf, region_decision(i, 1, 0))
         GstHyrsm.buffer_add_hyrsm_meta(buf, region_decision(i, 2, 32))
-        assert [d.get_value("roi-id") for d in GstHyrsm.buffer_get_hyrsm_metas(buf)] \
+        assert [decisions.read(d).region_id for d in GstHyrsm.buffer_get_hyrsm_metas(buf)] \
             == [None, 1, 2]
         assert feed.src.emit("push-buffer", buf) == Gst.FlowReturn.OK
     msgs = feed.finish()
@@ -278,6 +285,102 @@ def test_every_region_decision_of_a_buffer_is_published_once(mqtt):
                                    "x": 0 if d["region"]["id"] == 1 else 32, "y": 0,
                                    "width": 32, "height": 48}
     assert feed.stats.get_uint64("published")[1] == 3 * n
+
+
+# Two people side by side, as a tracker upstream marks them: id -> box.
+PEOPLE = {1: (0, 0, 80, 120), 2: (80, 0, 80, 120)}
+
+
+@pytest.fixture(scope="module")
+def crop32_model_and_support(make_test_model, tmp_path_factory):
+    """A ResNet-18 at crop 32 and a support set of random .hyrsm features
+    (labels "left" and "right"): decisions in seconds."""
+    path = make_test_model("publish-roi.safetensors", "--backbone", "resnet18",
+                           "--meta", "hyrsm.crop=32", "--meta", "hyrsm.resize=36")
+    model = Hyrsm.Model.new_from_file(str(path))
+    t, d = model.props.frames, model.props.feature_dim
+    support = tmp_path_factory.mktemp("publish-roi-support")
+    rng = random.Random(7)
+    for label in ("left", "right"):
+        (support / label).mkdir()
+        for e in range(2):
+            feats = array.array("f", (rng.random() for _ in range(t * d)))
+            Hyrsm.features_save(str(support / label / f"ex{e}.hyrsm"), model,
+                                GLib.Bytes.new(feats.tobytes()), "test")
+    return path, support
+
+
+def test_real_region_decisions_to_file_and_mqtt(crop32_model_and_support, mqtt, tmp_path):
+    """hyrsmfilter roi=true with two regions on every frame (ROI metas) through
+    hyrsmpublish to a file and to the broker: every decision on the bus is
+    published exactly once to each, with its region's id, type and box."""
+    model, support = crop32_model_and_support
+    jsonl = tmp_path / "regions.jsonl"
+    broker = mqtt.broker()
+    sub = mqtt.subscriber(broker, "cams/2/regions", count=1000, timeout_s=120)
+    w, h, frames = 160, 120, 60
+    pipeline = Gst.parse_launch(
+        f"appsrc name=src format=time caps=video/x-raw,format=RGB,width={w},height={h},"
+        f"framerate=30/1 ! hyrsmfilter model={model} support={support} roi=true "
+        f"window={800 * Gst.MSECOND} stride={400 * Gst.MSECOND} sync=always ! "
+        f'hyrsmpublish file-path="{jsonl}" ! '
+        f"hyrsmpublish name=mqtt method=mqtt address={broker.address} topic=cams/2/regions ! "
+        "fakesink")
+    src = pipeline.get_by_name("src")
+    assert pipeline.set_state(Gst.State.PLAYING) != Gst.StateChangeReturn.FAILURE
+    for i in range(frames):
+        buf = Gst.Buffer.new_wrapped(bytes((i * 7 + j) % 256 for j in range(256))
+                                     * (w * h * 3 // 256))
+        buf.pts = Gst.util_uint64_scale(i, Gst.SECOND, 30)
+        buf.duration = Gst.SECOND // 30
+        for roi_id, box in PEOPLE.items():
+            GstVideo.buffer_add_video_region_of_interest_meta(buf, "person", *box).id = roi_id
+        assert src.emit("push-buffer", buf) == Gst.FlowReturn.OK
+    src.emit("end-of-stream")
+    bus_decisions = []
+    bus = pipeline.get_bus()
+    while True:
+        msg = bus.timed_pop(120 * Gst.SECOND)
+        assert msg is not None, "timed out"
+        assert msg.type != Gst.MessageType.ERROR, msg.parse_error()
+        d = decisions.of_message(msg)
+        if d is not None:
+            bus_decisions.append(d)
+        if msg.type == Gst.MessageType.EOS:
+            break
+    stats = pipeline.get_by_name("mqtt").props.stats
+    pipeline.set_state(Gst.State.NULL)
+
+    n = len(bus_decisions)
+    per_region = collections.Counter(d.region_id for d in bus_decisions)
+    assert sorted(per_region) == [1, 2], per_region      # regions only, both
+    assert min(per_region.values()) >= 2, per_region
+    keys = [(d.region_id, d.running_time) for d in bus_decisions]
+    assert len(set(keys)) == n
+    assert stats.get_uint64("published")[1] == n
+    assert stats.get_uint("queued")[1] == 0 and stats.get_uint64("dropped")[1] == 0
+    # Acknowledged by the broker is not yet received by the subscriber.
+    deadline = time.monotonic() + 30
+    while len(sub.messages) < n and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)              # anything more (a duplicate) would arrive too
+    sub.kill()
+    from_file = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    from_mqtt = [json.loads(m) for m in sub.messages]
+    assert len(from_file) == n and len(from_mqtt) == n
+    for docs in (from_file, from_mqtt):
+        by_key = {(doc["region"]["id"], doc["window"]["end"]["running-time"]): doc
+                  for doc in docs}
+        assert sorted(by_key) == sorted(keys)              # each exactly once
+        for d in bus_decisions:
+            doc = by_key[(d.region_id, d.running_time)]
+            assert doc["schema"] == "hyrsm-decision/1"
+            assert doc["label"] == d.label
+            assert doc["region"] == {"id": d.region.id, "type": "person",
+                                     "x": d.region.x, "y": d.region.y,
+                                     "width": d.region.width, "height": d.region.height}
+            assert (d.region.x, d.region.y, d.region.width, d.region.height) \
+                == PEOPLE[d.region_id]
 
 
 def test_full_queue_drops_oldest_without_blocking(mqtt):

@@ -10,6 +10,7 @@
  * that both conventions in use find the classification from the
  * detection. docs/decisions.md ("GstAnalytics results") is the mapping. */
 #include "gsthyrsmanalytics.h"
+#include "gsthyrsmdecision.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -18,8 +19,8 @@
 #include <gst/analytics/analytics.h>
 #endif
 
-GST_DEBUG_CATEGORY_EXTERN (gst_hyrsm_filter_debug);
-#define GST_CAT_DEFAULT gst_hyrsm_filter_debug
+GST_DEBUG_CATEGORY_EXTERN (gst_hyrsm_windows_debug);
+#define GST_CAT_DEFAULT gst_hyrsm_windows_debug
 
 gboolean
 gst_hyrsm_analytics_available (void)
@@ -169,23 +170,19 @@ by_distance (const void *pa, const void *pb)
  * with its softmax share (the softmax of -distance that `confidence` is
  * at the closest class). Returns the number of classes. */
 static gsize
-decision_classes (const GstStructure *decision, GQuark **quarks,
+decision_classes (const GstHyrsmDecision *decision, GQuark **quarks,
     gfloat **levels)
 {
-  const gchar *label = gst_structure_get_string (decision, "label");
-  gdouble confidence = 0;
-  gst_structure_get_double (decision, "confidence", &confidence);
-  const GValue *labels = gst_structure_get_value (decision, "labels");
-  const GValue *distances = gst_structure_get_value (decision, "distances");
-  guint n = labels && distances ? MIN (gst_value_array_get_size (labels),
-      gst_value_array_get_size (distances)) : 0;
+  const gchar *label = decision->label;
+  /* NaN: the decision did not say. */
+  gdouble confidence = isnan (decision->confidence) ? 0 :
+      decision->confidence;
+  guint n = decision->n_classes;
   Class *classes = g_new (Class, n);
   gdouble best = INFINITY, sum = 0;
   for (guint i = 0; i < n; i++) {
-    classes[i].label = g_value_get_string (gst_value_array_get_value (labels,
-            i));
-    classes[i].distance = g_value_get_double (gst_value_array_get_value
-        (distances, i));
+    classes[i].label = decision->labels[i];
+    classes[i].distance = decision->distances[i];
     classes[i].index = i;
     best = MIN (best, classes[i].distance);
   }
@@ -260,15 +257,12 @@ roi_confidence (GstVideoRegionOfInterestMeta *roi)
  * region is no longer on it, the box the decision carries. */
 static gboolean
 region_od (GstBuffer *buf, GstAnalyticsRelationMeta *rmeta,
-    const GstStructure *decision, gint id, GQuark type,
+    const GstHyrsmDecision *decision, gint id, GQuark type,
     GstAnalyticsODMtd *od)
 {
-  gint x, y, w, h;
-  if (!gst_structure_get (decision, "roi-x", G_TYPE_INT, &x, "roi-y",
-          G_TYPE_INT, &y, "roi-width", G_TYPE_INT, &w, "roi-height",
-          G_TYPE_INT, &h, NULL))
-    return FALSE;
-  const gchar *type_name = gst_structure_get_string (decision, "roi-type");
+  gint x = decision->roi_x, y = decision->roi_y;
+  gint w = decision->roi_width, h = decision->roi_height;
+  const gchar *type_name = decision->roi_type;
   GQuark od_type = type_name ? g_quark_from_string (type_name) : type;
   gfloat confidence = 1.0f;
   GstAnalyticsMtdType od_mtd = gst_analytics_od_mtd_get_mtd_type ();
@@ -303,10 +297,18 @@ region_od (GstBuffer *buf, GstAnalyticsRelationMeta *rmeta,
 #endif
 
 void
-gst_hyrsm_analytics_attach (GstBuffer *buf, const GstStructure *decision,
+gst_hyrsm_analytics_attach (GstBuffer *buf, const GstStructure *structure,
     GQuark type)
 {
 #ifdef HAVE_GST_ANALYTICS
+  GstHyrsmDecision d;
+  GError *error = NULL;
+  if (!gst_hyrsm_decision_from_structure (structure, &d, &error)) {
+    GST_WARNING ("no GstAnalytics results: %s", error->message);
+    g_error_free (error);
+    return;
+  }
+  const GstHyrsmDecision *decision = &d;
   GQuark *quarks;
   gfloat *levels;
   gsize n = decision_classes (decision, &quarks, &levels);
@@ -318,18 +320,20 @@ gst_hyrsm_analytics_attach (GstBuffer *buf, const GstStructure *decision,
       &cls);
   g_free (quarks);
   g_free (levels);
-  gint id;
   if (!added) {
     GST_WARNING ("could not add a GstAnalyticsClsMtd for %" GST_PTR_FORMAT,
-        decision);
+        structure);
+    gst_hyrsm_decision_clear (&d);
     return;
   }
-  if (!gst_structure_get_int (decision, "roi-id", &id))
-    return;
+  gint id = decision->roi_id;
   GstAnalyticsODMtd od;
-  if (!region_od (buf, rmeta, decision, id, type, &od)) {
-    GST_WARNING ("could not find or add the GstAnalyticsODMtd of region %d",
-        id);
+  if (!decision->is_region || !region_od (buf, rmeta, decision, id, type,
+          &od)) {
+    if (decision->is_region)
+      GST_WARNING ("could not find or add the GstAnalyticsODMtd of region "
+          "%d", id);
+    gst_hyrsm_decision_clear (&d);
     return;
   }
   /* One cell of the relation matrix holds both bits: objectdetectionoverlay
@@ -343,16 +347,15 @@ gst_hyrsm_analytics_attach (GstBuffer *buf, const GstStructure *decision,
       GST_ANALYTICS_REL_TYPE_IS_PART_OF, cls.id, od.id);
 
   GstAnalyticsTrackingMtd trk;
-  if (find_tracking (rmeta, od.id, &trk))
-    return;
-  GstClockTime first = GST_CLOCK_TIME_NONE, last = GST_CLOCK_TIME_NONE;
-  gst_structure_get_uint64 (decision, "window-start", &first);
-  gst_structure_get_uint64 (decision, "window-end", &last);
-  if (gst_analytics_relation_meta_add_tracking_mtd (rmeta, (guint64) id,
+  /* NONE when the decision does not say (the reader's default). */
+  GstClockTime first = decision->window_start, last = decision->window_end;
+  if (!find_tracking (rmeta, od.id, &trk)
+      && gst_analytics_relation_meta_add_tracking_mtd (rmeta, (guint64) id,
           first, &trk)) {
     gst_analytics_tracking_mtd_update_last_seen (&trk, last);
     gst_analytics_relation_meta_set_relation (rmeta,
         GST_ANALYTICS_REL_TYPE_RELATE_TO, od.id, trk.id);
   }
+  gst_hyrsm_decision_clear (&d);
 #endif
 }

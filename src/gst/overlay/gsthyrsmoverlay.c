@@ -23,6 +23,7 @@
  * ]|
  */
 #include "gsthyrsmoverlay.h"
+#include "gsthyrsmdecision.h"
 #include "gsthyrsmmeta.h"
 
 #include <gst/video/video.h>
@@ -76,17 +77,34 @@ struct _GstHyrsmOverlay
   PangoContext *pango;
   GstVideoInfo info;
   gboolean attach;              /* downstream renders the composition meta */
-  GstStructure *decision;       /* the last whole-frame one seen */
+  struct Kept *decision;        /* the last whole-frame one seen */
   GstVideoOverlayComposition *composition;      /* its box, NULL: none yet */
   GHashTable *regions;          /* ROI id -> Region: per-region decisions */
 };
+
+/* A decision kept from frame to frame: a copy of its HyrsmMeta's
+ * structure and the fields gst_hyrsm_decision_from_structure() read from
+ * it (pointing into the copy), read once when it arrives. */
+typedef struct Kept
+{
+  GstStructure *s;
+  GstHyrsmDecision d;
+} Kept;
+
+static void
+kept_free (Kept *k)
+{
+  gst_hyrsm_decision_clear (&k->d);
+  gst_structure_free (k->s);
+  g_free (k);
+}
 
 /* A tracked region's last decision (hyrsmfilter roi=true) and its label,
  * rendered once per decision; drawn where the region's meta is on each
  * frame, as long as the frames carry it. */
 typedef struct
 {
-  GstStructure *decision;
+  Kept *decision;
   GstVideoOverlayRectangle *label;      /* NULL: to render */
 } Region;
 
@@ -94,7 +112,7 @@ static void
 region_free (gpointer data)
 {
   Region *r = data;
-  gst_structure_free (r->decision);
+  kept_free (r->decision);
   if (r->label)
     gst_video_overlay_rectangle_unref (r->label);
   g_free (r);
@@ -146,23 +164,12 @@ compare_rows (gconstpointer a, gconstpointer b)
 
 /* The decision's classes, closest first, with their softmax shares. */
 static GArray *
-class_rows (const GstStructure *decision)
+class_rows (const GstHyrsmDecision *d)
 {
   GArray *rows = g_array_new (FALSE, FALSE, sizeof (ClassRow));
-  const GValue *labels = gst_structure_get_value (decision, "labels");
-  const GValue *distances = gst_structure_get_value (decision, "distances");
-  if (!labels || !distances || !GST_VALUE_HOLDS_ARRAY (labels)
-      || !GST_VALUE_HOLDS_ARRAY (distances))
-    return rows;
-  guint n = MIN (gst_value_array_get_size (labels),
-      gst_value_array_get_size (distances));
   gdouble best = INFINITY, sum = 0;
-  for (guint i = 0; i < n; i++) {
-    const GValue *l = gst_value_array_get_value (labels, i);
-    const GValue *d = gst_value_array_get_value (distances, i);
-    if (!G_VALUE_HOLDS_STRING (l) || !G_VALUE_HOLDS_DOUBLE (d))
-      continue;
-    ClassRow row = { g_value_get_string (l), g_value_get_double (d), 0 };
+  for (guint i = 0; i < d->n_classes; i++) {
+    ClassRow row = { d->labels[i], d->distances[i], 0 };
     best = MIN (best, row.distance);
     g_array_append_val (rows, row);
   }
@@ -217,16 +224,13 @@ show_layout (cairo_t *cr, PangoLayout *layout, gdouble x, gdouble y)
  * Returns the box as an overlay rectangle placed at (0, 0), at most
  * @max_width x @max_height pixels. */
 static GstVideoOverlayRectangle *
-render_decision_box (PangoContext *pango, const GstStructure *decision,
+render_decision_box (PangoContext *pango, const GstHyrsmDecision *decision,
     const Style *style, gint max_width, gint max_height)
 {
-  const gchar *label = gst_structure_get_string (decision, "label");
-  gboolean unknown;
-  if (!gst_structure_get_boolean (decision, "unknown", &unknown))
-    unknown = g_strcmp0 (label, "unknown") == 0;
-  gdouble confidence = 0;
-  gboolean has_conf = gst_structure_get_double (decision, "confidence",
-      &confidence);
+  const gchar *label = decision->label;
+  gboolean unknown = decision->unknown;
+  gdouble confidence = decision->confidence;
+  gboolean has_conf = !isnan (confidence);      /* the reader's "not given" */
   GArray *rows = class_rows (decision);
   guint n_bars = MIN (rows->len, style->max_bars);
 
@@ -358,7 +362,7 @@ make_composition (GstHyrsmOverlay *self)
     margin = 0;
 
   GstVideoOverlayRectangle *rect = render_decision_box (self->pango,
-      self->decision, &style, vw - 2 * margin, vh - 2 * margin);
+      &self->decision->d, &style, vw - 2 * margin, vh - 2 * margin);
   gint x, y;
   guint w, h;
   gst_video_overlay_rectangle_get_render_rectangle (rect, NULL, NULL, &w,
@@ -404,8 +408,7 @@ add_region (GstHyrsmOverlay *self, GstVideoOverlayComposition *comp,
   gint x1 = CLAMP (box->x + box->w, x0 + 1, vw);
   gint y1 = CLAMP (box->y + box->h, y0 + 1, vh);
   guint line = MAX (style->font_px / 8, 1);
-  gboolean unknown = FALSE;
-  gst_structure_get_boolean (r->decision, "unknown", &unknown);
+  gboolean unknown = r->decision->d.unknown;
   guint32 color = unknown ? style->unknown_color : style->bar_color;
   guint lw = MIN (line, (guint) (x1 - x0)), lh = MIN (line, (guint) (y1 - y0));
   GstVideoOverlayRectangle *edges[] = {
@@ -421,8 +424,8 @@ add_region (GstHyrsmOverlay *self, GstVideoOverlayComposition *comp,
   if (r->label == NULL) {
     Style compact = *style;
     compact.max_bars = 0;       /* a region gets its label, not the bars */
-    r->label = render_decision_box (self->pango, r->decision, &compact, vw,
-        vh);
+    r->label = render_decision_box (self->pango, &r->decision->d, &compact,
+        vw, vh);
   }
   guint w, h;
   gst_video_overlay_rectangle_get_render_rectangle (r->label, NULL, NULL, &w,
@@ -438,7 +441,7 @@ add_region (GstHyrsmOverlay *self, GstVideoOverlayComposition *comp,
 static void
 forget_decision (GstHyrsmOverlay *self)
 {
-  gst_clear_structure (&self->decision);
+  g_clear_pointer (&self->decision, kept_free);
   g_clear_pointer (&self->composition, gst_video_overlay_composition_unref);
 }
 
@@ -506,25 +509,29 @@ static GstFlowReturn
 gst_hyrsm_overlay_transform_ip (GstBaseTransform *trans, GstBuffer *buf)
 {
   GstHyrsmOverlay *self = GST_HYRSM_OVERLAY (trans);
-  /* Every decision on the buffer: the whole frame's, and regions' (they
-   * carry roi-id). */
+  /* Every decision on the buffer: the whole frame's, and regions'. Each
+   * is kept past this buffer, so it is read from a copy of its structure
+   * (the meta goes with the buffer). */
   gpointer state = NULL;
-  GstMeta *meta;
-  const GstMetaInfo *info = gst_meta_get_info (GST_HYRSM_META_NAME);
-  while (info && (meta = gst_buffer_iterate_meta_filtered (buf, &state,
-              info->api))) {
-    GstCustomMeta *custom = (GstCustomMeta *) meta;
-    if (!gst_custom_meta_has_name (custom, GST_HYRSM_META_NAME))
+  const GstStructure *decision;
+  while ((decision = gst_buffer_iterate_hyrsm_meta (buf, &state))) {
+    Kept *k = g_new0 (Kept, 1);
+    k->s = gst_structure_copy (decision);
+    GError *error = NULL;
+    if (!gst_hyrsm_decision_from_structure (k->s, &k->d, &error)) {
+      /* Per frame, so not a bus message: other code's meta, not ours. */
+      GST_WARNING_OBJECT (self, "not drawn: %s", error->message);
+      g_error_free (error);
+      kept_free (k);
       continue;
-    const GstStructure *decision = gst_custom_meta_get_structure (custom);
-    gint id;
-    if (gst_structure_get_int (decision, "roi-id", &id)) {
+    }
+    if (k->d.is_region) {
       Region *r = g_new0 (Region, 1);
-      r->decision = gst_structure_copy (decision);
-      g_hash_table_replace (self->regions, GINT_TO_POINTER (id), r);
+      r->decision = k;
+      g_hash_table_replace (self->regions, GINT_TO_POINTER (k->d.roi_id), r);
     } else {
       forget_decision (self);
-      self->decision = gst_structure_copy (decision);
+      self->decision = k;
     }
   }
 

@@ -1,30 +1,30 @@
-/* gsthyrsmjson.c: one decision (the HyrsmMeta structure) as a JSON document,
- * built with json-glib; docs/publish.md documents the schema. */
+/* gsthyrsmjson.c: one decision (read from a HyrsmMeta by
+ * gst_hyrsm_decision_from_structure()) as a JSON document, built with
+ * json-glib; docs/publish.md documents the schema. */
 #include "gsthyrsmjson.h"
 
+#include <math.h>
 #include <json-glib/json-glib.h>
 
-/* Members for which the decision has no value are written as null, so that
- * every document has the same shape. */
+/* Members for which the decision has no value (the reader's defaults,
+ * gsthyrsmdecision.h) are written as null, so that every document has the
+ * same shape. */
 static void
-add_uint64 (JsonBuilder *b, const gchar *member, const GstStructure *s,
-    const gchar *field)
+add_time (JsonBuilder *b, const gchar *member, GstClockTime v)
 {
-  guint64 v;
   json_builder_set_member_name (b, member);
-  if (gst_structure_get_uint64 (s, field, &v) && GST_CLOCK_TIME_IS_VALID (v))
+  if (GST_CLOCK_TIME_IS_VALID (v))
     json_builder_add_int_value (b, (gint64) v);
   else
     json_builder_add_null_value (b);
 }
 
+/* NaN (not given) is null: JSON has no NaN. */
 static void
-add_double (JsonBuilder *b, const gchar *member, const GstStructure *s,
-    const gchar *field)
+add_double (JsonBuilder *b, const gchar *member, gdouble v)
 {
-  gdouble v;
   json_builder_set_member_name (b, member);
-  if (gst_structure_get_double (s, field, &v))
+  if (!isnan (v))
     json_builder_add_double_value (b, v);
   else
     json_builder_add_null_value (b);
@@ -73,26 +73,14 @@ add_wallclock (JsonBuilder *b, const gchar *member, gboolean valid,
 
 /* "distances": {label: distance} in the decision's class order. */
 static void
-add_distances (JsonBuilder *b, const GstStructure *s)
+add_distances (JsonBuilder *b, const GstHyrsmDecision *d)
 {
-  const GValue *labels = gst_structure_get_value (s, "labels");
-  const GValue *distances = gst_structure_get_value (s, "distances");
   json_builder_set_member_name (b, "distances");
   json_builder_begin_object (b);
-  if (labels && distances && GST_VALUE_HOLDS_ARRAY (labels)
-      && GST_VALUE_HOLDS_ARRAY (distances)) {
-    guint n = MIN (gst_value_array_get_size (labels),
-        gst_value_array_get_size (distances));
-    for (guint i = 0; i < n; i++) {
-      const GValue *l = gst_value_array_get_value (labels, i);
-      const GValue *d = gst_value_array_get_value (distances, i);
-      if (!G_VALUE_HOLDS_STRING (l) || g_value_get_string (l) == NULL
-          || !G_VALUE_HOLDS_DOUBLE (d))
-        continue;
-      g_autofree gchar *name = utf8_copy (g_value_get_string (l));
-      json_builder_set_member_name (b, name);
-      json_builder_add_double_value (b, g_value_get_double (d));
-    }
+  for (guint i = 0; i < d->n_classes; i++) {
+    g_autofree gchar *name = utf8_copy (d->labels[i]);
+    json_builder_set_member_name (b, name);
+    json_builder_add_double_value (b, d->distances[i]);
   }
   json_builder_end_object (b);
 }
@@ -101,112 +89,98 @@ add_distances (JsonBuilder *b, const GstStructure *s)
  * The wall-clock time of the window's end is when its last frame reached
  * hyrsmfilter; its start is that minus the window's running duration. */
 static void
-add_window_end (JsonBuilder *b, const gchar *member, const GstStructure *s,
-    const gchar *running_field, const gchar *stream_field, gboolean is_start)
+add_window_end (JsonBuilder *b, const gchar *member,
+    const GstHyrsmDecision *d, gboolean is_start)
 {
   json_builder_set_member_name (b, member);
   json_builder_begin_object (b);
-  add_uint64 (b, "running-time", s, running_field);
-  add_uint64 (b, "stream-time", s, stream_field);
-  guint64 start = GST_CLOCK_TIME_NONE, end = GST_CLOCK_TIME_NONE;
-  gint64 wall_end = 0;
-  gboolean valid = gst_structure_get_int64 (s, "wallclock-end", &wall_end);
+  add_time (b, "running-time", is_start ? d->running_time_start :
+      d->running_time);
+  add_time (b, "stream-time", is_start ? d->window_start : d->window_end);
+  gint64 wall = d->wallclock_end;
+  gboolean valid = wall != GST_HYRSM_DECISION_NO_WALLCLOCK;
   if (valid && is_start) {
-    valid = gst_structure_get_uint64 (s, "running-time-start", &start)
-        && gst_structure_get_uint64 (s, "running-time", &end)
-        && GST_CLOCK_TIME_IS_VALID (start) && GST_CLOCK_TIME_IS_VALID (end)
+    GstClockTime start = d->running_time_start, end = d->running_time;
+    valid = GST_CLOCK_TIME_IS_VALID (start) && GST_CLOCK_TIME_IS_VALID (end)
         && end >= start;
     if (valid)
-      wall_end -= (gint64) ((end - start) / GST_USECOND);
+      wall -= (gint64) ((end - start) / GST_USECOND);
   }
-  add_wallclock (b, "wall-clock", valid, wall_end);
+  add_wallclock (b, "wall-clock", valid, wall);
   json_builder_end_object (b);
 }
 
 /* "region": which region a decision of roi=true is about, and its box in
  * the frame (pixels); null for a whole-frame decision. */
 static void
-add_region (JsonBuilder *b, const GstStructure *s)
+add_region (JsonBuilder *b, const GstHyrsmDecision *d)
 {
   json_builder_set_member_name (b, "region");
-  gint id;
-  if (!gst_structure_get_int (s, "roi-id", &id)) {
+  if (!d->is_region) {
     json_builder_add_null_value (b);
     return;
   }
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "id");
-  json_builder_add_int_value (b, id);
-  add_string (b, "type", gst_structure_get_string (s, "roi-type"));
-  const gchar *box[] = { "x", "y", "width", "height" };
-  for (guint i = 0; i < G_N_ELEMENTS (box); i++) {
-    g_autofree gchar *field = g_strconcat ("roi-", box[i], NULL);
+  json_builder_add_int_value (b, d->roi_id);
+  add_string (b, "type", d->roi_type);
+  const struct
+  {
+    const gchar *member;
     gint v;
-    json_builder_set_member_name (b, box[i]);
-    if (gst_structure_get_int (s, field, &v))
-      json_builder_add_int_value (b, v);
-    else
-      json_builder_add_null_value (b);
+  } box[] = {
+    {"x", d->roi_x}, {"y", d->roi_y}, {"width", d->roi_width},
+    {"height", d->roi_height},
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (box); i++) {
+    json_builder_set_member_name (b, box[i].member);
+    json_builder_add_int_value (b, box[i].v);
   }
   json_builder_end_object (b);
 }
 
 /**
  * gst_hyrsm_decision_to_json:
- * @decision: a `hyrsm` structure (the HyrsmMeta or the bus message)
+ * @d: a decision (gst_hyrsm_decision_from_structure() of a HyrsmMeta)
  * @source: (nullable): where the stream comes from (a URI, a camera name)
- * @error: set when @decision has no label
  *
  * Returns: (transfer full): the decision as one line of JSON (no newline)
  */
 gchar *
-gst_hyrsm_decision_to_json (const GstStructure *decision,
-    const gchar *source, GError **error)
+gst_hyrsm_decision_to_json (const GstHyrsmDecision *d, const gchar *source)
 {
-  const gchar *label = gst_structure_get_string (decision, "label");
-  if (label == NULL) {
-    g_set_error (error, GST_STREAM_ERROR, GST_STREAM_ERROR_FORMAT,
-        "the decision has no \"label\" field: %" GST_PTR_FORMAT, decision);
-    return NULL;
-  }
-  gboolean unknown;
-  if (!gst_structure_get_boolean (decision, "unknown", &unknown))
-    unknown = g_str_equal (label, "unknown");
-
   JsonBuilder *b = json_builder_new ();
   json_builder_begin_object (b);
   add_string (b, "schema", GST_HYRSM_JSON_SCHEMA);
 
   json_builder_set_member_name (b, "stream");
   json_builder_begin_object (b);
-  add_string (b, "id", gst_structure_get_string (decision, "stream-id"));
+  add_string (b, "id", d->stream_id);
   add_string (b, "source", source);
   json_builder_end_object (b);
 
-  add_region (b, decision);
-  add_string (b, "label", label);
+  add_region (b, d);
+  add_string (b, "label", d->label);
   json_builder_set_member_name (b, "unknown");
-  json_builder_add_boolean_value (b, unknown);
-  add_double (b, "confidence", decision, "confidence");
-  add_double (b, "distance", decision, "distance");
-  add_distances (b, decision);
+  json_builder_add_boolean_value (b, d->unknown);
+  add_double (b, "confidence", d->confidence);
+  add_double (b, "distance", d->distance);
+  add_distances (b, d);
 
   json_builder_set_member_name (b, "window");
   json_builder_begin_object (b);
-  add_window_end (b, "start", decision, "running-time-start", "window-start",
-      TRUE);
-  add_window_end (b, "end", decision, "running-time", "window-end", FALSE);
+  add_window_end (b, "start", d, TRUE);
+  add_window_end (b, "end", d, FALSE);
   json_builder_end_object (b);
 
-  add_uint64 (b, "latency", decision, "latency");
+  add_time (b, "latency", d->latency);
   json_builder_set_member_name (b, "model");
   json_builder_begin_object (b);
-  add_string (b, "fingerprint", gst_structure_get_string (decision,
-          "model-fingerprint"));
+  add_string (b, "fingerprint", d->model_fingerprint);
   json_builder_end_object (b);
   json_builder_set_member_name (b, "support");
   json_builder_begin_object (b);
-  add_string (b, "path", gst_structure_get_string (decision, "support-path"));
+  add_string (b, "path", d->support_path);
   json_builder_end_object (b);
   json_builder_end_object (b);
 

@@ -335,14 +335,16 @@ gst_hyrsm_publish_transform_ip (GstBaseTransform *trans, GstBuffer *buf)
   while (ret == GST_FLOW_OK
       && (decision = gst_buffer_iterate_hyrsm_meta (buf, &state))) {
     GError *error = NULL;
-    gchar *json = gst_hyrsm_decision_to_json (decision, stream_source (self),
-        &error);
-    if (json == NULL) {
+    GstHyrsmDecision d;
+    if (!gst_hyrsm_decision_from_structure (decision, &d, &error)) {
       GST_ELEMENT_WARNING (self, STREAM, FORMAT,
-          ("A HyrsmMeta could not be published."), ("%s", error->message));
+          ("A HyrsmMeta could not be published."), ("%s: %" GST_PTR_FORMAT,
+              error->message, decision));
       g_error_free (error);
       continue;
     }
+    gchar *json = gst_hyrsm_decision_to_json (&d, stream_source (self));
+    gst_hyrsm_decision_clear (&d);
     GST_LOG_OBJECT (self, "decision %s", json);
     if (self->mqtt) {
       gst_hyrsm_mqtt_publish (self->mqtt, json);
