@@ -17,17 +17,59 @@
  * groups them further as it needs). */
 #define MAX_MATCHES 32
 
+enum
+{
+  EMBEDDING_PENDING,
+  EMBEDDING_READY,
+  EMBEDDING_FAILED,
+};
+
+struct _HyrsmEmbedding
+{
+  gint ref;
+  gint state;                   /* written on the engine's thread */
+  float features[];             /* D */
+};
+
+HyrsmEmbedding *
+hyrsm_embedding_ref (HyrsmEmbedding *e)
+{
+  g_atomic_int_inc (&e->ref);
+  return e;
+}
+
+void
+hyrsm_embedding_unref (HyrsmEmbedding *e)
+{
+  if (e && g_atomic_int_dec_and_test (&e->ref))
+    g_free (e);
+}
+
+gboolean
+hyrsm_embedding_is_ready (const HyrsmEmbedding *e)
+{
+  return g_atomic_int_get (&e->state) == EMBEDDING_READY;
+}
+
+const float *
+hyrsm_embedding_get_features (const HyrsmEmbedding *e)
+{
+  return e->features;
+}
+
 /* A frame job (rgb set), a match job (support set) or a call job. */
 typedef struct
 {
   guint8 *rgb;
   int width, height, stride;
-  float *features;
+  HyrsmEmbedding *embedding;    /* a frame job's, a reference */
   HyrsmEngineEmbedDone done;
   HyrsmEngineFunc func;
   HyrsmSupportSet *support;     /* a reference */
-  float *query;                 /* T x D, or NULL: prepare writes it */
-  HyrsmEngineMatchPrepare prepare;
+  float *query;                 /* T x D, or NULL: gathered from points */
+  HyrsmEmbedding **points;      /* T references */
+  guint n_points;
+  GCancellable *cancellable;
   HyrsmEngineMatchDone match_done;
   gpointer user_data;
 } Job;
@@ -76,16 +118,20 @@ run_embed_batch (HyrsmEngine *self, Job **jobs, guint n)
     if (hyrsm_model_embed_rgb_frames (model, frames, n, self->batch_input,
             self->batch_output, &error)) {
       for (guint i = 0; i < n; i++)
-        memcpy (jobs[i]->features, self->batch_output + (gsize) i * dim,
-            dim * sizeof (float));
+        memcpy (jobs[i]->embedding->features, self->batch_output +
+            (gsize) i * dim, dim * sizeof (float));
     }
   }
   g_mutex_lock (&self->lock);
   self->frames += n;
   self->batches++;
   g_mutex_unlock (&self->lock);
-  for (guint i = 0; i < n; i++)
-    jobs[i]->done (jobs[i]->user_data, error);
+  for (guint i = 0; i < n; i++) {
+    g_atomic_int_set (&jobs[i]->embedding->state, error ? EMBEDDING_FAILED :
+        EMBEDDING_READY);
+    if (jobs[i]->done)
+      jobs[i]->done (jobs[i]->user_data, error);
+  }
   g_clear_error (&error);
 }
 
@@ -104,11 +150,25 @@ run_match_batch (HyrsmEngine *self, Job **jobs, guint n)
   GError *error = NULL;
 
   for (guint i = 0; i < n; i++) {
-    float *q = queries + n_run * td;
-    if (jobs[i]->query)
-      memcpy (q, jobs[i]->query, td * sizeof (float));
-    else if (!jobs[i]->prepare (jobs[i]->user_data, q))
+    if (jobs[i]->cancellable && g_cancellable_is_cancelled
+        (jobs[i]->cancellable))
       continue;
+    float *q = queries + n_run * td;
+    if (jobs[i]->query) {
+      memcpy (q, jobs[i]->query, td * sizeof (float));
+    } else {
+      /* The window's frames: every one queued before this match has been
+       * embedded (or has failed) by now. */
+      gsize d = td / jobs[i]->n_points;
+      gboolean ready = TRUE;
+      for (guint t = 0; t < jobs[i]->n_points && ready; t++) {
+        ready = hyrsm_embedding_is_ready (jobs[i]->points[t]);
+        if (ready)
+          memcpy (q + t * d, jobs[i]->points[t]->features, d * sizeof (float));
+      }
+      if (!ready)
+        continue;
+    }
     run[n_run++] = jobs[i];
   }
   if (n_run > 0)
@@ -212,6 +272,11 @@ engine_thread (gpointer data)
     for (guint i = 0; i < n; i++) {
       g_free (batch[i]->rgb);
       g_free (batch[i]->query);
+      hyrsm_embedding_unref (batch[i]->embedding);
+      for (guint t = 0; t < batch[i]->n_points; t++)
+        hyrsm_embedding_unref (batch[i]->points[t]);
+      g_free (batch[i]->points);
+      g_clear_object (&batch[i]->cancellable);
       g_clear_object (&batch[i]->support);
       g_free (batch[i]);
     }
@@ -279,21 +344,26 @@ queue_job (HyrsmEngine *self, Job *job)
   g_mutex_unlock (&self->lock);
 }
 
-void
+HyrsmEmbedding *
 hyrsm_engine_queue_embed (HyrsmEngine *self, guint8 *rgb, int width,
-    int height, int stride, float *features, HyrsmEngineEmbedDone done,
-    gpointer user_data)
+    int height, int stride, HyrsmEngineEmbedDone done, gpointer user_data)
 {
-  g_return_if_fail (rgb != NULL && done != NULL);
+  g_return_val_if_fail (rgb != NULL, NULL);
+  guint dim = hyrsm_model_get_feature_dim (self->model);
+  HyrsmEmbedding *embedding = g_malloc0 (sizeof (HyrsmEmbedding) +
+      (gsize) MAX (dim, 1) * sizeof (float));
+  embedding->ref = 1;
+  embedding->state = EMBEDDING_PENDING;
   Job *job = g_new0 (Job, 1);
   job->rgb = rgb;
   job->width = width;
   job->height = height;
   job->stride = stride;
-  job->features = features;
+  job->embedding = hyrsm_embedding_ref (embedding);
   job->done = done;
   job->user_data = user_data;
   queue_job (self, job);
+  return embedding;
 }
 
 void
@@ -309,18 +379,25 @@ hyrsm_engine_queue_call (HyrsmEngine *self, HyrsmEngineFunc func,
 
 void
 hyrsm_engine_queue_match (HyrsmEngine *self, HyrsmSupportSet *support,
-    const float *query, HyrsmEngineMatchPrepare prepare,
-    HyrsmEngineMatchDone done, gpointer user_data)
+    const float *query, HyrsmEmbedding *const *points,
+    GCancellable *cancellable, HyrsmEngineMatchDone done, gpointer user_data)
 {
   g_return_if_fail (HYRSM_IS_SUPPORT_SET (support) && done != NULL);
-  g_return_if_fail (query != NULL || prepare != NULL);
+  g_return_if_fail ((query != NULL) != (points != NULL));
   HyrsmModel *model = hyrsm_support_set_get_model (support);
+  guint frames = hyrsm_model_get_frames (model);
   Job *job = g_new0 (Job, 1);
   job->support = g_object_ref (support);
-  if (query)
-    job->query = g_memdup2 (query, (gsize) hyrsm_model_get_frames (model)
+  if (query) {
+    job->query = g_memdup2 (query, (gsize) frames
         * hyrsm_model_get_feature_dim (model) * sizeof (float));
-  job->prepare = prepare;
+  } else {
+    job->points = g_new (HyrsmEmbedding *, frames);
+    job->n_points = frames;
+    for (guint t = 0; t < frames; t++)
+      job->points[t] = hyrsm_embedding_ref (points[t]);
+  }
+  job->cancellable = cancellable ? g_object_ref (cancellable) : NULL;
   job->match_done = done;
   job->user_data = user_data;
   queue_job (self, job);

@@ -14,6 +14,8 @@
  */
 #pragma once
 
+#include <gio/gio.h>
+
 #include "hyrsm-model.h"
 #include "hyrsm-support-set.h"
 
@@ -21,8 +23,24 @@ G_BEGIN_DECLS
 
 typedef struct _HyrsmEngine HyrsmEngine;
 
-/* Called when a frame's features are written, or with @error set when
- * embedding failed (then the features are undefined). */
+/* The features of one frame queued for embedding: a reference-counted
+ * handle that the caller and the match jobs needing the frame hold, so
+ * that a match gathers its window's features itself on the engine's
+ * thread, however far the caller has moved on. */
+typedef struct _HyrsmEmbedding HyrsmEmbedding;
+
+HyrsmEmbedding *hyrsm_embedding_ref (HyrsmEmbedding *embedding);
+void hyrsm_embedding_unref (HyrsmEmbedding *embedding);
+/* TRUE once its features are written (FALSE while queued, and for good
+ * when embedding failed). */
+gboolean hyrsm_embedding_is_ready (const HyrsmEmbedding *embedding);
+/* Its D features: valid once ready. */
+const float *hyrsm_embedding_get_features (const HyrsmEmbedding *embedding);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (HyrsmEmbedding, hyrsm_embedding_unref)
+
+/* Called, on the engine's thread, when a frame's features are written
+ * (the embedding is ready), or with @error set when embedding failed. */
 typedef void (*HyrsmEngineEmbedDone) (gpointer user_data, const GError *error);
 /* A job of the caller's, run in queue order on the engine's thread. */
 typedef void (*HyrsmEngineFunc) (gpointer user_data);
@@ -30,39 +48,38 @@ typedef void (*HyrsmEngineFunc) (gpointer user_data);
 /* The engine of @model, created on first use; lives as long as the model. */
 HyrsmEngine *hyrsm_engine_get (HyrsmModel *model);
 
-/* Queues one packed RGB8 frame (@rgb is taken and freed by the engine);
- * @features (D floats) is written before @done is called. */
-void hyrsm_engine_queue_embed (HyrsmEngine *engine, guint8 *rgb, int width,
-    int height, int stride, float *features, HyrsmEngineEmbedDone done,
+/* Queues one packed RGB8 frame (@rgb is taken and freed by the engine) and
+ * returns its embedding (a reference of the caller's), ready before @done
+ * (which may be NULL) is called. */
+HyrsmEmbedding *hyrsm_engine_queue_embed (HyrsmEngine *engine, guint8 *rgb,
+    int width, int height, int stride, HyrsmEngineEmbedDone done,
     gpointer user_data);
 
 /* Queues @func to run after everything queued before it. */
 void hyrsm_engine_queue_call (HyrsmEngine *engine, HyrsmEngineFunc func,
     gpointer user_data);
 
-/* Writes the query features (T x D) of a match about to run, on the
- * engine's thread after every job queued before the match; returns FALSE
- * to skip the match (its done callback then gets neither result nor
- * error). */
-typedef gboolean (*HyrsmEngineMatchPrepare) (gpointer user_data,
-    float *query);
 /* A match's outcome, on the engine's thread: @result (transfer none) or
- * @error, or neither when prepare skipped it. */
+ * @error, or neither when the match was skipped (cancelled, or a point's
+ * embedding failed). */
 typedef void (*HyrsmEngineMatchDone) (gpointer user_data,
     HyrsmMatchResult *result, const GError *error);
 
 /* Queues a match of one query against @support, run after every job
  * queued before it. The query is @query (T x D floats, copied now) or, when
- * @query is NULL, what @prepare writes when the match is about to run.
- * Matches on the same support set that are due together (consecutive in
- * the queue, other sets' matches between them aside) run as one batch:
- * hyrsm_support_set_match_batch_raw(), the relation weights read once for
- * all of them; each result is that of a single match. The engine holds a
- * reference to @support until just before @done is called; the caller
- * keeps one to the model until then. */
+ * @query is NULL, the features of the T embeddings @points (referenced
+ * until the match ran), gathered when the match is about to run: every
+ * frame queued before it is embedded by then. A match whose @cancellable
+ * (may be NULL) is cancelled by then, or one of whose points failed, is
+ * skipped. Matches on the same support set that are due together
+ * (consecutive in the queue, other sets' matches between them aside) run
+ * as one batch: hyrsm_support_set_match_batch_raw(), the relation weights
+ * read once for all of them; each result is that of a single match. The
+ * engine holds a reference to @support until just before @done is called;
+ * the caller keeps one to the model until then. */
 void hyrsm_engine_queue_match (HyrsmEngine *engine, HyrsmSupportSet *support,
-    const float *query, HyrsmEngineMatchPrepare prepare,
-    HyrsmEngineMatchDone done, gpointer user_data);
+    const float *query, HyrsmEmbedding *const *points,
+    GCancellable *cancellable, HyrsmEngineMatchDone done, gpointer user_data);
 
 /* Matches run and match batches made so far (for stats and tests). */
 void hyrsm_engine_get_match_counts (HyrsmEngine *engine, guint64 *matches,

@@ -257,7 +257,6 @@ typedef struct
 {
   EngineCase *ec;
   int index;
-  const float *query;           /* for prepare; NULL: given at queue time */
 } EngineJob;
 
 static void
@@ -270,14 +269,12 @@ hold_engine (gpointer data)
   g_mutex_unlock (&ec->lock);
 }
 
-static gboolean
-prepare_query (gpointer data, float *query)
+static void
+embed_failed (gpointer data, const GError *error)
 {
-  EngineJob *job = data;
-  if (job->index == 3)
-    return FALSE;               /* skipped: neither result nor error */
-  memcpy (query, job->query, T * D * sizeof (float));
-  return TRUE;
+  int *failed = data;
+  g_assert_nonnull (error);     /* the model has no backbone */
+  (*failed)++;
 }
 
 static void
@@ -311,17 +308,26 @@ test_engine_batches (void)
   guint64 matches0, batches0;
   hyrsm_engine_get_match_counts (engine, &matches0, &batches0);
   /* The engine is held by a call job while the six matches queue up: five
-   * on @set (one of them skipped by its prepare), one on @other in
-   * between, which keeps its place and runs on its own. */
+   * on @set, one on @other in between, which keeps its place and runs on
+   * its own. Two are skipped (neither result nor error): job 1's window
+   * is T frames whose embedding fails (this model has no backbone), job
+   * 3's cancellable is cancelled before the engine reaches it. */
   hyrsm_engine_queue_call (engine, hold_engine, &ec);
+  g_autoptr (GCancellable) cancelled = g_cancellable_new ();
+  HyrsmEmbedding *points[T];
+  int failed = 0;
+  for (int t = 0; t < T; t++)
+    points[t] = hyrsm_engine_queue_embed (engine, g_malloc0 (4 * 4 * 3), 4, 4,
+        12, embed_failed, &failed);
   for (int i = 0; i < 6; i++) {
     video (i % 4, 700 + i, queries[i]);
     jobs[i] = (EngineJob) {
-    &ec, i, i % 2 ? queries[i] : NULL};
+    &ec, i};
     hyrsm_engine_queue_match (engine, i == 2 ? other : set,
-        i % 2 ? NULL : queries[i], i % 2 ? prepare_query : NULL, match_done,
-        &jobs[i]);
+        i == 1 ? NULL : queries[i], i == 1 ? points : NULL,
+        i == 3 ? cancelled : NULL, match_done, &jobs[i]);
   }
+  g_cancellable_cancel (cancelled);
   g_mutex_lock (&ec.lock);
   ec.go = TRUE;
   g_cond_broadcast (&ec.cond);
@@ -331,11 +337,16 @@ test_engine_batches (void)
 
   guint64 matches, batches;
   hyrsm_engine_get_match_counts (engine, &matches, &batches);
-  g_assert_cmpuint (matches - matches0, ==, 5);
+  g_assert_cmpuint (matches - matches0, ==, 4);
   g_assert_cmpuint (batches - batches0, ==, 2);
-  g_assert_cmpint (ec.skipped, ==, 1);
+  g_assert_cmpint (ec.skipped, ==, 2);
+  g_assert_cmpint (failed, ==, T);
+  for (int t = 0; t < T; t++) {
+    g_assert_false (hyrsm_embedding_is_ready (points[t]));
+    hyrsm_embedding_unref (points[t]);
+  }
   for (int i = 0; i < 6; i++) {
-    if (i == 3) {
+    if (i == 1 || i == 3) {
       g_assert_null (ec.results[i]);
       continue;
     }

@@ -2,8 +2,8 @@
  * engine (see gsthyrsmadmission.h). */
 #include "gsthyrsmadmission.h"
 
-GST_DEBUG_CATEGORY_EXTERN (gst_hyrsm_filter_debug);
-#define GST_CAT_DEFAULT gst_hyrsm_filter_debug
+GST_DEBUG_CATEGORY_EXTERN (gst_hyrsm_windows_debug);
+#define GST_CAT_DEFAULT gst_hyrsm_windows_debug
 
 /* The share of the measured capacity handed out: all of it, as the
  * capacity is per second of the engine's busy time, decisions included;

@@ -166,6 +166,42 @@ load_model (GstHyrsmFilter *self)
   return self->model != NULL;
 }
 
+/* ---- the window pipeline's callbacks ---- */
+
+/* On the engine's thread: a window's decision goes on the bus. */
+static void
+on_decision (gpointer data, const GstStructure *decision)
+{
+  GstHyrsmFilter *self = data;
+  GST_OBJECT_LOCK (self);
+  gboolean post = self->post_messages;
+  GST_OBJECT_UNLOCK (self);
+  if (post)
+    gst_element_post_message (GST_ELEMENT (self),
+        gst_message_new_element (GST_OBJECT (self),
+            gst_structure_copy (decision)));
+}
+
+static void
+on_error (gpointer data, const gchar *message, const gchar *debug)
+{
+  GstHyrsmFilter *self = data;
+  GST_ELEMENT_ERROR (self, STREAM, FAILED, ("%s", message), ("%s", debug));
+}
+
+/* Sync mode, live: the pipeline asks for the latency again. */
+static void
+on_latency_changed (gpointer data)
+{
+  GstHyrsmFilter *self = data;
+  gst_element_post_message (GST_ELEMENT (self),
+      gst_message_new_latency (GST_OBJECT (self)));
+}
+
+static const GstHyrsmWindowsCallbacks window_callbacks = {
+  on_decision, on_error, on_latency_changed
+};
+
 static gboolean
 gst_hyrsm_filter_start (GstBaseTransform *trans)
 {
@@ -185,32 +221,21 @@ gst_hyrsm_filter_start (GstBaseTransform *trans)
     g_clear_object (&self->model);
     return FALSE;
   }
-  self->engine = hyrsm_engine_get (self->model);
-
-  self->last_window = g_new0 (float, (gsize) self->frames * self->dim);
-  self->have_last_window = FALSE;
-  self->frames_in = self->frames_sampled = self->frames_embedded = 0;
-  self->windows_classified = self->windows_dropped = 0;
-  self->windows_incomplete = 0;
-  self->last_latency = self->reported_latency = 0;
-  self->pending_embeds = self->pending_windows = 0;
-  self->flushing = FALSE;
+  GST_OBJECT_LOCK (self);
+  self->roi_mode = self->roi;
+  self->frames_in = 0;
+  self->windows = gst_hyrsm_windows_new (self->model, self->roi_mode,
+      &window_callbacks, self);
+  gst_hyrsm_windows_set_support (self->windows, self->support,
+      self->support_display, self->support_median);
+  GST_OBJECT_UNLOCK (self);
   self->live_checked = FALSE;
   self->warned_no_pts = FALSE;
   /* The grid is configured with the first caps (the frame rate bounds
    * the sampling period). */
-  gst_video_info_init (&self->info);
   self->configured = FALSE;
-  gst_hyrsm_grid_init (&self->geometry, self->frames, FALLBACK_WINDOW,
-      DEFAULT_STRIDE);
-  GST_OBJECT_LOCK (self);
-  self->roi_mode = self->roi;
-  GST_OBJECT_UNLOCK (self);
-  self->results_for_meta = g_ptr_array_new_with_free_func ((GDestroyNotify)
-      gst_structure_free);
   self->decisions = g_ptr_array_new_with_free_func ((GDestroyNotify)
       gst_structure_free);
-  gst_hyrsm_windows_start (self);
   return TRUE;
 }
 
@@ -220,23 +245,18 @@ gst_hyrsm_filter_stop (GstBaseTransform *trans)
   GstHyrsmFilter *self = GST_HYRSM_FILTER (trans);
   /* support=mqtt://: no bundle is installed from here on. */
   gst_hyrsm_filter_mqtt_stop (self);
-  g_mutex_lock (&self->state_lock);
-  self->flushing = TRUE;
-  g_cond_broadcast (&self->state_cond);
-  g_mutex_unlock (&self->state_lock);
-  gst_hyrsm_windows_wait (self);
+  /* What is queued is dropped; free() waits for the engine to be done. */
+  GST_OBJECT_LOCK (self);
+  GstHyrsmWindows *windows = g_steal_pointer (&self->windows);
+  GST_OBJECT_UNLOCK (self);
+  gst_hyrsm_windows_free (windows);
 
   /* A background support load finishes on its own; it holds a ref. */
   GST_OBJECT_LOCK (self);
   g_clear_pointer (&self->loader_path, g_free);
   GST_OBJECT_UNLOCK (self);
 
-  gst_hyrsm_windows_stop (self);
-  g_clear_pointer (&self->last_window, g_free);
-  g_clear_pointer (&self->results_for_meta, g_ptr_array_unref);
   g_clear_pointer (&self->decisions, g_ptr_array_unref);
-  g_clear_pointer (&self->converter, gst_video_converter_free);
-  self->engine = NULL;
   /* `labels` keeps naming the last set loaded, for applications that read
    * it after the pipeline stopped. The model and the set are kept a few
    * seconds for a restart (gsthyrsmreuse.c), not by the element. */
@@ -258,6 +278,57 @@ gst_hyrsm_filter_stop (GstBaseTransform *trans)
   return TRUE;
 }
 
+/* The grid from `window` and `stride`: a window the support set gives
+ * (window=0) follows the frame rate without a word (the user asked for none
+ * in particular); one the user set warns when lengthened materially (over
+ * 1%), not for a rounding (1.599666 s at 5 fps becoming 1.6 s). */
+static void
+configure_windows (GstHyrsmFilter *self)
+{
+  GST_OBJECT_LOCK (self);
+  GstClockTime window = self->window;
+  GstClockTime stride = self->stride;
+  self->window_changed = FALSE;
+  GST_OBJECT_UNLOCK (self);
+  GstClockTime asked;
+  GstClockTime used = gst_hyrsm_windows_configure (self->windows, window,
+      stride, &asked);
+  self->configured = TRUE;
+  if (used == asked)
+    return;
+  if (window != 0 && used - asked > asked / 100)
+    GST_ELEMENT_WARNING (self, LIBRARY, SETTINGS,
+        ("Window %" GST_TIME_FORMAT " is shorter than %u frames (one per "
+            "sample); using %" GST_TIME_FORMAT ".", GST_TIME_ARGS (asked),
+            self->frames, GST_TIME_ARGS (used)), (NULL));
+  else
+    GST_DEBUG_OBJECT (self, "window %" GST_TIME_FORMAT " is shorter than %u "
+        "frames; using %" GST_TIME_FORMAT, GST_TIME_ARGS (asked),
+        self->frames, GST_TIME_ARGS (used));
+}
+
+/* Whether the streaming thread waits for decisions (sync=auto asks
+ * upstream whether it is live). */
+static void
+check_live (GstHyrsmFilter *self)
+{
+  GST_OBJECT_LOCK (self);
+  GstHyrsmSync sync = self->sync;
+  GST_OBJECT_UNLOCK (self);
+  gboolean live = FALSE;
+  GstQuery *q = gst_query_new_latency ();
+  if (gst_pad_peer_query (GST_BASE_TRANSFORM_SINK_PAD (self), q))
+    gst_query_parse_latency (q, &live, NULL, NULL);
+  gst_query_unref (q);
+  gboolean blocking = sync == GST_HYRSM_SYNC_ALWAYS
+      || (sync == GST_HYRSM_SYNC_AUTO && !live);
+  self->live_checked = TRUE;
+  GST_INFO_OBJECT (self, "upstream is %s: %s", live ? "live" : "not live",
+      blocking ? "every window is processed (the streaming thread waits)" :
+      "windows are dropped when inference falls behind");
+  gst_hyrsm_windows_set_mode (self->windows, blocking, live);
+}
+
 static gboolean
 gst_hyrsm_filter_set_caps (GstBaseTransform *trans, GstCaps *incaps,
     GstCaps *outcaps)
@@ -269,30 +340,16 @@ gst_hyrsm_filter_set_caps (GstBaseTransform *trans, GstCaps *incaps,
         ("Cannot parse caps %" GST_PTR_FORMAT, incaps));
     return FALSE;
   }
-  /* Frames are converted to packed RGB at their own size: pre-processing
-   * (resize, crop) is the engine's, exactly as for support clips. */
-  GstVideoInfo rgb;
-  gst_hyrsm_windows_rgb_info (&info, &rgb);
-  GstVideoConverter *converter = gst_video_converter_new (&info, &rgb,
-      gst_structure_new ("options", GST_VIDEO_CONVERTER_OPT_THREADS,
-          G_TYPE_UINT, 1, NULL));
-  if (converter == NULL) {
+  gboolean rate_changed;
+  if (!gst_hyrsm_windows_set_caps (self->windows, &info, &rate_changed)) {
     GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, (NULL),
         ("Cannot convert %" GST_PTR_FORMAT " to RGB", incaps));
     return FALSE;
   }
-  /* A held frame is converted with the caps it came with. */
-  gst_hyrsm_windows_finish_held (self);
-  g_clear_pointer (&self->converter, gst_video_converter_free);
-  self->converter = converter;
   GST_DEBUG_OBJECT (self, "caps %" GST_PTR_FORMAT, incaps);
-  gboolean rate_changed = GST_VIDEO_INFO_FPS_N (&info) *
-      (gint64) GST_VIDEO_INFO_FPS_D (&self->info) !=
-      GST_VIDEO_INFO_FPS_N (&self->info) * (gint64) GST_VIDEO_INFO_FPS_D (&info);
-  self->info = info;
   /* The shortest period allowed depends on the frame rate. */
   if (rate_changed || !self->configured)
-    gst_hyrsm_windows_configure (self);
+    configure_windows (self);
   return TRUE;
 }
 
@@ -303,33 +360,43 @@ gst_hyrsm_filter_transform_ip (GstBaseTransform *trans, GstBuffer *buf)
 {
   GstHyrsmFilter *self = GST_HYRSM_FILTER (trans);
   if (!self->live_checked)
-    gst_hyrsm_windows_check_live (self);
-  g_mutex_lock (&self->state_lock);
-  self->frames_in++;
-  g_mutex_unlock (&self->state_lock);
+    check_live (self);
 
   /* `stride` applies from this frame; a new `window` restarts the grid. */
   GST_OBJECT_LOCK (self);
+  self->frames_in++;
   GstClockTime stride = self->stride;
   gboolean window_changed = self->window_changed;
+  GstHyrsmRegionSettings regions = {
+    .type = self->roi_type ? g_quark_from_string (self->roi_type) : 0,
+    .margin = self->roi_margin,
+    .square = self->roi_square,
+    .timeout = self->roi_timeout,
+  };
   GST_OBJECT_UNLOCK (self);
   if (window_changed) {
-    gst_hyrsm_windows_finish_held (self);
-    gst_hyrsm_windows_configure (self);
+    gst_hyrsm_windows_finish (self->windows);
+    configure_windows (self);
   }
-  gst_hyrsm_windows_set_stride (self, stride);
+  gst_hyrsm_windows_set_stride (self->windows, stride);
 
-  GPtrArray *decisions = self->decisions;
-  gst_hyrsm_windows_sample (self, buf, decisions);
-  if (!self->blocking) {
-    gst_hyrsm_windows_take_async (self, decisions);
+  if (!GST_BUFFER_PTS_IS_VALID (buf)) {
+    if (!self->warned_no_pts)
+      GST_ELEMENT_WARNING (self, STREAM, FORMAT,
+          ("Buffers without timestamps cannot be placed in time windows: "
+              "they pass but are not recognized."),
+          ("buffer %" GST_PTR_FORMAT " has no PTS", buf));
+    self->warned_no_pts = TRUE;
+    return GST_FLOW_OK;
   }
+  GPtrArray *decisions = self->decisions;
+  gst_hyrsm_windows_push (self->windows, buf, &trans->segment, &regions,
+      decisions);
   GST_OBJECT_LOCK (self);
   gboolean attach = self->attach_meta;
   gboolean analytics = self->attach_analytics;
-  GQuark roi_type = self->roi_mode && self->roi_type ?
-      g_quark_from_string (self->roi_type) : 0;
   GST_OBJECT_UNLOCK (self);
+  GQuark roi_type = self->roi_mode ? regions.type : 0;
   for (guint i = 0; i < decisions->len; i++) {
     const GstStructure *decision = g_ptr_array_index (decisions, i);
     if (attach)
@@ -347,31 +414,30 @@ gst_hyrsm_filter_sink_event (GstBaseTransform *trans, GstEvent *event)
   GstHyrsmFilter *self = GST_HYRSM_FILTER (trans);
   switch (GST_EVENT_TYPE (event)) {
     case GST_EVENT_FLUSH_START:
-      g_mutex_lock (&self->state_lock);
-      self->flushing = TRUE;
-      g_cond_broadcast (&self->state_cond);
-      g_mutex_unlock (&self->state_lock);
+      gst_hyrsm_windows_set_flushing (self->windows, TRUE);
       break;
     case GST_EVENT_FLUSH_STOP:
       /* Windows queued before the flush finish as dropped-silently. */
-      gst_hyrsm_windows_wait (self);
-      gst_hyrsm_windows_reset (self);
-      g_mutex_lock (&self->state_lock);
-      self->flushing = FALSE;
-      g_mutex_unlock (&self->state_lock);
+      gst_hyrsm_windows_wait (self->windows);
+      gst_hyrsm_windows_reset (self->windows);
+      gst_hyrsm_windows_set_flushing (self->windows, FALSE);
       break;
-    case GST_EVENT_STREAM_START:
+    case GST_EVENT_STREAM_START:{
       /* A new stream: new timeline; finish what the old one queued. */
-      gst_hyrsm_windows_finish_held (self);
-      gst_hyrsm_windows_wait (self);
-      gst_hyrsm_windows_reset (self);
+      const gchar *stream_id = NULL;
+      gst_event_parse_stream_start (event, &stream_id);
+      gst_hyrsm_windows_finish (self->windows);
+      gst_hyrsm_windows_wait (self->windows);
+      gst_hyrsm_windows_reset (self->windows);
+      gst_hyrsm_windows_set_stream_id (self->windows, stream_id);
       self->live_checked = FALSE;
       break;
+    }
     case GST_EVENT_EOS:
       /* A partial window at EOS is not decided; finish the queued ones so
        * their messages precede EOS on the bus. */
-      gst_hyrsm_windows_finish_held (self);
-      gst_hyrsm_windows_wait (self);
+      gst_hyrsm_windows_finish (self->windows);
+      gst_hyrsm_windows_wait (self->windows);
       break;
     default:
       break;
@@ -388,14 +454,13 @@ gst_hyrsm_filter_query (GstBaseTransform *trans, GstPadDirection direction,
   gboolean ret = GST_BASE_TRANSFORM_CLASS (gst_hyrsm_filter_parent_class)->query
       (trans, direction, query);
   if (ret && direction == GST_PAD_SRC
-      && GST_QUERY_TYPE (query) == GST_QUERY_LATENCY && self->blocking) {
+      && GST_QUERY_TYPE (query) == GST_QUERY_LATENCY && self->windows
+      && gst_hyrsm_windows_is_blocking (self->windows)) {
     /* In sync mode the buffer completing a window waits for its decision. */
     gboolean live;
     GstClockTime min, max;
     gst_query_parse_latency (query, &live, &min, &max);
-    g_mutex_lock (&self->state_lock);
-    GstClockTime ours = self->reported_latency;
-    g_mutex_unlock (&self->state_lock);
+    GstClockTime ours = gst_hyrsm_windows_get_latency (self->windows);
     min += ours;
     if (GST_CLOCK_TIME_IS_VALID (max))
       max += ours;
@@ -409,17 +474,18 @@ gst_hyrsm_filter_query (GstBaseTransform *trans, GstPadDirection direction,
 static GstStructure *
 make_stats (GstHyrsmFilter *self)
 {
-  g_mutex_lock (&self->state_lock);
-  GstStructure *s = gst_structure_new ("hyrsm-stats",
+  /* Called with the object lock (property getter). */
+  GstHyrsmWindowsStats st = { 0 };
+  if (self->windows)
+    gst_hyrsm_windows_get_stats (self->windows, &st);
+  return gst_structure_new ("hyrsm-stats",
       "frames-in", G_TYPE_UINT64, self->frames_in,
-      "frames-sampled", G_TYPE_UINT64, self->frames_sampled,
-      "frames-embedded", G_TYPE_UINT64, self->frames_embedded,
-      "windows-classified", G_TYPE_UINT64, self->windows_classified,
-      "windows-dropped", G_TYPE_UINT64, self->windows_dropped,
-      "windows-incomplete", G_TYPE_UINT64, self->windows_incomplete,
-      "latency", G_TYPE_UINT64, self->last_latency, NULL);
-  g_mutex_unlock (&self->state_lock);
-  return s;
+      "frames-sampled", G_TYPE_UINT64, st.frames_sampled,
+      "frames-embedded", G_TYPE_UINT64, st.frames_embedded,
+      "windows-classified", G_TYPE_UINT64, st.windows_classified,
+      "windows-dropped", G_TYPE_UINT64, st.windows_dropped,
+      "windows-incomplete", G_TYPE_UINT64, st.windows_incomplete,
+      "latency", G_TYPE_UINT64, st.latency, NULL);
 }
 
 static void
@@ -580,7 +646,7 @@ gst_hyrsm_filter_get_property (GObject *object, guint prop_id, GValue *value,
       g_value_set_boxed (value, self->labels);
       break;
     case PROP_STATS:
-      /* state_lock nests inside the object lock everywhere. */
+      /* The window pipeline's lock nests inside the object lock. */
       g_value_take_boxed (value, make_stats (self));
       break;
     default:
@@ -597,8 +663,6 @@ gst_hyrsm_filter_finalize (GObject *object)
 {
   GstHyrsmFilter *self = GST_HYRSM_FILTER (object);
   g_clear_object (&self->model);
-  g_mutex_clear (&self->state_lock);
-  g_cond_clear (&self->state_cond);
   g_strfreev (self->labels);
   g_free (self->support_in_use);
   g_free (self->support_display);
@@ -801,8 +865,6 @@ gst_hyrsm_filter_init (GstHyrsmFilter *self)
   self->roi_margin = DEFAULT_ROI_MARGIN;
   self->roi_square = DEFAULT_ROI_SQUARE;
   self->roi_timeout = DEFAULT_ROI_TIMEOUT;
-  g_mutex_init (&self->state_lock);
-  g_cond_init (&self->state_cond);
   gst_hyrsm_filter_mqtt_init (self);
   /* In place, not passthrough: a decision is attached to a buffer as meta,
    * which needs a writable buffer (its memory is never copied). */

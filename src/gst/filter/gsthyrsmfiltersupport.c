@@ -82,6 +82,11 @@ gst_hyrsm_filter_install_support (GstHyrsmFilter *self, HyrsmModel *model,
   self->support_display = g_filename_display_name (path);
   g_free (self->support_signature);
   self->support_signature = signature;
+  /* The next window is matched on it (none yet at the first load: start()
+   * hands it over when it makes the pipeline). */
+  if (self->windows)
+    gst_hyrsm_windows_set_support (self->windows, set, self->support_display,
+        median);
   GST_OBJECT_UNLOCK (self);
   g_clear_object (&old);
   g_strfreev (old_labels);
@@ -254,10 +259,10 @@ gst_hyrsm_filter_enroll (GstHyrsmFilter *self, const gchar *label)
         label ? label : "(null)");
     return FALSE;
   }
-  g_mutex_lock (&self->state_lock);
-  float *features = self->have_last_window ? g_memdup2 (self->last_window,
-      (gsize) self->frames * self->dim * sizeof (float)) : NULL;
-  g_mutex_unlock (&self->state_lock);
+  GST_OBJECT_LOCK (self);
+  float *features = self->windows ?
+      gst_hyrsm_windows_dup_last_window (self->windows) : NULL;
+  GST_OBJECT_UNLOCK (self);
   if (features == NULL) {
     GST_WARNING_OBJECT (self, "enroll \"%s\": no window decided yet", label);
     return FALSE;
