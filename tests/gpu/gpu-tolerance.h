@@ -1,5 +1,5 @@
 /* gpu-tolerance.h: how the GPU parity tests decide that the CUDA path
- * agrees with the CPU path (tests/gpu/test-gpu.c); unit-tested without a
+ * agrees with the CPU path (tests/gpu/test-gpu-*.c); unit-tested without a
  * GPU by test-gpu-tolerance.c.
  *
  * Errors are relative to the largest reference value of a tensor. float32

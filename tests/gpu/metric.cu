@@ -1,6 +1,6 @@
 // metric.cu: Bi-MHM set distance, one block per support token (see
 // metric.h; docs/model.md section 6). Test-only: libhyrsm computes the
-// metric on the CPU (hyrsm-relation.c); test-gpu.c checks this kernel.
+// metric on the CPU (hyrsm-relation.c); test-gpu-kernels.c checks this kernel.
 //
 // rows = T = 8 in practice: the block computes the 2T row norms and the
 // T x T dot products with one warp per vector pair (lanes stride over D,

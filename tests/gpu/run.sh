@@ -164,7 +164,7 @@ fi
 step "models (tests/fixtures/make_model.py, PyTorch)"
 # The benchmark's random ResNet-50 + 1-shot head, and the parity test's
 # end-to-end ResNet-18 + 1-shot head (the arguments of make_head_model() in
-# test-gpu.c), made here so that PyTorch runs outside the bundle's
+# test-gpu-match.c), made here so that PyTorch runs outside the bundle's
 # LD_LIBRARY_PATH.
 MODEL="$WORK/resnet50-1shot.safetensors"
 MODEL_OK=1

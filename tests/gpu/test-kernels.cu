@@ -1,6 +1,6 @@
 // test-kernels.cu: CUDA kernels that libhyrsm does not call, kept here with
-// their parity tests (test-gpu.c) rather than in the library: row softmax,
-// adding a row to every row, row means (see test-kernels.h).
+// their parity tests (test-gpu-kernels.c) rather than in the library: row
+// softmax, adding a row to every row, row means (see test-kernels.h).
 #include "common.cuh"
 #include "test-kernels.h"
 
