@@ -137,8 +137,8 @@ def test_each_tracked_person_gets_its_classification(model_and_support):
 
 
 def test_whole_frame_decision_is_one_classification(model_and_support):
-    buffers, decided = run(model_and_support, "", [])
-    assert len(decided) == 1
+    buffers, bus = run(model_and_support, "", [])
+    assert len(bus) == 1
     decided = []
     for buf in buffers:
         rmeta = GstAnalytics.buffer_get_analytics_relation_meta(buf)
@@ -146,7 +146,8 @@ def test_whole_frame_decision_is_one_classification(model_and_support):
         decided += [classification(rmeta, c) for c in clss]
     assert len(decided) == 1
     label, confidence, classes = decided[0]
-    assert label == decided[0].label
+    assert label == bus[0].label
+    assert confidence == pytest.approx(bus[0].confidence, rel=1e-6)
     assert sorted(classes) == ["left", "right"]
 
 
