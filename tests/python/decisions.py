@@ -145,3 +145,18 @@ def of_message(msg):
     if msg.type == Gst.MessageType.ELEMENT and s is not None and s.get_name() == NAME:
         return read(s)
     return None
+
+
+def until_eos(bus, timeout_s=120):
+    """The decisions posted on @bus until EOS, failing on an error or when
+    nothing comes for @timeout_s."""
+    found = []
+    while True:
+        msg = bus.timed_pop(timeout_s * Gst.SECOND)
+        assert msg is not None, "timed out"
+        assert msg.type != Gst.MessageType.ERROR, msg.parse_error()
+        d = of_message(msg)
+        if d is not None:
+            found.append(d)
+        if msg.type == Gst.MessageType.EOS:
+            return found

@@ -5,14 +5,10 @@ detections and tracks (GstAnalyticsODMtd, GstAnalyticsTrackingMtd) and
 finds, on the buffers coming out, each detection's classification.
 
 Skipped where GStreamer has no analytics library (Debian 12's 1.22)."""
-import array
-import random
-
 import gi
 
 gi.require_version("Gst", "1.0")
-gi.require_version("Hyrsm", "1.0")
-from gi.repository import GLib, Gst, Hyrsm  # noqa: E402
+from gi.repository import GLib, Gst  # noqa: E402
 
 import pytest  # noqa: E402
 
@@ -24,6 +20,7 @@ except (ValueError, ImportError) as e:
                 f"is not installed: {e}", allow_module_level=True)
 
 import decisions  # noqa: E402
+import random_support  # noqa: E402
 
 Gst.init(None)
 
@@ -33,21 +30,8 @@ PEOPLE = {101: (0, 0, 80, 120), 102: (80, 0, 80, 120)}   # track id -> box
 
 @pytest.fixture(scope="module")
 def model_and_support(make_test_model, tmp_path_factory):
-    """A ResNet-18 at crop 32 and a support set of random .hyrsm features,
-    labels "left" and "right"."""
-    path = make_test_model("analytics.safetensors", "--backbone", "resnet18",
-                           "--meta", "hyrsm.crop=32", "--meta", "hyrsm.resize=36")
-    model = Hyrsm.Model.new_from_file(str(path))
-    t, d = model.props.frames, model.props.feature_dim
-    support = tmp_path_factory.mktemp("support")
-    rng = random.Random(1)
-    for label in ("left", "right"):
-        (support / label).mkdir()
-        for e in range(2):
-            feats = array.array("f", (rng.random() for _ in range(t * d)))
-            Hyrsm.features_save(str(support / label / f"ex{e}.hyrsm"), model,
-                                GLib.Bytes.new(feats.tobytes()), "test")
-    return path, support
+    return random_support.crop32_model_and_support(
+        make_test_model, tmp_path_factory.mktemp("support"), "analytics.safetensors", 1)
 
 
 def frame(i, tracks):

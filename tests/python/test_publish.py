@@ -1,11 +1,9 @@
 """hyrsmpublish: decisions as JSON to a file and to a real MQTT broker
 (Debian's mosquitto, started by the tests on a free port)."""
-import array
 import collections
 import datetime
 import json
 import pathlib
-import random
 import subprocess
 import time
 
@@ -15,11 +13,12 @@ gi.require_version("Gst", "1.0")
 gi.require_version("GstHyrsm", "1.0")
 gi.require_version("GstVideo", "1.0")
 gi.require_version("Hyrsm", "1.0")
-from gi.repository import GLib, Gst, GstHyrsm, GstVideo, Hyrsm  # noqa: E402
+from gi.repository import Gst, GstHyrsm, GstVideo, Hyrsm  # noqa: E402
 
 import pytest  # noqa: E402
 
 import decisions  # noqa: E402
+import random_support  # noqa: E402
 from mqtt_broker import Processes, TlsFiles  # noqa: E402
 
 Gst.init(None)
@@ -149,18 +148,8 @@ def test_real_decisions_to_file_and_mqtt(real_clips, small_resnet18, mqtt, tmp_p
         f'hyrsmpublish file-path="{jsonl}" ! '
         f'hyrsmpublish name=mqtt method=mqtt address={broker.address} topic=cams/1/actions ! '
         'fakesink')
-    bus_decisions = []
-    bus = pipeline.get_bus()
     assert pipeline.set_state(Gst.State.PLAYING) != Gst.StateChangeReturn.FAILURE
-    while True:
-        msg = bus.timed_pop(120 * Gst.SECOND)
-        assert msg is not None, "timed out"
-        assert msg.type != Gst.MessageType.ERROR, msg.parse_error()
-        d = decisions.of_message(msg)
-        if d is not None:
-            bus_decisions.append(d)
-        if msg.type == Gst.MessageType.EOS:
-            break
+    bus_decisions = decisions.until_eos(pipeline.get_bus())
     stats = pipeline.get_by_name("mqtt").props.stats
     pipeline.set_state(Gst.State.NULL)
     after = time.time()
@@ -293,21 +282,9 @@ PEOPLE = {1: (0, 0, 80, 120), 2: (80, 0, 80, 120)}
 
 @pytest.fixture(scope="module")
 def crop32_model_and_support(make_test_model, tmp_path_factory):
-    """A ResNet-18 at crop 32 and a support set of random .hyrsm features
-    (labels "left" and "right"): decisions in seconds."""
-    path = make_test_model("publish-roi.safetensors", "--backbone", "resnet18",
-                           "--meta", "hyrsm.crop=32", "--meta", "hyrsm.resize=36")
-    model = Hyrsm.Model.new_from_file(str(path))
-    t, d = model.props.frames, model.props.feature_dim
-    support = tmp_path_factory.mktemp("publish-roi-support")
-    rng = random.Random(7)
-    for label in ("left", "right"):
-        (support / label).mkdir()
-        for e in range(2):
-            feats = array.array("f", (rng.random() for _ in range(t * d)))
-            Hyrsm.features_save(str(support / label / f"ex{e}.hyrsm"), model,
-                                GLib.Bytes.new(feats.tobytes()), "test")
-    return path, support
+    return random_support.crop32_model_and_support(
+        make_test_model, tmp_path_factory.mktemp("publish-roi-support"),
+        "publish-roi.safetensors", 7)
 
 
 def test_real_region_decisions_to_file_and_mqtt(crop32_model_and_support, mqtt, tmp_path):
@@ -337,17 +314,7 @@ def test_real_region_decisions_to_file_and_mqtt(crop32_model_and_support, mqtt, 
             GstVideo.buffer_add_video_region_of_interest_meta(buf, "person", *box).id = roi_id
         assert src.emit("push-buffer", buf) == Gst.FlowReturn.OK
     src.emit("end-of-stream")
-    bus_decisions = []
-    bus = pipeline.get_bus()
-    while True:
-        msg = bus.timed_pop(120 * Gst.SECOND)
-        assert msg is not None, "timed out"
-        assert msg.type != Gst.MessageType.ERROR, msg.parse_error()
-        d = decisions.of_message(msg)
-        if d is not None:
-            bus_decisions.append(d)
-        if msg.type == Gst.MessageType.EOS:
-            break
+    bus_decisions = decisions.until_eos(pipeline.get_bus())
     stats = pipeline.get_by_name("mqtt").props.stats
     pipeline.set_state(Gst.State.NULL)
 
