@@ -108,7 +108,9 @@ struct _GstHyrsmWindows
   GstClockTime support_median;
   gchar *stream_id;
   gboolean blocking;
-  gboolean flushing;
+  /* Written under the lock; read atomically too, per grid point, where a
+   * flush must stop a long walk without taking the lock each time. */
+  gint flushing;
   GCancellable *cancellable;    /* cancelled by a flush; a new one after */
   guint pending_embeds;
   guint pending_windows;

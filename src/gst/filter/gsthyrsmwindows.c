@@ -269,7 +269,7 @@ gst_hyrsm_windows_set_flushing (GstHyrsmWindows *w, gboolean flushing)
     g_object_unref (w->cancellable);
     w->cancellable = g_cancellable_new ();
   }
-  w->flushing = flushing;
+  g_atomic_int_set (&w->flushing, flushing);
   g_cond_broadcast (&w->cond);
   g_mutex_unlock (&w->lock);
 }
@@ -386,10 +386,7 @@ sample_frame (GstHyrsmWindows *w, Track *track, FrameSource *src,
   }
 
   for (guint64 k = step.begin; k < step.end; k++) {
-    g_mutex_lock (&w->lock);
-    gboolean flushing = w->flushing;
-    g_mutex_unlock (&w->lock);
-    if (flushing)
+    if (g_atomic_int_get (&w->flushing))
       break;
     Sample *s = &track->ring[k % w->frames];
     g_clear_pointer (&s->embedding, hyrsm_embedding_unref);
