@@ -15,6 +15,8 @@
  * eltwise post-op, and the residual add of each block is a sum post-op of
  * the block's last convolution, which accumulates into the buffer holding
  * the shortcut (the block input itself when there is no downsample).
+ * In fp32 a 3x3 stride-1 layer may run by hyrsm-winograd.c instead, on the
+ * same memories and fusions: choose() times both per layer and batch.
  *
  * Precision: fp32, or bf16 where the CPU has AVX512-BF16 (oneDNN's
  * avx512_core_bf16 ISA). In bf16 the convolutions read bf16 activations
@@ -36,8 +38,9 @@
 #include "hyrsm-gemm-thin.h"
 #include "hyrsm-error.h"
 
+#include "hyrsm-cpu-conv.h"
 #include "hyrsm-dnnl.h"
-#include <stdarg.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,26 +55,34 @@
 
 typedef struct
 {
-  char *name;                   /* torchvision name, for messages */
-  int ic, oc, kernel, stride, padding;
-  const float *plain;           /* OIHW source, only while create() runs */
-  dnnl_memory_t bias;           /* x, owned */
-  GPtrArray *weights;           /* dnnl_memory_t per layout in use; [0] first */
-} CpuConv;
-
-typedef struct
-{
   CpuConv conv1, conv2, conv3, downsample;
   gboolean bottleneck;
   gboolean has_downsample;
 } CpuBlock;
+
+/* How the 3x3 stride-1 layers run: oneDNN's convolution, or
+ * hyrsm-winograd.c's where that was measured faster (the default), or
+ * hyrsm-winograd.c's wherever it can (HYRSM_CPU_CONV=winograd, for tests
+ * and benchmarks). */
+typedef enum
+{
+  ALGORITHM_DIRECT,
+  ALGORITHM_FASTEST,
+  ALGORITHM_WINOGRAD,
+} Algorithm;
 
 typedef struct
 {
   dnnl_primitive_t prim;
   char *what;
   int n_args;
-  dnnl_exec_arg_t args[6];
+  dnnl_exec_arg_t args[6];      /* SRC, WEIGHTS, BIAS, DST first for a conv */
+  /* A layer hyrsm-winograd.c can run instead: its transform (else NULL),
+   * whether it does, and the shapes it takes. */
+  const HyrsmWinograd *winograd;
+  gboolean use_winograd;
+  int h, w, src_block, dst_block;
+  gboolean sum, relu;
 } Step;
 
 typedef struct
@@ -99,6 +110,8 @@ typedef struct
   dnnl_engine_t engine;
   dnnl_data_type_t dt;          /* activations and weights: f32 or bf16 */
   dnnl_stream_t stream;
+  Algorithm algorithm;          /* of the 3x3 stride-1 layers (fp32 only) */
+  int threads;                  /* OpenMP's, for hyrsm_winograd_run() */
 
   gboolean has_backbone;
   int crop;
@@ -111,141 +124,6 @@ typedef struct
   void *buffers[MAX_BUFFERS];
   gsize buffer_sizes[MAX_BUFFERS];
 } HyrsmBackendCpu;
-
-/* ---- errors ---- */
-
-static gboolean G_GNUC_PRINTF (3, 4)
-check (dnnl_status_t status, GError **error, const char *format, ...)
-{
-  if (status == dnnl_success)
-    return TRUE;
-  va_list ap;
-  va_start (ap, format);
-  g_autofree char *what = g_strdup_vprintf (format, ap);
-  va_end (ap);
-  g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_BACKEND,
-      "cpu backend: oneDNN %s failed: %s", what, dnnl_status2str (status));
-  return FALSE;
-}
-
-/* ---- weights ---- */
-
-static void
-cpu_conv_clear (CpuConv *c)
-{
-  if (c->bias)
-    dnnl_memory_destroy (c->bias);
-  if (c->weights) {
-    for (guint i = 0; i < c->weights->len; i++)
-      dnnl_memory_destroy (g_ptr_array_index (c->weights, i));
-    g_ptr_array_unref (c->weights);
-  }
-  g_free (c->name);
-  memset (c, 0, sizeof *c);
-}
-
-static gboolean
-cpu_conv_init (HyrsmBackendCpu *self, CpuConv *c, const HyrsmConv *w,
-    char *name, GError **error)
-{
-  c->name = name;
-  c->ic = w->in_channels;
-  c->oc = w->out_channels;
-  c->kernel = w->kernel;
-  c->stride = w->stride;
-  c->padding = w->padding;
-  c->plain = w->weight;
-  c->weights = g_ptr_array_new ();
-
-  HyrsmDnnlMd md = NULL;
-  dnnl_dims_t dims = { c->oc };
-  void *data;
-  gboolean ok = check (hyrsm_dnnl_md_create (&md, 1, dims, dnnl_f32, dnnl_x),
-      error, "bias descriptor of %s", name)
-      && check (dnnl_memory_create (&c->bias, md, self->engine,
-          DNNL_MEMORY_ALLOCATE), error, "bias allocation of %s", name)
-      && check (dnnl_memory_get_data_handle (c->bias, &data), error,
-      "bias of %s", name);
-  hyrsm_dnnl_md_destroy (md);
-  if (ok)
-    memcpy (data, w->bias, sizeof (float) * c->oc);
-  return ok;
-}
-
-/* Runs a one-off reorder between two memories (weights at build time). */
-static gboolean
-reorder_now (HyrsmBackendCpu *self, dnnl_memory_t from, dnnl_memory_t to,
-    const char *what, GError **error)
-{
-  HyrsmDnnlConstMd from_md, to_md;
-  dnnl_primitive_desc_t pd = NULL;
-  dnnl_primitive_t prim = NULL;
-  gboolean ok = check (dnnl_memory_get_memory_desc (from, &from_md), error,
-      "%s reorder", what)
-      && check (dnnl_memory_get_memory_desc (to, &to_md), error,
-      "%s reorder", what)
-      && check (dnnl_reorder_primitive_desc_create (&pd, from_md, self->engine,
-          to_md, self->engine, NULL), error, "%s reorder descriptor", what)
-      && check (dnnl_primitive_create (&prim, pd), error,
-      "%s reorder creation", what);
-  if (ok) {
-    dnnl_exec_arg_t args[2] = { {DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to} };
-    ok = check (dnnl_primitive_execute (prim, self->stream, 2, args), error,
-        "%s reorder", what)
-        && check (dnnl_stream_wait (self->stream), error, "%s reorder", what);
-  }
-  if (prim)
-    dnnl_primitive_destroy (prim);
-  if (pd)
-    dnnl_primitive_desc_destroy (pd);
-  return ok;
-}
-
-/* The convolution's weights in layout @md: reordered once, then shared by
- * every plan wanting that layout. The first layout is made from the plain
- * OIHW weights (create() time), later ones from the first. */
-static dnnl_memory_t
-conv_weights (HyrsmBackendCpu *self, CpuConv *c, HyrsmDnnlConstMd md,
-    GError **error)
-{
-  for (guint i = 0; i < c->weights->len; i++) {
-    dnnl_memory_t m = g_ptr_array_index (c->weights, i);
-    HyrsmDnnlConstMd have;
-    if (dnnl_memory_get_memory_desc (m, &have) == dnnl_success
-        && dnnl_memory_desc_equal (have, md))
-      return m;
-  }
-
-  dnnl_memory_t from = NULL, to = NULL;
-  gboolean from_owned = FALSE;
-  if (c->weights->len > 0) {
-    from = g_ptr_array_index (c->weights, 0);
-  } else {
-    HyrsmDnnlMd plain_md = NULL;
-    dnnl_dims_t dims = { c->oc, c->ic, c->kernel, c->kernel };
-    g_return_val_if_fail (c->plain != NULL, NULL);
-    gboolean made = check (hyrsm_dnnl_md_create (&plain_md, 4, dims, dnnl_f32,
-            dnnl_oihw), error, "weights descriptor of %s", c->name)
-        && check (dnnl_memory_create (&from, plain_md, self->engine,
-            (void *) c->plain), error, "weights of %s", c->name);
-    hyrsm_dnnl_md_destroy (plain_md);
-    if (!made)
-      return NULL;
-    from_owned = TRUE;
-  }
-  gboolean ok = check (dnnl_memory_create (&to, md, self->engine,
-          DNNL_MEMORY_ALLOCATE), error, "weights allocation of %s", c->name)
-      && reorder_now (self, from, to, c->name, error);
-  if (from_owned)
-    dnnl_memory_destroy (from);
-  if (!ok) {
-    if (to)
-      dnnl_memory_destroy (to);
-    return NULL;
-  }
-  g_ptr_array_add (c->weights, to);
-  return to;
-}
 
 /* ---- plans ---- */
 
@@ -278,7 +156,7 @@ builder_md (Builder *b, int ndims, const dnnl_dims_t dims,
     dnnl_data_type_t dt, dnnl_format_tag_t tag, const char *what)
 {
   HyrsmDnnlMd md = NULL;
-  if (!check (hyrsm_dnnl_md_create (&md, ndims, dims, dt, tag), b->error,
+  if (!hyrsm_dnnl_check (hyrsm_dnnl_md_create (&md, ndims, dims, dt, tag), b->error,
           "%s descriptor", what))
     return NULL;
   g_ptr_array_add (b->mds, md);
@@ -291,7 +169,7 @@ static HyrsmDnnlConstMd
 builder_keep (Builder *b, HyrsmDnnlConstMd md, const char *what)
 {
   HyrsmDnnlMd copy = NULL;
-  if (!check (hyrsm_dnnl_md_clone (&copy, md), b->error, "%s descriptor",
+  if (!hyrsm_dnnl_check (hyrsm_dnnl_md_clone (&copy, md), b->error, "%s descriptor",
           what))
     return NULL;
   g_ptr_array_add (b->mds, copy);
@@ -323,7 +201,7 @@ plan_memory (Builder *b, HyrsmDnnlConstMd md, int buffer,
     const char *what)
 {
   dnnl_memory_t mem;
-  if (!check (dnnl_memory_create (&mem, md, b->self->engine,
+  if (!hyrsm_dnnl_check (dnnl_memory_create (&mem, md, b->self->engine,
               DNNL_MEMORY_NONE), b->error, "memory for %s", what))
     return NULL;
   g_ptr_array_add (b->plan->memories, mem);
@@ -376,7 +254,7 @@ plan_add (Builder *b, dnnl_primitive_desc_t pd, const char *what, int n_args,
   g_hash_table_insert (b->impls, g_strdup (impl),
       GINT_TO_POINTER (GPOINTER_TO_INT (g_hash_table_lookup (b->impls,
                   impl)) + 1));
-  if (!check (dnnl_primitive_create (&step.prim, pd), b->error,
+  if (!hyrsm_dnnl_check (dnnl_primitive_create (&step.prim, pd), b->error,
           "%s creation", what))
     goto fail;
   dnnl_primitive_desc_destroy (pd);
@@ -393,10 +271,10 @@ static dnnl_primitive_attr_t
 new_attr (Builder *b, const char *what)
 {
   dnnl_primitive_attr_t attr;
-  if (!check (dnnl_primitive_attr_create (&attr), b->error, "%s attributes",
+  if (!hyrsm_dnnl_check (dnnl_primitive_attr_create (&attr), b->error, "%s attributes",
           what))
     return NULL;
-  if (!check (dnnl_primitive_attr_set_scratchpad_mode (attr,
+  if (!hyrsm_dnnl_check (dnnl_primitive_attr_set_scratchpad_mode (attr,
               dnnl_scratchpad_mode_user), b->error, "%s attributes", what)) {
     dnnl_primitive_attr_destroy (attr);
     return NULL;
@@ -415,7 +293,7 @@ plan_reorder (Builder *b, const Tensor *src, HyrsmDnnlConstMd md,
   dnnl_primitive_desc_t pd = NULL;
   if (attr == NULL)
     return FALSE;
-  gboolean ok = check (dnnl_reorder_primitive_desc_create (&pd, src->md,
+  gboolean ok = hyrsm_dnnl_check (dnnl_reorder_primitive_desc_create (&pd, src->md,
           b->self->engine, md, b->self->engine, attr), b->error,
       "%s descriptor", name);
   dnnl_primitive_attr_destroy (attr);
@@ -444,6 +322,28 @@ static int
 pad_right (int in, int out, int kernel, int stride, int padding)
 {
   return (out - 1) * stride + kernel - in - padding;
+}
+
+/* Offers hyrsm-winograd.c for the convolution just appended (choose()
+ * decides), when oneDNN's layouts for it are ones it takes. */
+static void
+offer_winograd (Builder *b, CpuConv *c, HyrsmDnnlConstMd src,
+    HyrsmDnnlConstMd dst, gboolean sum, gboolean relu)
+{
+  Plan *plan = b->plan;
+  Step *s = &g_array_index (plan->steps, Step, plan->steps->len - 1);
+  s->src_block = hyrsm_dnnl_md_channel_block (src);
+  s->dst_block = hyrsm_dnnl_md_channel_block (dst);
+  if (s->src_block == 0 || s->dst_block == 0)
+    return;
+  s->winograd = c->winograd;
+  s->h = hyrsm_dnnl_md_dim (src, 2);
+  s->w = hyrsm_dnnl_md_dim (src, 3);
+  s->sum = sum;
+  s->relu = relu;
+  plan->need[SCRATCH_BUFFER] = MAX (plan->need[SCRATCH_BUFFER],
+      hyrsm_winograd_scratch_size (c->winograd, plan->n, s->h, s->w,
+          b->self->threads));
 }
 
 /* Appends convolution @c of @src (+ bias, + @sum when given, then ReLU
@@ -485,16 +385,17 @@ plan_conv (Builder *b, CpuConv *c, const Tensor *src, gboolean relu,
       && (dst_md = builder_md (b, 4, dst_dims, dst_dt, dnnl_format_tag_any,
           what)) != NULL
       && (attr = new_attr (b, what)) != NULL
-      && check (dnnl_post_ops_create (&post_ops), b->error, "%s post-ops",
+      && hyrsm_dnnl_check (dnnl_post_ops_create (&post_ops), b->error, "%s post-ops",
       what)
-      && (sum == NULL || check (hyrsm_dnnl_post_ops_append_sum (post_ops),
+      && (sum == NULL || hyrsm_dnnl_check (hyrsm_dnnl_post_ops_append_sum (post_ops),
           b->error, "%s sum post-op", what))
-      && (!relu || check (hyrsm_dnnl_post_ops_append_relu (post_ops),
+      && (!relu || hyrsm_dnnl_check (hyrsm_dnnl_post_ops_append_relu (post_ops),
           b->error, "%s ReLU post-op", what))
-      && check (dnnl_primitive_attr_set_post_ops (attr, post_ops), b->error,
+      && hyrsm_dnnl_check (dnnl_primitive_attr_set_post_ops (attr, post_ops), b->error,
       "%s post-ops", what)
-      && check (hyrsm_dnnl_convolution_create (&pd, b->self->engine, src_md,
-          weights_md, bias_md, dst_md, strides, padding_l, padding_r, attr),
+      && hyrsm_dnnl_check (hyrsm_dnnl_convolution_create (&pd, b->self->engine, src_md,
+          weights_md, bias_md, dst_md, strides, padding_l, padding_r,
+          dnnl_convolution_direct, attr),
       b->error, "%s convolution (%d -> %d channels, %dx%d/%d, "
       "input %dx%d, batch %d)", what, c->ic, c->oc, c->kernel, c->kernel,
       c->stride, ih, iw, n);
@@ -542,7 +443,8 @@ plan_conv (Builder *b, CpuConv *c, const Tensor *src, gboolean relu,
       goto fail;
   }
 
-  dnnl_memory_t weights = conv_weights (b->self, c, want_weights, b->error);
+  dnnl_memory_t weights = hyrsm_cpu_conv_weights (c,
+      b->self->engine, b->self->stream, want_weights, b->error);
   dnnl_memory_t src_mem = weights ? plan_memory (b, want_src, in.buffer,
       what) : NULL;
   dnnl_memory_t dst_mem = src_mem ? plan_memory (b, want_dst, dst_buffer,
@@ -555,7 +457,11 @@ plan_conv (Builder *b, CpuConv *c, const Tensor *src, gboolean relu,
     {DNNL_ARG_SRC, src_mem}, {DNNL_ARG_WEIGHTS, weights},
     {DNNL_ARG_BIAS, c->bias}, {DNNL_ARG_DST, dst_mem},
   };
-  return plan_add (b, pd, what, 4, args);
+  if (!plan_add (b, pd, what, 4, args))
+    return FALSE;
+  if (c->winograd && b->self->dt == dnnl_f32 && dst_dt == dnnl_f32)
+    offer_winograd (b, c, want_src, want_dst, sum != NULL, relu);
+  return TRUE;
 
 fail:
   dnnl_primitive_desc_destroy (pd);
@@ -587,7 +493,7 @@ plan_pool (Builder *b, const Tensor *src, dnnl_alg_kind_t alg, int kernel_h,
           hyrsm_dnnl_md_data_type (src->md), dnnl_format_tag_any,
           what)) != NULL
       && (attr = new_attr (b, what)) != NULL
-      && check (hyrsm_dnnl_pooling_create (&pd, b->self->engine, alg,
+      && hyrsm_dnnl_check (hyrsm_dnnl_pooling_create (&pd, b->self->engine, alg,
           src->md, dst_md, strides, kernel, padding_l, padding_r, attr),
       b->error, "%s (%d channels, input %dx%d, batch %d)", what, ch, ih, iw,
       n);
@@ -707,7 +613,7 @@ ensure_buffers (HyrsmBackendCpu *self, Plan *plan, GError **error)
       dnnl_status_t status = dnnl_memory_set_data_handle (bind->mem,
           self->buffers[bind->buffer]);
       if (ok)
-        ok = check (status, error, "buffer binding (batch %d)", p->n);
+        ok = hyrsm_dnnl_check (status, error, "buffer binding (batch %d)", p->n);
     }
   }
   return ok;
@@ -733,6 +639,8 @@ log_plan (Builder *b)
   g_string_free (s, TRUE);
 }
 
+static gboolean choose (HyrsmBackendCpu *self, Plan *plan, GError **error);
+
 /* The plan for batch @n, built on first use. Called with the lock held. */
 static Plan *
 get_plan (HyrsmBackendCpu *self, int n, GError **error)
@@ -748,7 +656,8 @@ get_plan (HyrsmBackendCpu *self, int n, GError **error)
     g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL),
     g_ptr_array_new_with_free_func (md_free)
   };
-  gboolean ok = plan_build (&b) && ensure_buffers (self, plan, error);
+  gboolean ok = plan_build (&b) && ensure_buffers (self, plan, error)
+      && choose (self, plan, error);
   if (ok)
     log_plan (&b);
   g_hash_table_unref (b.impls);
@@ -761,27 +670,104 @@ get_plan (HyrsmBackendCpu *self, int n, GError **error)
   return plan;
 }
 
+/* Runs step @s of @plan: its oneDNN primitive, or hyrsm-winograd.c on
+ * the same memories. */
+static gboolean
+run_step (HyrsmBackendCpu *self, Plan *plan, Step *s, GError **error)
+{
+  if (!s->use_winograd)
+    return hyrsm_dnnl_check (dnnl_primitive_execute (s->prim, self->stream,
+            s->n_args, s->args), error, "%s (batch %d)", s->what, plan->n);
+  void *src, *dst;
+  if (!hyrsm_dnnl_check (dnnl_memory_get_data_handle (s->args[0].memory,
+              &src), error, "%s source", s->what)
+      || !hyrsm_dnnl_check (dnnl_memory_get_data_handle (s->args[3].memory,
+              &dst), error, "%s destination", s->what))
+    return FALSE;
+  hyrsm_winograd_run (s->winograd, plan->n, s->h, s->w, s->src_block,
+      s->dst_block, src, dst, s->sum, s->relu,
+      self->buffers[SCRATCH_BUFFER], self->threads);
+  return TRUE;
+}
+
 static gboolean
 plan_run (HyrsmBackendCpu *self, Plan *plan, const float *frames,
     float *features, GError **error)
 {
-  if (!check (dnnl_memory_set_data_handle (plan->input, (void *) frames),
-          error, "input binding")
-      || !check (dnnl_memory_set_data_handle (plan->output, features), error,
-          "output binding"))
+  if (!hyrsm_dnnl_check (dnnl_memory_set_data_handle (plan->input,
+              (void *) frames), error, "input binding")
+      || !hyrsm_dnnl_check (dnnl_memory_set_data_handle (plan->output,
+              features), error, "output binding"))
     return FALSE;
+  for (guint i = 0; i < plan->steps->len; i++)
+    if (!run_step (self, plan, &g_array_index (plan->steps, Step, i), error))
+      return FALSE;
+  return hyrsm_dnnl_check (dnnl_stream_wait (self->stream), error,
+      "stream wait");
+}
+
+/* Decides, for each layer of @plan that hyrsm-winograd.c can run, which
+ * algorithm does: with ALGORITHM_FASTEST, both run 3 times on the plan's
+ * own buffers (after a first run each, alternating, so that neither
+ * always finds the caches warm) and the faster minimum wins. The machine
+ * decides, not a rule: oneDNN's kernels differ by CPU (with AVX-512 its
+ * direct convolution is twice as fast per FMA as with AVX2). */
+static gboolean
+choose (HyrsmBackendCpu *self, Plan *plan, GError **error)
+{
+  int offered = 0, taken = 0;
   for (guint i = 0; i < plan->steps->len; i++) {
     Step *s = &g_array_index (plan->steps, Step, i);
-    if (!check (dnnl_primitive_execute (s->prim, self->stream, s->n_args,
-                s->args), error, "%s (batch %d)", s->what, plan->n))
+    if (s->winograd == NULL)
+      continue;
+    offered++;
+    if (self->algorithm == ALGORITHM_WINOGRAD) {
+      s->use_winograd = TRUE;
+      taken++;
+      continue;
+    }
+    /* nothing real is in the buffers yet: zeros, not stale bits */
+    if (!hyrsm_dnnl_memory_zero (s->args[0].memory, error)
+        || !hyrsm_dnnl_memory_zero (s->args[3].memory, error))
       return FALSE;
+    double best[2] = { G_MAXDOUBLE, G_MAXDOUBLE };
+    for (int round = 0; round < 4; round++)
+      for (int winograd = 0; winograd < 2; winograd++) {
+        s->use_winograd = winograd;
+        gint64 start = g_get_monotonic_time ();
+        if (!run_step (self, plan, s, error)
+            || !hyrsm_dnnl_check (dnnl_stream_wait (self->stream), error,
+                "stream wait"))
+          return FALSE;
+        if (round > 0)
+          best[winograd] = MIN (best[winograd],
+              (g_get_monotonic_time () - start) / 1e3);
+      }
+    s->use_winograd = best[1] < best[0];
+    taken += s->use_winograd;
+    g_debug ("cpu backend: batch %d: %s: oneDNN %.3f ms, Winograd %.3f ms: "
+        "%s", plan->n, s->what, best[0], best[1],
+        s->use_winograd ? "Winograd" : "oneDNN");
   }
-  return check (dnnl_stream_wait (self->stream), error, "stream wait");
+  if (offered > 0)
+    g_debug ("cpu backend: batch %d: Winograd runs %d of the %d 3x3 "
+        "stride-1 layers", plan->n, taken, offered);
+  return TRUE;
 }
 
 /* ---- vtable ---- */
 
 static void cpu_destroy (HyrsmBackend *backend);
+
+/* Convolution @c from @w, named by its place in the network. */
+static gboolean
+conv_init (HyrsmBackendCpu *self, CpuConv *c, const HyrsmConv *w, int layer,
+    int block, HyrsmResnetConvSlot which, GError **error)
+{
+  return hyrsm_cpu_conv_init (c, self->engine, w,
+      hyrsm_resnet_module_name (layer, block, which),
+      self->algorithm != ALGORITHM_DIRECT, error);
+}
 
 static gboolean
 load_backbone (HyrsmBackendCpu *self, const HyrsmBackboneWeights *w,
@@ -791,8 +777,8 @@ load_backbone (HyrsmBackendCpu *self, const HyrsmBackboneWeights *w,
   self->feature_dim = w->feature_dim;
   self->n_blocks = w->n_blocks;
   self->blocks = g_new0 (CpuBlock, w->n_blocks);
-  if (!cpu_conv_init (self, &self->stem, &w->stem,
-          hyrsm_resnet_module_name (0, 0, HYRSM_RESNET_CONV1), error))
+  if (!conv_init (self, &self->stem, &w->stem, 0, 0, HYRSM_RESNET_CONV1,
+          error))
     return FALSE;
   int k = 0;
   for (int layer = 1; layer <= 4; layer++) {
@@ -801,16 +787,15 @@ load_backbone (HyrsmBackendCpu *self, const HyrsmBackboneWeights *w,
       CpuBlock *dst = &self->blocks[k];
       dst->bottleneck = src->bottleneck;
       dst->has_downsample = src->has_downsample;
-      if (!cpu_conv_init (self, &dst->conv1, &src->conv1,
-              hyrsm_resnet_module_name (layer, i, HYRSM_RESNET_CONV1), error)
-          || !cpu_conv_init (self, &dst->conv2, &src->conv2,
-              hyrsm_resnet_module_name (layer, i, HYRSM_RESNET_CONV2), error)
-          || (src->bottleneck && !cpu_conv_init (self, &dst->conv3,
-                  &src->conv3, hyrsm_resnet_module_name (layer, i,
-                      HYRSM_RESNET_CONV3), error))
-          || (src->has_downsample && !cpu_conv_init (self, &dst->downsample,
-                  &src->downsample, hyrsm_resnet_module_name (layer, i,
-                      HYRSM_RESNET_DOWNSAMPLE), error)))
+      if (!conv_init (self, &dst->conv1, &src->conv1, layer, i,
+              HYRSM_RESNET_CONV1, error)
+          || !conv_init (self, &dst->conv2, &src->conv2, layer, i,
+              HYRSM_RESNET_CONV2, error)
+          || (src->bottleneck && !conv_init (self, &dst->conv3, &src->conv3,
+                  layer, i, HYRSM_RESNET_CONV3, error))
+          || (src->has_downsample && !conv_init (self, &dst->downsample,
+                  &src->downsample, layer, i, HYRSM_RESNET_DOWNSAMPLE,
+                  error)))
         return FALSE;
     }
   }
@@ -828,6 +813,30 @@ forget_plain_weights (HyrsmBackendCpu *self)
     self->blocks[i].conv3.plain = NULL;
     self->blocks[i].downsample.plain = NULL;
   }
+}
+
+/* HYRSM_CPU_CONV: how the 3x3 stride-1 layers run in fp32, "auto" (the
+ * default: the faster of oneDNN and Winograd, measured per layer and
+ * batch), "direct" (oneDNN only) or "winograd" (Winograd wherever it can,
+ * for tests and benchmarks). bf16 is oneDNN's only. */
+static gboolean
+parse_algorithm (HyrsmBackendCpu *self, GError **error)
+{
+  const char *env = g_getenv ("HYRSM_CPU_CONV");
+  if (env == NULL || *env == '\0' || g_str_equal (env, "auto"))
+    self->algorithm = ALGORITHM_FASTEST;
+  else if (g_str_equal (env, "direct"))
+    self->algorithm = ALGORITHM_DIRECT;
+  else if (g_str_equal (env, "winograd"))
+    self->algorithm = ALGORITHM_WINOGRAD;
+  else {
+    g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_INVALID_ARGUMENT,
+        "HYRSM_CPU_CONV=\"%s\" is not one of auto, direct, winograd", env);
+    return FALSE;
+  }
+  if (self->dt != dnnl_f32 || !hyrsm_winograd_supported ())
+    self->algorithm = ALGORITHM_DIRECT;
+  return TRUE;
 }
 
 HyrsmBackend *
@@ -854,10 +863,13 @@ hyrsm_backend_cpu_new (const HyrsmBackboneWeights *backbone, int crop,
   g_mutex_init (&self->lock);
   self->crop = crop;
   self->dt = bf16 ? dnnl_bf16 : dnnl_f32;
+  self->threads = omp_get_max_threads ();
+  if (!parse_algorithm (self, error))
+    goto fail;
 
-  if (!check (dnnl_engine_create (&self->engine, dnnl_cpu, 0), error,
+  if (!hyrsm_dnnl_check (dnnl_engine_create (&self->engine, dnnl_cpu, 0), error,
           "CPU engine creation")
-      || !check (dnnl_stream_create (&self->stream, self->engine,
+      || !hyrsm_dnnl_check (dnnl_stream_create (&self->stream, self->engine,
               dnnl_stream_default_flags), error, "stream creation"))
     goto fail;
   if (backbone) {
@@ -956,12 +968,12 @@ cpu_destroy (HyrsmBackend *backend)
   HyrsmBackendCpu *self = (HyrsmBackendCpu *) backend;
   for (int n = 0; n <= MAX_BATCH; n++)
     plan_free (self->plans[n]);
-  cpu_conv_clear (&self->stem);
+  hyrsm_cpu_conv_clear (&self->stem);
   for (int i = 0; i < self->n_blocks && self->blocks; i++) {
-    cpu_conv_clear (&self->blocks[i].conv1);
-    cpu_conv_clear (&self->blocks[i].conv2);
-    cpu_conv_clear (&self->blocks[i].conv3);
-    cpu_conv_clear (&self->blocks[i].downsample);
+    hyrsm_cpu_conv_clear (&self->blocks[i].conv1);
+    hyrsm_cpu_conv_clear (&self->blocks[i].conv2);
+    hyrsm_cpu_conv_clear (&self->blocks[i].conv3);
+    hyrsm_cpu_conv_clear (&self->blocks[i].downsample);
   }
   g_free (self->blocks);
   for (int i = 0; i < MAX_BUFFERS; i++)

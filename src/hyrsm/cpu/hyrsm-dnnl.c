@@ -3,8 +3,66 @@
  * installed version for each function; nothing here computes. */
 #include "hyrsm-dnnl.h"
 #include "hyrsm-backend.h"
+#include "hyrsm-error.h"
 
 #include <glib.h>
+#include <stdarg.h>
+#include <string.h>
+
+gboolean
+hyrsm_dnnl_check (dnnl_status_t status, GError **error, const char *format,
+    ...)
+{
+  if (status == dnnl_success)
+    return TRUE;
+  va_list ap;
+  va_start (ap, format);
+  g_autofree char *what = g_strdup_vprintf (format, ap);
+  va_end (ap);
+  g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_BACKEND,
+      "cpu backend: oneDNN %s failed: %s", what, dnnl_status2str (status));
+  return FALSE;
+}
+
+int
+hyrsm_dnnl_md_channel_block (HyrsmDnnlConstMd md)
+{
+  dnnl_dims_t dims;
+  for (int i = 0; i < 4; i++)
+    dims[i] = hyrsm_dnnl_md_dim (md, i);
+  const struct
+  {
+    dnnl_format_tag_t tag;
+    int block;
+  } layouts[] = { {dnnl_nChw8c, 8}, {dnnl_nChw16c, 16}, {dnnl_nhwc,
+  (int) dims[1]}
+  };
+  int block = 0;
+  for (guint i = 0; i < G_N_ELEMENTS (layouts) && block == 0; i++) {
+    HyrsmDnnlMd tagged = NULL;
+    if (hyrsm_dnnl_md_create (&tagged, 4, dims, hyrsm_dnnl_md_data_type (md),
+            layouts[i].tag) == dnnl_success
+        && dnnl_memory_desc_equal (md, tagged))
+      block = layouts[i].block;
+    if (tagged)
+      hyrsm_dnnl_md_destroy (tagged);
+  }
+  return block;
+}
+
+gboolean
+hyrsm_dnnl_memory_zero (dnnl_memory_t mem, GError **error)
+{
+  HyrsmDnnlConstMd md;
+  void *data;
+  if (!hyrsm_dnnl_check (dnnl_memory_get_memory_desc (mem, &md), error,
+          "memory descriptor")
+      || !hyrsm_dnnl_check (dnnl_memory_get_data_handle (mem, &data), error,
+          "memory buffer"))
+    return FALSE;
+  memset (data, 0, dnnl_memory_desc_get_size (md));
+  return TRUE;
+}
 
 const char *
 hyrsm_dnnl_impl_name (const_dnnl_primitive_desc_t pd)
@@ -80,12 +138,12 @@ hyrsm_dnnl_convolution_create (dnnl_primitive_desc_t *pd,
     dnnl_engine_t engine, HyrsmDnnlConstMd src, HyrsmDnnlConstMd weights,
     HyrsmDnnlConstMd bias, HyrsmDnnlConstMd dst, const dnnl_dims_t strides,
     const dnnl_dims_t padding_l, const dnnl_dims_t padding_r,
-    const_dnnl_primitive_attr_t attr)
+    dnnl_alg_kind_t alg, const_dnnl_primitive_attr_t attr)
 {
   /* 3.x wants the dilations spelled out: 0 is none. */
   const dnnl_dims_t dilates = { 0, 0 };
   return dnnl_convolution_forward_primitive_desc_create (pd, engine,
-      dnnl_forward_inference, dnnl_convolution_direct, src, weights, bias,
+      dnnl_forward_inference, alg, src, weights, bias,
       dst, strides, dilates, padding_l, padding_r, attr);
 }
 
@@ -160,11 +218,11 @@ hyrsm_dnnl_convolution_create (dnnl_primitive_desc_t *pd,
     dnnl_engine_t engine, HyrsmDnnlConstMd src, HyrsmDnnlConstMd weights,
     HyrsmDnnlConstMd bias, HyrsmDnnlConstMd dst, const dnnl_dims_t strides,
     const dnnl_dims_t padding_l, const dnnl_dims_t padding_r,
-    const_dnnl_primitive_attr_t attr)
+    dnnl_alg_kind_t alg, const_dnnl_primitive_attr_t attr)
 {
   dnnl_convolution_desc_t desc;
   dnnl_status_t status = dnnl_convolution_forward_desc_init (&desc,
-      dnnl_forward_inference, dnnl_convolution_direct, src, weights, bias,
+      dnnl_forward_inference, alg, src, weights, bias,
       dst, strides, padding_l, padding_r);
   if (status != dnnl_success)
     return status;

@@ -25,6 +25,7 @@
 
 #include <oneapi/dnnl/dnnl.h>
 #include <oneapi/dnnl/dnnl_debug.h>
+#include <glib.h>
 
 #if DNNL_VERSION_MAJOR >= 3
 /* An owned descriptor: free it with hyrsm_dnnl_md_destroy(). */
@@ -46,12 +47,14 @@ void hyrsm_dnnl_md_destroy (HyrsmDnnlMd md);
 dnnl_dim_t hyrsm_dnnl_md_dim (HyrsmDnnlConstMd md, int i);
 dnnl_data_type_t hyrsm_dnnl_md_data_type (HyrsmDnnlConstMd md);
 
-/* A direct forward-inference convolution, no dilation. */
+/* A forward-inference convolution, no dilation; @alg:
+ * dnnl_convolution_direct, or dnnl_convolution_winograd (oneDNN has it
+ * for some ISAs and versions only: dnnl_unimplemented elsewhere). */
 dnnl_status_t hyrsm_dnnl_convolution_create (dnnl_primitive_desc_t * pd,
     dnnl_engine_t engine, HyrsmDnnlConstMd src, HyrsmDnnlConstMd weights,
     HyrsmDnnlConstMd bias, HyrsmDnnlConstMd dst, const dnnl_dims_t strides,
     const dnnl_dims_t padding_l, const dnnl_dims_t padding_r,
-    const_dnnl_primitive_attr_t attr);
+    dnnl_alg_kind_t alg, const_dnnl_primitive_attr_t attr);
 
 /* A forward-inference pooling (@alg: max or average), no dilation. */
 dnnl_status_t hyrsm_dnnl_pooling_create (dnnl_primitive_desc_t * pd,
@@ -64,6 +67,18 @@ dnnl_status_t hyrsm_dnnl_pooling_create (dnnl_primitive_desc_t * pd,
 dnnl_status_t hyrsm_dnnl_post_ops_append_sum (dnnl_post_ops_t post_ops);
 /* dst = max (dst, 0). */
 dnnl_status_t hyrsm_dnnl_post_ops_append_relu (dnnl_post_ops_t post_ops);
+
+/* TRUE on dnnl_success; else FALSE, with @error set to "cpu backend:
+ * oneDNN <what> failed: <status>" (what: @format's text). */
+gboolean hyrsm_dnnl_check (dnnl_status_t status, GError ** error,
+    const char *format, ...) G_GNUC_PRINTF (3, 4);
+
+/* The channel block of a 4-d @md in one of the layouts nChw8c, nChw16c
+ * or nhwc (which is nChw<C>c): 8, 16 or C; 0 for any other layout. */
+int hyrsm_dnnl_md_channel_block (HyrsmDnnlConstMd md);
+
+/* Sets every byte @mem holds to 0. */
+gboolean hyrsm_dnnl_memory_zero (dnnl_memory_t mem, GError ** error);
 
 /* Calls that are the same in both versions, here because they are what
  * oneDNN says about itself rather than the backbone: */
