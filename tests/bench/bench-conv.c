@@ -59,6 +59,26 @@ median (double *t, int n)
   return t[n / 2];
 }
 
+static void
+reorder (Bench *b, dnnl_memory_t from_mem, dnnl_memory_t to_mem)
+{
+  HyrsmDnnlConstMd from, to;
+  dnnl_primitive_desc_t pd;
+  dnnl_primitive_t r;
+  CHECK (dnnl_memory_get_memory_desc (from_mem, &from));
+  CHECK (dnnl_memory_get_memory_desc (to_mem, &to));
+  CHECK (dnnl_reorder_primitive_desc_create (&pd, from, b->engine, to,
+          b->engine, NULL));
+  CHECK (dnnl_primitive_create (&r, pd));
+  dnnl_exec_arg_t args[2] = { {DNNL_ARG_FROM, from_mem}, {DNNL_ARG_TO,
+          to_mem}
+  };
+  CHECK (dnnl_primitive_execute (r, b->stream, 2, args));
+  CHECK (dnnl_stream_wait (b->stream));
+  dnnl_primitive_destroy (r);
+  dnnl_primitive_desc_destroy (pd);
+}
+
 /* oneDNN's convolution of algorithm @alg with bias and ReLU: its median
  * time in seconds, its output in @out (plain values in its layout), its
  * layout's channel block in @block; < 0 when not implemented here. */
@@ -121,24 +141,8 @@ time_onednn (Bench *b, int n, int c, int hw, dnnl_alg_kind_t alg,
     src = memory (b, want_src);
     w = memory (b, want_w);
     dst = memory (b, want_dst);
-    dnnl_memory_t pairs[2][2] = { {psrc, src}, {pw, w} };
-    for (int i = 0; i < 2; i++) {
-      HyrsmDnnlConstMd from, to;
-      dnnl_primitive_desc_t rpd;
-      dnnl_primitive_t r;
-      CHECK (dnnl_memory_get_memory_desc (pairs[i][0], &from));
-      CHECK (dnnl_memory_get_memory_desc (pairs[i][1], &to));
-      CHECK (dnnl_reorder_primitive_desc_create (&rpd, from, b->engine, to,
-              b->engine, NULL));
-      CHECK (dnnl_primitive_create (&r, rpd));
-      dnnl_exec_arg_t args[2] = { {DNNL_ARG_FROM, pairs[i][0]},
-      {DNNL_ARG_TO, pairs[i][1]}
-      };
-      CHECK (dnnl_primitive_execute (r, b->stream, 2, args));
-      CHECK (dnnl_stream_wait (b->stream));
-      dnnl_primitive_destroy (r);
-      dnnl_primitive_desc_destroy (rpd);
-    }
+    reorder (b, psrc, src);
+    reorder (b, pw, w);
     dnnl_primitive_t prim;
     CHECK (dnnl_primitive_create (&prim, pd));
     HyrsmDnnlConstMd scratch_md = dnnl_primitive_desc_query_md (pd,
@@ -158,9 +162,12 @@ time_onednn (Bench *b, int n, int c, int hw, dnnl_alg_kind_t alg,
     }
     result = median (t, b->iters);
     g_free (t);
-    float *p;
-    CHECK (dnnl_memory_get_data_handle (dst, (void **) &p));
-    *out = g_memdup2 (p, dnnl_memory_desc_get_size (want_dst));
+    /* the output as plain NCHW, to compare whatever the layouts */
+    *out = g_new (float, (gsize) n * c * hw * hw);
+    dnnl_memory_t plain_out;
+    CHECK (dnnl_memory_create (&plain_out, plain_md, b->engine, *out));
+    reorder (b, dst, plain_out);
+    dnnl_memory_destroy (plain_out);
     dnnl_primitive_destroy (prim);
     for (dnnl_memory_t *m = (dnnl_memory_t[]) {
         psrc, pw, bm, src, w, dst, scratch}, *end = m + 7; m < end; m++)
@@ -177,16 +184,26 @@ time_onednn (Bench *b, int n, int c, int hw, dnnl_alg_kind_t alg,
   return result;
 }
 
-/* Converts plain NCHW into nChw<block>c. */
+/* Index of (i, ch, pixel p) in nChw<block>c. */
+static gsize
+blocked_at (int c, int hw, int block, int i, int ch, int p)
+{
+  return (((gsize) i * (c / block) + ch / block) * hw * hw + p) * block
+      + ch % block;
+}
+
+/* Converts plain NCHW into nChw<block>c, or back. */
 static float *
-to_blocked (const float *plain, int n, int c, int hw, int block)
+convert (const float *in, int n, int c, int hw, int block, gboolean back)
 {
   float *out = g_new (float, (gsize) n * c * hw * hw);
   for (int i = 0; i < n; i++)
     for (int ch = 0; ch < c; ch++)
-      for (int p = 0; p < hw * hw; p++)
-        out[(((gsize) i * (c / block) + ch / block) * hw * hw + p) * block
-            + ch % block] = plain[((gsize) i * c + ch) * hw * hw + p];
+      for (int p = 0; p < hw * hw; p++) {
+        gsize plain = ((gsize) i * c + ch) * hw * hw + p;
+        gsize blocked = blocked_at (c, hw, block, i, ch, p);
+        out[back ? plain : blocked] = in[back ? blocked : plain];
+      }
   return out;
 }
 
@@ -219,8 +236,9 @@ main (int argc, char **argv)
   printf ("oneDNN ISA %s, %d threads; GFLOP/s of the direct count, "
       "median of %d runs\n\n", hyrsm_dnnl_isa_name (), threads, b.iters);
   printf ("| channels | pixels | batch | oneDNN direct | oneDNN winograd "
-      "| hyrsm winograd | hyrsm / best oneDNN | max rel diff |\n");
-  printf ("|---|---|---|---|---|---|---|---|\n");
+      "| hyrsm winograd | hyrsm / best oneDNN | max rel diff: oneDNN winograd "
+      "| hyrsm winograd |\n");
+  printf ("|---|---|---|---|---|---|---|---|---|\n");
   const int shapes[][2] = { {64, 56}, {128, 28}, {256, 14}, {512, 7} };
   g_auto (GStrv) sizes = g_strsplit (batches, ",", -1);
   for (char **s = sizes; *s; s++) {
@@ -254,7 +272,7 @@ main (int argc, char **argv)
         return 1;
       }
       HyrsmWinograd *wg = hyrsm_winograd_new (c, c, w, bias);
-      float *in = to_blocked (src, n, c, hw, block);
+      float *in = convert (src, n, c, hw, block, FALSE);
       float *out = g_new (float, count);
       void *scratch;
       if (posix_memalign (&scratch, 32, hyrsm_winograd_scratch_size (wg, n,
@@ -269,17 +287,31 @@ main (int argc, char **argv)
           t[i] = (g_get_monotonic_time () - t0) / 1e6;
       }
       double ours = median (t, b.iters);
-      double diff = 0, largest = 0;
+      /* errors against oneDNN's direct convolution, all plain NCHW */
+      float *plain_out = convert (out, n, c, hw, block, TRUE);
+      double diff = 0, wino_diff = 0, largest = 0;
       for (gsize i = 0; i < count; i++) {
-        diff = MAX (diff, fabs (out[i] - direct_out[i]));
+        diff = MAX (diff, fabs (plain_out[i] - direct_out[i]));
+        if (wino_out)
+          wino_diff = MAX (wino_diff, fabs (wino_out[i] - direct_out[i]));
         largest = MAX (largest, fabs (direct_out[i]));
       }
+      g_free (plain_out);
+      g_autofree char *wd = wino_out ?
+          g_strdup_printf ("%.1e", wino_diff / largest) : g_strdup ("n/a");
       double best = dwino > 0 ? MIN (direct, dwino) : direct;
       g_autofree char *dw = dwino > 0 ? g_strdup_printf ("%.1f (%s)",
           flop / dwino / 1e9, wino_impl) : g_strdup ("n/a");
-      printf ("| %d | %dx%d | %d | %.1f (%s) | %s | %.1f | %.2fx | %.1e |\n",
-          c, hw, hw, n, flop / direct / 1e9, impl, dw, flop / ours / 1e9,
-          best / ours, diff / largest);
+      g_autofree char *layout = block == c ? g_strdup ("nhwc") :
+          g_strdup_printf ("nChw%dc", block);
+      g_autofree char *wino_layout = wino_block == 0 ? g_strdup ("other") :
+          wino_block == c ? g_strdup ("nhwc") :
+          g_strdup_printf ("nChw%dc", wino_block);
+      printf ("| %d | %dx%d | %d | %.1f (%s, %s) | %s%s%s%s | %.1f | %.2fx "
+          "| %s | %.1e |\n", c, hw, hw, n, flop / direct / 1e9, impl,
+          layout, dw, dwino > 0 ? " (" : "", dwino > 0 ? wino_layout : "",
+          dwino > 0 ? ")" : "", flop / ours / 1e9, best / ours, wd,
+          diff / largest);
       fflush (stdout);
       g_free (t);
       free (scratch);

@@ -51,9 +51,13 @@
 #define COLS 16                 /* output channels per kernel call */
 #define VEC 8
 /* A block's V and M together stay under this (bytes), to live in L2. */
-#define BLOCK_BUDGET (192 * 1024)
+#define BLOCK_BUDGET (96 * 1024)
 #define MAX_BLOCK_TILES 96
 #define MIN_BLOCK_TILES 12
+/* The wide schedule (geometry()) from this much transformed weight, while
+ * the batch's V and M stay under the second figure. */
+#define WIDE_MIN_WEIGHTS (2 * 1024 * 1024)
+#define WIDE_MAX_SCRATCH (16 * 1024 * 1024)
 
 struct _HyrsmWinograd
 {
@@ -143,28 +147,47 @@ typedef struct
   int src_block, dst_block;     /* the layouts: nChw<block>c */
   int th, tw;                   /* tiles per column and row of a frame */
   int tiles;                    /* in the batch */
-  int per_block;                /* tiles per block: a multiple of ROWS */
+  gboolean wide;                /* one block for all threads (see below) */
+  int per_block;                /* tiles per block */
+  int rows;                     /* per_block rounded up to ROWS */
 } Geometry;
 
+/* Two schedules. Blocks of a few tiles per thread, V and M in L2, where
+ * the transformed weights are small enough to be read again for every
+ * block (measured here: blocks of 12 tiles beat larger ones, whose V and
+ * M spill from L2); or, where they are large (the last stages: 4 and
+ * 16 MB at 256 and 512 channels), the whole batch as one block whose
+ * products the threads share out by position and output channels, so
+ * that each weight is read once per run. */
 static Geometry
 geometry (const HyrsmWinograd *wg, int n, int h, int w, int threads)
 {
   Geometry g = {.n = n,.h = h,.w = w,.th = (h + 1) / 2,.tw = (w + 1) / 2 };
   g.tiles = n * g.th * g.tw;
+  gsize weights = (gsize) POSITIONS * wg->ic * wg->oc * sizeof (float);
   gsize per_tile = (gsize) POSITIONS * (wg->ic + wg->oc) * sizeof (float);
-  int most = (int) (BLOCK_BUDGET / per_tile) / ROWS * ROWS;
-  most = CLAMP (most, MIN_BLOCK_TILES, MAX_BLOCK_TILES);
-  /* at least a block per thread where the batch allows */
-  int share = (g.tiles + MAX (threads, 1) - 1) / MAX (threads, 1);
-  share = (share + ROWS - 1) / ROWS * ROWS;
-  g.per_block = MIN (most, share);
+  const char *env = g_getenv ("HYRSM_WINOGRAD_WIDE");
+  g.wide = env ? atoi (env) : weights >= WIDE_MIN_WEIGHTS
+      && per_tile * g.tiles <= WIDE_MAX_SCRATCH;
+  if (g.wide)
+    g.per_block = g.tiles;
+  else {
+    int most = (int) (BLOCK_BUDGET / per_tile) / ROWS * ROWS;
+    most = CLAMP (most, MIN_BLOCK_TILES, MAX_BLOCK_TILES);
+    /* at least a block per thread where the batch allows */
+    int share = (g.tiles + MAX (threads, 1) - 1) / MAX (threads, 1);
+    share = (share + ROWS - 1) / ROWS * ROWS;
+    g.per_block = MIN (most, share);
+  }
+  g.rows = (g.per_block + ROWS - 1) / ROWS * ROWS;
   return g;
 }
 
+/* V and M of a block, floats */
 static gsize
-thread_floats (const HyrsmWinograd *wg, const Geometry *g)
+block_floats (const HyrsmWinograd *wg, const Geometry *g)
 {
-  return (gsize) POSITIONS * g->per_block * (wg->ic + wg->oc);
+  return (gsize) POSITIONS * g->rows * (wg->ic + wg->oc);
 }
 
 gsize
@@ -172,16 +195,17 @@ hyrsm_winograd_scratch_size (const HyrsmWinograd *wg, int n, int h, int w,
     int threads)
 {
   Geometry g = geometry (wg, n, h, w, threads);
-  return thread_floats (wg, &g) * sizeof (float) * MAX (threads, 1);
+  return block_floats (wg, &g) * sizeof (float)
+      * (g.wide ? 1 : MAX (threads, 1));
 }
 
-/* Channels c..c+7 of pixel (y, x) of frame @img in nChw<block>c. */
+/* Where channels c..c+7 of frame @img start in nChw<block>c: pixel
+ * (y, x) is (y * w + x) * block floats further. */
 static inline gsize
-pixel_at (const Geometry *g, int channels, int block, int img, int c, int y,
-    int x)
+channels_at (const Geometry *g, int channels, int block, int img, int c)
 {
-  return ((((gsize) img * (channels / block) + c / block) * g->h + y)
-      * g->w + x) * block + c % block;
+  return ((gsize) img * (channels / block) + c / block) * g->h * g->w * block
+      + c % block;
 }
 
 /* V[p][t][c..c+7] of tile @tile (block-local @t) for channels c..c+7. */
@@ -192,18 +216,28 @@ input_tile (const Geometry *g, int ic, const float *src, int tile, int t,
 {
   int img = tile / (g->th * g->tw), rest = tile % (g->th * g->tw);
   int y0 = rest / g->tw * 2 - 1, x0 = rest % g->tw * 2 - 1;
+  int block = g->src_block;
   gboolean inside = y0 >= 0 && x0 >= 0 && y0 + ALPHA <= g->h
       && x0 + ALPHA <= g->w;
   gsize plane = (gsize) tiles_in_block * ic;  /* between positions */
+  gsize row = (gsize) g->w * block;           /* between pixel rows */
   for (int c = 0; c < ic; c += VEC) {
+    const float *at = src + channels_at (g, ic, block, img, c);
     __m256 d[ALPHA][ALPHA];
-    for (int i = 0; i < ALPHA; i++)
-      for (int j = 0; j < ALPHA; j++) {
-        int y = y0 + i, x = x0 + j;
-        d[i][j] = inside || (y >= 0 && y < g->h && x >= 0 && x < g->w) ?
-            _mm256_loadu_ps (src + pixel_at (g, ic, g->src_block, img, c, y, x)) :
-            _mm256_setzero_ps ();
-      }
+    if (inside) {
+      const float *p = at + ((gsize) y0 * g->w + x0) * block;
+      for (int i = 0; i < ALPHA; i++, p += row)
+        for (int j = 0; j < ALPHA; j++)
+          d[i][j] = _mm256_loadu_ps (p + j * block);
+    } else {
+      for (int i = 0; i < ALPHA; i++)
+        for (int j = 0; j < ALPHA; j++) {
+          int y = y0 + i, x = x0 + j;
+          d[i][j] = y >= 0 && y < g->h && x >= 0 && x < g->w ?
+              _mm256_loadu_ps (at + ((gsize) y * g->w + x) * block) :
+              _mm256_setzero_ps ();
+        }
+    }
     __m256 r[ALPHA][ALPHA];     /* B^T d */
     for (int j = 0; j < ALPHA; j++) {
       r[0][j] = _mm256_sub_ps (d[0][j], d[2][j]);
@@ -213,11 +247,11 @@ input_tile (const Geometry *g, int ic, const float *src, int tile, int t,
     }
     float *out = v + (gsize) t * ic + c;
     for (int i = 0; i < ALPHA; i++) {   /* (B^T d) B */
-      float *row = out + (gsize) (i * ALPHA) * plane;
-      _mm256_storeu_ps (row, _mm256_sub_ps (r[i][0], r[i][2]));
-      _mm256_storeu_ps (row + plane, _mm256_add_ps (r[i][1], r[i][2]));
-      _mm256_storeu_ps (row + 2 * plane, _mm256_sub_ps (r[i][2], r[i][1]));
-      _mm256_storeu_ps (row + 3 * plane, _mm256_sub_ps (r[i][1], r[i][3]));
+      float *o = out + (gsize) (i * ALPHA) * plane;
+      _mm256_storeu_ps (o, _mm256_sub_ps (r[i][0], r[i][2]));
+      _mm256_storeu_ps (o + plane, _mm256_add_ps (r[i][1], r[i][2]));
+      _mm256_storeu_ps (o + 2 * plane, _mm256_sub_ps (r[i][2], r[i][1]));
+      _mm256_storeu_ps (o + 3 * plane, _mm256_sub_ps (r[i][1], r[i][3]));
     }
   }
 }
@@ -233,7 +267,7 @@ kernel_6x16 (int k, const float *a, int lda, const float *b, float *c,
   __m256 c30 = z, c31 = z, c40 = z, c41 = z, c50 = z, c51 = z;
   const float *a0 = a, *a1 = a + lda, *a2 = a + 2 * lda;
   const float *a3 = a + 3 * lda, *a4 = a + 4 * lda, *a5 = a + 5 * lda;
-#pragma GCC unroll 4
+
   for (int p = 0; p < k; p++, b += COLS) {
     __m256 b0 = _mm256_load_ps (b), b1 = _mm256_load_ps (b + VEC);
     __m256 x;
@@ -282,6 +316,7 @@ output_tile (const Geometry *g, const HyrsmWinograd *wg, const float *m,
   int img = tile / (g->th * g->tw), rest = tile % (g->th * g->tw);
   int y0 = rest / g->tw * 2, x0 = rest % g->tw * 2;
   gsize plane = (gsize) tiles_in_block * oc;
+  int block = g->dst_block;
   __m256 zero = _mm256_setzero_ps ();
   for (int c = 0; c < oc; c += VEC) {
     const float *in = m + (gsize) t * oc + c;
@@ -295,6 +330,7 @@ output_tile (const Geometry *g, const HyrsmWinograd *wg, const float *m,
       s[1][j] = _mm256_sub_ps (_mm256_sub_ps (m1, m2), m3);
     }
     __m256 bias = _mm256_loadu_ps (wg->bias + c);
+    float *base = dst + channels_at (g, oc, block, img, c);
     for (int i = 0; i < 2; i++) {
       if (y0 + i >= g->h)
         break;
@@ -303,8 +339,7 @@ output_tile (const Geometry *g, const HyrsmWinograd *wg, const float *m,
         _mm256_sub_ps (_mm256_sub_ps (s[i][1], s[i][2]), s[i][3]),
       };
       for (int j = 0; j < 2 && x0 + j < g->w; j++) {
-        float *at = dst + pixel_at (g, oc, g->dst_block, img, c, y0 + i,
-            x0 + j);
+        float *at = base + ((gsize) (y0 + i) * g->w + x0 + j) * block;
         __m256 out = _mm256_add_ps (y[j], bias);
         if (sum)
           out = _mm256_add_ps (out, _mm256_loadu_ps (at));
@@ -316,34 +351,71 @@ output_tile (const Geometry *g, const HyrsmWinograd *wg, const float *m,
   }
 }
 
-/* Tiles first..first+count-1, with this thread's @v and @m. */
+/* Position @p's product for output channels ob * 16.. of rows
+ * r0..r1-1 of a block (V and M hold @rows rows per position). */
 __attribute__ ((target ("avx2,fma")))
+static void
+product (const HyrsmWinograd *wg, int rows, int p, int ob, int r0, int r1,
+    const float *v, float *m)
+{
+  int ic = wg->ic, oc = wg->oc;
+  const float *vp = v + (gsize) p * rows * ic;
+  float *mp = m + (gsize) p * rows * oc;
+  const float *u = wg->u + ((gsize) p * (oc / COLS) + ob) * ic * COLS;
+  for (int r = r0; r < r1; r += ROWS)
+    kernel_6x16 (ic, vp + (gsize) r * ic, ic, u,
+        mp + (gsize) r * oc + ob * COLS, oc);
+}
+
+/* The spare rows of the last kernel call: zeros, their results unread. */
+static void
+zero_spare_rows (const HyrsmWinograd *wg, int count, int rows, float *v)
+{
+  for (int p = 0; p < POSITIONS; p++)
+    memset (v + ((gsize) p * rows + count) * wg->ic, 0,
+        sizeof (float) * (rows - count) * wg->ic);
+}
+
+/* Tiles first..first+count-1 on this thread, with its own @v and @m. */
 static void
 run_block (const HyrsmWinograd *wg, const Geometry *g, const float *src,
     float *dst, gboolean sum, gboolean relu, int first, int count, float *v,
     float *m)
 {
-  int ic = wg->ic, oc = wg->oc;
   int rows = (count + ROWS - 1) / ROWS * ROWS;
   for (int t = 0; t < count; t++)
-    input_tile (g, ic, src, first + t, t, v, rows);
-  /* the last kernel call's spare rows: zeros, their results unread */
+    input_tile (g, wg->ic, src, first + t, t, v, rows);
+  zero_spare_rows (wg, count, rows, v);
   for (int p = 0; p < POSITIONS; p++)
-    memset (v + ((gsize) p * rows + count) * ic, 0,
-        sizeof (float) * (rows - count) * ic);
-  int n_oc_blocks = oc / COLS;
-  for (int p = 0; p < POSITIONS; p++) {
-    const float *vp = v + (gsize) p * rows * ic;
-    float *mp = m + (gsize) p * rows * oc;
-    for (int ob = 0; ob < n_oc_blocks; ob++) {
-      const float *u = wg->u + ((gsize) p * n_oc_blocks + ob) * ic * COLS;
-      for (int r = 0; r < rows; r += ROWS)
-        kernel_6x16 (ic, vp + (gsize) r * ic, ic, u,
-            mp + (gsize) r * oc + ob * COLS, oc);
-    }
-  }
+    for (int ob = 0; ob < wg->oc / COLS; ob++)
+      product (wg, rows, p, ob, 0, rows, v, m);
   for (int t = 0; t < count; t++)
     output_tile (g, wg, m, first + t, t, dst, sum, relu, rows);
+}
+
+/* The whole batch as one block, each step shared by the threads: a
+ * thread's products are consecutive positions (its V rows stay in L2
+ * across output channels), each weight panel read once. */
+static void
+run_wide (const HyrsmWinograd *wg, const Geometry *g, const float *src,
+    float *dst, gboolean sum, gboolean relu, float *v, float *m, int threads)
+{
+  int n_oc_blocks = wg->oc / COLS;
+#pragma omp parallel num_threads (threads)
+  {
+#pragma omp for schedule (static)
+    for (int t = 0; t < g->tiles; t++)
+      input_tile (g, wg->ic, src, t, t, v, g->rows);
+#pragma omp single
+    zero_spare_rows (wg, g->tiles, g->rows, v);
+#pragma omp for schedule (static)
+    for (int pair = 0; pair < POSITIONS * n_oc_blocks; pair++)
+      product (wg, g->rows, pair / n_oc_blocks, pair % n_oc_blocks, 0,
+          g->rows, v, m);
+#pragma omp for schedule (static)
+    for (int t = 0; t < g->tiles; t++)
+      output_tile (g, wg, m, t, t, dst, sum, relu, g->rows);
+  }
 }
 
 void
@@ -353,25 +425,31 @@ hyrsm_winograd_run (const HyrsmWinograd *wg, int n, int h, int w,
 {
   g_return_if_fail (hyrsm_winograd_layout_fits (wg->ic, src_block));
   g_return_if_fail (hyrsm_winograd_layout_fits (wg->oc, dst_block));
+  threads = MAX (threads, 1);
   Geometry g = geometry (wg, n, h, w, threads);
   g.src_block = src_block;
   g.dst_block = dst_block;
+  gsize per_block = block_floats (wg, &g);
+  gsize v_floats = (gsize) POSITIONS * g.rows * wg->ic;
+  if (g.wide) {
+    run_wide (wg, &g, src, dst, sum, relu, scratch,
+        (float *) scratch + v_floats, threads);
+    return;
+  }
   int n_blocks = (g.tiles + g.per_block - 1) / g.per_block;
-  gsize per_thread = thread_floats (wg, &g);
   int claimed = 0;
-#pragma omp parallel num_threads (MAX (threads, 1))
+#pragma omp parallel num_threads (threads)
   {
     int id = 0;
 #ifdef _OPENMP
     id = omp_get_thread_num ();
 #endif
-    float *v = (float *) scratch + per_thread * id;
-    float *m = v + (gsize) POSITIONS * g.per_block * wg->ic;
+    float *v = (float *) scratch + per_block * id;
     for (int b = g_atomic_int_add (&claimed, 1); b < n_blocks;
         b = g_atomic_int_add (&claimed, 1)) {
       int first = b * g.per_block;
       run_block (wg, &g, src, dst, sum, relu, first,
-          MIN (g.per_block, g.tiles - first), v, m);
+          MIN (g.per_block, g.tiles - first), v, v + v_floats);
     }
   }
 }
