@@ -81,12 +81,15 @@ hyrsm_model_new_shared_full (const char *path, const char *device,
   if (device == NULL)
     device = "auto";
   /* Keyed by the request after HYRSM_PRECISION, which may say what "auto"
-   * means: models loaded under another value of it are not this one. */
+   * means: models loaded under another value of it are not this one; nor
+   * are models loaded under another HYRSM_CPU_CONV (the CPU backend's
+   * convolution algorithms). */
   const char *request = hyrsm_precision_request (precision, error);
   if (request == NULL)
     return NULL;
-  g_autofree char *key = g_strconcat (device, "\n", request, "\n", path,
-      NULL);
+  const char *conv = g_getenv ("HYRSM_CPU_CONV");
+  g_autofree char *key = g_strconcat (device, "\n", request, "\n",
+      conv ? conv : "", "\n", path, NULL);
   gint64 mtime = 0;
   goffset size = 0;
   gboolean exists = file_identity (path, &mtime, &size);

@@ -7,6 +7,9 @@ tests/fixtures/make_model.py, seed 0), each batch size and the same
 normalized float32 frames, in one run:
 
   hyrsm fp32        Hyrsm.Model.new_full(path, "cpu", "fp32").embed_normalized
+                    (3x3 stride-1 layers by oneDNN or by Winograd, whichever
+                    the backend measured faster per layer)
+  hyrsm fp32 oneDNN only   the same with HYRSM_CPU_CONV=direct
   hyrsm bf16        the same in "bf16" (CPUs with AVX512-BF16; else reported
                     as not available)
   torch fp32 NCHW   torchvision's resnet(x), eval, no_grad, fc removed
@@ -53,6 +56,10 @@ DEFAULT_VENV = os.path.join(os.path.expanduser("~"), ".cache", "gst-hyrsm", "ben
 PEERS = {"ort": ("onnxruntime fp32", "onnxruntime"), "openvino": ("openvino fp32", "openvino")}
 # The fp32 rows that are not ours: the "best peer" of the ratio is the
 # fastest of them in the same run.
+# Ours with the 3x3 stride-1 layers on oneDNN only (HYRSM_CPU_CONV=direct):
+# what the per-layer choice of Winograd gains, in the same run.
+DIRECT = "fp32-direct"
+DIRECT_ROW = "hyrsm fp32 oneDNN only"
 PEER_ROWS = ["torch fp32 NCHW", "torch fp32 channels_last"] + [row for row, _ in PEERS.values()]
 
 
@@ -106,6 +113,12 @@ def cpu_flags():
 
 def cpu_has_bf16():
     need = {"avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni", "avx512_bf16"}
+    # ONEDNN_MAX_CPU_ISA=AVX2 (a CPU without AVX-512, emulated) takes
+    # bf16 from oneDNN, and so from PyTorch and libhyrsm
+    isa = os.environ.get("ONEDNN_MAX_CPU_ISA", os.environ.get("DNNL_MAX_CPU_ISA", "all")).lower()
+    if isa != "all" and "bf16" not in isa and "amx" not in isa and "fp16" not in isa \
+            and "avx10" not in isa:
+        return False
     return need <= cpu_flags()
 
 
@@ -304,12 +317,23 @@ def main():
             job["models"][name] = path
             ours[name] = {n: {} for n in args.batches}
             models[name] = {}
-            for precision in ("fp32", "bf16"):
+            for precision in ("fp32", "bf16", DIRECT):
+                # DIRECT: fp32 with every convolution on oneDNN (the
+                # backend reads HYRSM_CPU_CONV when the model is made)
+                saved = os.environ.get("HYRSM_CPU_CONV")
+                if precision == DIRECT:
+                    os.environ["HYRSM_CPU_CONV"] = "direct"
                 try:
-                    models[name][precision] = Hyrsm.Model.new_full(path, "cpu", precision)
+                    models[name][precision] = Hyrsm.Model.new_full(
+                        path, "cpu", "fp32" if precision == DIRECT else precision)
                 except GLib.Error as e:
                     for n in args.batches:
                         ours[name][n][precision] = e.message
+                finally:
+                    if saved is None:
+                        os.environ.pop("HYRSM_CPU_CONV", None)
+                    else:
+                        os.environ["HYRSM_CPU_CONV"] = saved
 
         job_path = os.path.join(tmp, "job.json")
         env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
@@ -373,6 +397,13 @@ def report(name, n, ours, torch_rows, peers, ref, peer_features, job):
         sys.exit("%s: hyrsm fp32 and torch fp32 features disagree: %.3g" % (name, rel))
     rows = {"hyrsm fp32": ours["fp32"][0]}
     note = "hyrsm fp32 vs torch: %.1e" % rel
+    if not isinstance(ours[DIRECT], str):
+        times, features = ours[DIRECT]
+        rel_direct = rel_diff(features, ref)
+        if not rel_direct < TOL_FP32:
+            sys.exit("%s: hyrsm fp32 (oneDNN only) and torch disagree: %.3g" % (name, rel_direct))
+        rows[DIRECT_ROW] = times
+        note += "; %s vs torch: %.1e" % (DIRECT_ROW, rel_direct)
     if isinstance(ours["bf16"], str):
         note += "; hyrsm bf16: %s" % ours["bf16"]
     else:
@@ -402,6 +433,7 @@ def report(name, n, ours, torch_rows, peers, ref, peer_features, job):
     for k, v in rows.items():
         print("| %s | %.1f (%.1f) | %.0f |" % (k, fps[k], n / min(v), 1000 * statistics.median(v)))
     ratios = ["hyrsm fp32 / torch fp32 NCHW %.2fx" % (fps["hyrsm fp32"] / fps["torch fp32 NCHW"]),
+              "hyrsm fp32 / %s %.2fx" % (DIRECT_ROW, fps["hyrsm fp32"] / fps[DIRECT_ROW]),
               "hyrsm fp32 / torch fp32 channels_last %.2fx"
               % (fps["hyrsm fp32"] / fps["torch fp32 channels_last"])]
     best = max((k for k in PEER_ROWS if k in fps), key=fps.get)
@@ -416,13 +448,13 @@ def report(name, n, ours, torch_rows, peers, ref, peer_features, job):
 def print_summary(summary, peers):
     """One row per backbone and batch, one column per runtime (fp32 frames/s,
     median), and ours against the fastest of the others."""
-    cols = ["hyrsm fp32", "torch fp32 (best mode)"] + [PEERS[rt][0] for rt in peers]
+    cols = ["hyrsm fp32", DIRECT_ROW, "torch fp32 (best mode)"] + [PEERS[rt][0] for rt in peers]
     print("\nfp32 summary, frames/s (median):")
     print("| backbone | batch | %s | best peer | hyrsm fp32 / best peer |" % " | ".join(cols))
     print("|---|---:|%s---|---:|" % ("---:|" * len(cols)))
     for name, n, fps, best in summary:
         torch_best = max(fps["torch fp32 NCHW"], fps["torch fp32 channels_last"])
-        vals = [fps["hyrsm fp32"], torch_best] + [fps[PEERS[rt][0]] for rt in peers]
+        vals = [fps["hyrsm fp32"], fps[DIRECT_ROW], torch_best] + [fps[PEERS[rt][0]] for rt in peers]
         print("| %s | %d | %s | %s | %.2fx |" % (name, n, " | ".join("%.1f" % v for v in vals),
                                                best, fps["hyrsm fp32"] / fps[best]))
 

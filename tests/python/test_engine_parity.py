@@ -65,6 +65,40 @@ def test_backbone_features(fixtures, case):
     assert err < TOL
 
 
+# How the CPU backend runs its 3x3 stride-1 layers (HYRSM_CPU_CONV): oneDNN
+# only, or Winograd F(2x2, 3x3) wherever it can (src/hyrsm/cpu/
+# hyrsm-winograd.c); the default picks per layer whichever is faster here.
+ALGORITHMS = ["direct", "winograd"]
+FP32_TOL = 1e-5
+
+
+def cpu_has_avx2_fma():
+    flags = next((line.split(":", 1)[1].split() for line in open("/proc/cpuinfo")
+                  if line.startswith("flags")), [])
+    return "avx2" in flags and "fma" in flags
+
+
+@pytest.mark.parametrize("case", BACKBONES)
+def test_backbone_features_by_algorithm(fixtures, case, monkeypatch):
+    """fp32 features within 1e-5 of the float64 reference whichever
+    algorithm runs the 3x3 layers, and Winograd really ran (its features
+    are not bit for bit oneDNN's)."""
+    if not cpu_has_avx2_fma():
+        pytest.skip("this CPU has no AVX2 and FMA: Winograd does not run here")
+    got = {}
+    for algorithm in ALGORITHMS:
+        monkeypatch.setenv("HYRSM_CPU_CONV", algorithm)
+        model, t, meta = load_case(fixtures, case)
+        frames = np.ascontiguousarray(t["frames_normalized"], dtype=np.float32)
+        n = frames.shape[0]
+        feats = model.embed_normalized(GLib.Bytes.new(frames.tobytes()), n)
+        got[algorithm] = as_floats(feats, (n, model.props.feature_dim)).copy()
+        err = rel_err(got[algorithm], t["expected_features"])
+        print(f"{case} ({algorithm}): backbone features rel. error {err:.2e}")
+        assert err < FP32_TOL, algorithm
+    assert not np.array_equal(got["direct"], got["winograd"])
+
+
 PREPROCESS = ["pre_321x239", "pre_1280x720", "pre_64x48", "pre_100x80_r75c64_imagenet"]
 
 
@@ -81,7 +115,9 @@ def test_preprocess_matches_torch_interpolate(fixtures, case):
     assert err < TOL
 
 
-def test_end_to_end_frames_to_distances(fixtures):
+@pytest.mark.parametrize("algorithm", ["auto"] + ALGORITHMS)
+def test_end_to_end_frames_to_distances(fixtures, algorithm, monkeypatch):
+    monkeypatch.setenv("HYRSM_CPU_CONV", algorithm)
     model, t, meta = load_case(fixtures, "e2e_resnet18_crop64_3way2shot")
     labels = json.loads(meta["labels"])
     support = np.ascontiguousarray(t["support_frames_rgb"], dtype=np.uint8)

@@ -144,6 +144,18 @@ test_fusions_and_layouts (void)
   }
 }
 
+/* 256 channels and more: the schedule that runs the batch as one block
+ * (4 MB of transformed weights), in oneDNN's AVX2 and AVX-512 layouts. */
+static void
+test_wide_layer (void)
+{
+  if (skip_without_avx2 ())
+    return;
+  const Shape s = { 2, 256, 256, 5, 7 };
+  g_assert_cmpfloat (run_case (&s, 8, 8, TRUE, TRUE, 2), <, 1e-6);
+  g_assert_cmpfloat (run_case (&s, 256, 256, FALSE, TRUE, 2), <, 1e-6);
+}
+
 /* A batch spread over more blocks than threads and fewer tiles than a
  * block: the same numbers however the blocks fall. */
 static void
@@ -178,6 +190,7 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/winograd/fusions-and-layouts", test_fusions_and_layouts);
+  g_test_add_func ("/winograd/wide-layer", test_wide_layer);
   g_test_add_func ("/winograd/threads-agree", test_threads_agree);
   g_test_add_func ("/winograd/fits", test_fits);
   return g_test_run ();

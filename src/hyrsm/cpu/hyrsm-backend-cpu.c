@@ -79,7 +79,7 @@ typedef struct
   dnnl_exec_arg_t args[6];      /* SRC, WEIGHTS, BIAS, DST first for a conv */
   /* A layer hyrsm-winograd.c can run instead: its transform (else NULL),
    * whether it does, and the shapes it takes. */
-  const HyrsmWinograd *winograd;
+  CpuConv *conv;
   gboolean use_winograd;
   int h, w, src_block, dst_block;
   gboolean sum, relu;
@@ -334,9 +334,14 @@ offer_winograd (Builder *b, CpuConv *c, HyrsmDnnlConstMd src,
   Step *s = &g_array_index (plan->steps, Step, plan->steps->len - 1);
   s->src_block = hyrsm_dnnl_md_channel_block (src);
   s->dst_block = hyrsm_dnnl_md_channel_block (dst);
-  if (s->src_block == 0 || s->dst_block == 0)
+  if (s->src_block == 0 || s->dst_block == 0) {
+    g_autofree char *from = hyrsm_dnnl_md_layout (src);
+    g_autofree char *to = hyrsm_dnnl_md_layout (dst);
+    g_debug ("cpu backend: batch %d: %s stays on oneDNN: Winograd does not "
+        "take its layouts (%s -> %s)", plan->n, c->name, from, to);
     return;
-  s->winograd = c->winograd;
+  }
+  s->conv = c;
   s->h = hyrsm_dnnl_md_dim (src, 2);
   s->w = hyrsm_dnnl_md_dim (src, 3);
   s->sum = sum;
@@ -460,7 +465,7 @@ plan_conv (Builder *b, CpuConv *c, const Tensor *src, gboolean relu,
   if (!plan_add (b, pd, what, 4, args))
     return FALSE;
   if (c->winograd && b->self->dt == dnnl_f32 && dst_dt == dnnl_f32)
-    offer_winograd (b, c, want_src, want_dst, sum != NULL, relu);
+    offer_winograd (b, c, in.md, out->md, sum != NULL, relu);
   return TRUE;
 
 fail:
@@ -684,7 +689,7 @@ run_step (HyrsmBackendCpu *self, Plan *plan, Step *s, GError **error)
       || !hyrsm_dnnl_check (dnnl_memory_get_data_handle (s->args[3].memory,
               &dst), error, "%s destination", s->what))
     return FALSE;
-  hyrsm_winograd_run (s->winograd, plan->n, s->h, s->w, s->src_block,
+  hyrsm_winograd_run (s->conv->winograd, plan->n, s->h, s->w, s->src_block,
       s->dst_block, src, dst, s->sum, s->relu,
       self->buffers[SCRATCH_BUFFER], self->threads);
   return TRUE;
@@ -707,23 +712,26 @@ plan_run (HyrsmBackendCpu *self, Plan *plan, const float *frames,
 }
 
 /* Decides, for each layer of @plan that hyrsm-winograd.c can run, which
- * algorithm does: with ALGORITHM_FASTEST, both run 3 times on the plan's
- * own buffers (after a first run each, alternating, so that neither
- * always finds the caches warm) and the faster minimum wins. The machine
- * decides, not a rule: oneDNN's kernels differ by CPU (with AVX-512 its
- * direct convolution is twice as fast per FMA as with AVX2). */
+ * algorithm does, once per layer (later plans follow the first): with
+ * ALGORITHM_FASTEST, both run 3 times on the plan's own buffers (after a
+ * first run each, alternating, so that neither always finds the caches
+ * warm) and the faster minimum wins. The machine decides, not a rule:
+ * oneDNN's kernels differ by CPU (with AVX-512 some are faster per FMA
+ * than with AVX2, and it may have a Winograd of its own). */
 static gboolean
 choose (HyrsmBackendCpu *self, Plan *plan, GError **error)
 {
   int offered = 0, taken = 0;
   for (guint i = 0; i < plan->steps->len; i++) {
     Step *s = &g_array_index (plan->steps, Step, i);
-    if (s->winograd == NULL)
+    if (s->conv == NULL)
       continue;
     offered++;
-    if (self->algorithm == ALGORITHM_WINOGRAD) {
-      s->use_winograd = TRUE;
-      taken++;
+    if (s->conv->use_winograd < 0 && self->algorithm == ALGORITHM_WINOGRAD)
+      s->conv->use_winograd = TRUE;
+    if (s->conv->use_winograd >= 0) {
+      s->use_winograd = s->conv->use_winograd;
+      taken += s->use_winograd;
       continue;
     }
     /* nothing real is in the buffers yet: zeros, not stale bits */
@@ -743,7 +751,7 @@ choose (HyrsmBackendCpu *self, Plan *plan, GError **error)
           best[winograd] = MIN (best[winograd],
               (g_get_monotonic_time () - start) / 1e3);
       }
-    s->use_winograd = best[1] < best[0];
+    s->use_winograd = s->conv->use_winograd = best[1] < best[0];
     taken += s->use_winograd;
     g_debug ("cpu backend: batch %d: %s: oneDNN %.3f ms, Winograd %.3f ms: "
         "%s", plan->n, s->what, best[0], best[1],

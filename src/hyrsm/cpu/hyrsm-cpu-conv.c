@@ -32,6 +32,7 @@ hyrsm_cpu_conv_init (CpuConv *c, dnnl_engine_t engine, const HyrsmConv *w,
   c->padding = w->padding;
   c->plain = w->weight;
   c->weights = g_ptr_array_new ();
+  c->use_winograd = -1;
 
   HyrsmDnnlMd md = NULL;
   dnnl_dims_t dims = { c->oc };

@@ -14,6 +14,10 @@ typedef struct
   dnnl_memory_t bias;           /* x, owned */
   GPtrArray *weights;           /* dnnl_memory_t per layout in use; [0] first */
   HyrsmWinograd *winograd;      /* the transformed weights, or NULL */
+  /* Whether the layer runs by Winograd: -1 until the first plan that can
+   * offer it decides, then the same in every plan, so that a frame's
+   * features do not depend on the batch it came in. */
+  int use_winograd;
 } CpuConv;
 
 /* @c from the model's weights @w (kept as c->plain, not copied, until the

@@ -24,30 +24,67 @@ hyrsm_dnnl_check (dnnl_status_t status, GError **error, const char *format,
   return FALSE;
 }
 
+/* What a blocked descriptor says of its layout (md_blocking(), per
+ * version, below). */
+typedef struct
+{
+  int ndims, inner_nblks;
+  dnnl_dims_t dims, padded, strides, inner_blks, inner_idxs;
+  dnnl_dim_t offset0;
+} Blocking;
+
+static gboolean md_blocking (HyrsmDnnlConstMd md, Blocking * b);
+
+/* Whether @stride is what a dimension of size @size must have (any, for a
+ * dimension of 1: oneDNN writes one of several). */
+static gboolean
+stride_is (dnnl_dim_t size, dnnl_dim_t stride, dnnl_dim_t want)
+{
+  return size == 1 || stride == want;
+}
+
 int
 hyrsm_dnnl_md_channel_block (HyrsmDnnlConstMd md)
 {
-  dnnl_dims_t dims;
+  Blocking b;
+  if (!md_blocking (md, &b) || b.ndims != 4 || b.offset0 != 0)
+    return 0;
   for (int i = 0; i < 4; i++)
-    dims[i] = hyrsm_dnnl_md_dim (md, i);
-  const struct
-  {
-    dnnl_format_tag_t tag;
-    int block;
-  } layouts[] = { {dnnl_nChw8c, 8}, {dnnl_nChw16c, 16}, {dnnl_nhwc,
-  (int) dims[1]}
-  };
-  int block = 0;
-  for (guint i = 0; i < G_N_ELEMENTS (layouts) && block == 0; i++) {
-    HyrsmDnnlMd tagged = NULL;
-    if (hyrsm_dnnl_md_create (&tagged, 4, dims, hyrsm_dnnl_md_data_type (md),
-            layouts[i].tag) == dnnl_success
-        && dnnl_memory_desc_equal (md, tagged))
-      block = layouts[i].block;
-    if (tagged)
-      hyrsm_dnnl_md_destroy (tagged);
-  }
-  return block;
+    if (b.padded[i] != b.dims[i])
+      return 0;
+  dnnl_dim_t n = b.dims[0], c = b.dims[1], h = b.dims[2], w = b.dims[3];
+  if (b.inner_nblks == 0)       /* plain: nhwc is nChw<C>c */
+    return stride_is (c, b.strides[1], 1) && stride_is (w, b.strides[3], c)
+        && stride_is (h, b.strides[2], w * c)
+        && stride_is (n, b.strides[0], h * w * c) ? (int) c : 0;
+  if (b.inner_nblks != 1 || b.inner_idxs[0] != 1)
+    return 0;
+  dnnl_dim_t block = b.inner_blks[0];
+  if (block <= 0 || c % block != 0)
+    return 0;
+  return stride_is (c / block, b.strides[1], h * w * block)
+      && stride_is (h, b.strides[2], w * block)
+      && stride_is (w, b.strides[3], block)
+      && stride_is (n, b.strides[0], c * h * w) ? (int) block : 0;
+}
+
+char *
+hyrsm_dnnl_md_layout (HyrsmDnnlConstMd md)
+{
+  Blocking b;
+  if (!md_blocking (md, &b) || b.ndims != 4)
+    return g_strdup ("not a blocked 4-d layout");
+  GString *s = g_string_new (NULL);
+  g_string_printf (s, "dims %ld,%ld,%ld,%ld padded %ld,%ld,%ld,%ld strides "
+      "%ld,%ld,%ld,%ld offset %ld", (long) b.dims[0], (long) b.dims[1],
+      (long) b.dims[2], (long) b.dims[3], (long) b.padded[0],
+      (long) b.padded[1], (long) b.padded[2], (long) b.padded[3],
+      (long) b.strides[0], (long) b.strides[1], (long) b.strides[2],
+      (long) b.strides[3], (long) b.offset0);
+  for (int i = 0; i < b.inner_nblks; i++)
+    g_string_append_printf (s, ", inner block %ld of dim %ld",
+        (long) b.inner_blks[i], (long) b.inner_idxs[i]);
+  return g_string_free (s, FALSE);
 }
 
 gboolean
@@ -123,6 +160,37 @@ hyrsm_dnnl_md_dim (HyrsmDnnlConstMd md, int i)
       || dnnl_memory_desc_query (md, dnnl_query_dims, &dims) != dnnl_success)
     return 0;
   return (*dims)[i];
+}
+
+static gboolean
+md_blocking (HyrsmDnnlConstMd md, Blocking *b)
+{
+  dnnl_format_kind_t kind;
+  const dnnl_dims_t *dims, *padded, *strides, *blks, *idxs;
+  if (dnnl_memory_desc_query (md, dnnl_query_format_kind, &kind)
+      != dnnl_success || kind != dnnl_blocked
+      || dnnl_memory_desc_query (md, dnnl_query_ndims_s32, &b->ndims)
+      != dnnl_success || b->ndims > DNNL_MAX_NDIMS
+      || dnnl_memory_desc_query (md, dnnl_query_dims, &dims) != dnnl_success
+      || dnnl_memory_desc_query (md, dnnl_query_padded_dims, &padded)
+      != dnnl_success
+      || dnnl_memory_desc_query (md, dnnl_query_strides, &strides)
+      != dnnl_success
+      || dnnl_memory_desc_query (md, dnnl_query_inner_nblks_s32,
+          &b->inner_nblks) != dnnl_success
+      || dnnl_memory_desc_query (md, dnnl_query_inner_blks, &blks)
+      != dnnl_success
+      || dnnl_memory_desc_query (md, dnnl_query_inner_idxs, &idxs)
+      != dnnl_success
+      || dnnl_memory_desc_query (md, dnnl_query_submemory_offset_s64,
+          &b->offset0) != dnnl_success)
+    return FALSE;
+  memcpy (b->dims, *dims, sizeof b->dims);
+  memcpy (b->padded, *padded, sizeof b->padded);
+  memcpy (b->strides, *strides, sizeof b->strides);
+  memcpy (b->inner_blks, *blks, sizeof b->inner_blks);
+  memcpy (b->inner_idxs, *idxs, sizeof b->inner_idxs);
+  return TRUE;
 }
 
 dnnl_data_type_t
@@ -205,6 +273,23 @@ dnnl_dim_t
 hyrsm_dnnl_md_dim (HyrsmDnnlConstMd md, int i)
 {
   return i < md->ndims ? md->dims[i] : 0;
+}
+
+static gboolean
+md_blocking (HyrsmDnnlConstMd md, Blocking *b)
+{
+  if (md->format_kind != dnnl_blocked)
+    return FALSE;
+  const dnnl_blocking_desc_t *blk = &md->format_desc.blocking;
+  b->ndims = md->ndims;
+  b->inner_nblks = blk->inner_nblks;
+  b->offset0 = md->offset0;
+  memcpy (b->dims, md->dims, sizeof b->dims);
+  memcpy (b->padded, md->padded_dims, sizeof b->padded);
+  memcpy (b->strides, blk->strides, sizeof b->strides);
+  memcpy (b->inner_blks, blk->inner_blks, sizeof b->inner_blks);
+  memcpy (b->inner_idxs, blk->inner_idxs, sizeof b->inner_idxs);
+  return TRUE;
 }
 
 dnnl_data_type_t

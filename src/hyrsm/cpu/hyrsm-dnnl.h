@@ -77,6 +77,10 @@ gboolean hyrsm_dnnl_check (dnnl_status_t status, GError ** error,
  * or nhwc (which is nChw<C>c): 8, 16 or C; 0 for any other layout. */
 int hyrsm_dnnl_md_channel_block (HyrsmDnnlConstMd md);
 
+/* The layout of a 4-d @md in words (dims, strides, inner blocks), for
+ * messages. Newly allocated. */
+char *hyrsm_dnnl_md_layout (HyrsmDnnlConstMd md);
+
 /* Sets every byte @mem holds to 0. */
 gboolean hyrsm_dnnl_memory_zero (dnnl_memory_t mem, GError ** error);
 

@@ -166,8 +166,7 @@ geometry (const HyrsmWinograd *wg, int n, int h, int w, int threads)
   g.tiles = n * g.th * g.tw;
   gsize weights = (gsize) POSITIONS * wg->ic * wg->oc * sizeof (float);
   gsize per_tile = (gsize) POSITIONS * (wg->ic + wg->oc) * sizeof (float);
-  const char *env = g_getenv ("HYRSM_WINOGRAD_WIDE");
-  g.wide = env ? atoi (env) : weights >= WIDE_MIN_WEIGHTS
+  g.wide = weights >= WIDE_MIN_WEIGHTS
       && per_tile * g.tiles <= WIDE_MAX_SCRATCH;
   if (g.wide)
     g.per_block = g.tiles;
