@@ -103,6 +103,22 @@ def test_the_environment_says_what_auto_is(random_resnet18, monkeypatch):
     assert "HYRSM_PRECISION" in message and '"fast"' in message
 
 
+def test_the_cpu_convolution_setting_is_checked(random_resnet18, monkeypatch):
+    """HYRSM_CPU_CONV (docs/decisions.md, "CPU convolutions"): its three
+    values load, anything else is an error naming the value; shared models
+    loaded under different values are different models."""
+    path = str(random_resnet18)
+    shared = {}
+    for value in ("auto", "direct", "winograd"):
+        monkeypatch.setenv("HYRSM_CPU_CONV", value)
+        assert Hyrsm.Model.new_full(path, "cpu", "fp32").get_precision() == "fp32"
+        shared[value] = Hyrsm.Model.new_shared_full(path, "cpu", "fp32")
+    assert shared["direct"] is not shared["winograd"]
+    monkeypatch.setenv("HYRSM_CPU_CONV", "fast")
+    message = load_error(path, "cpu", "fp32")
+    assert "HYRSM_CPU_CONV" in message and '"fast"' in message
+
+
 def test_shared_models_are_keyed_on_precision(random_resnet18, monkeypatch):
     path = str(random_resnet18)
     monkeypatch.delenv("HYRSM_PRECISION", raising=False)
