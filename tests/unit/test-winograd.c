@@ -36,7 +36,8 @@ blocked (const Shape *s, int channels, int block, int img, int c, int y,
 
 /* relu? (conv (src) + bias (+ residual)) in double, padding 1. */
 static double
-reference (const Shape *s, int src_block, int dst_block, const float *src, const float *weights,
+reference (const Shape *s, int src_block, int dst_block, const float *src,
+    const float *weights,
     const float *bias, const float *residual, gboolean relu, int img, int o,
     int y, int x)
 {

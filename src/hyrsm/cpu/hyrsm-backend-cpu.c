@@ -41,6 +41,9 @@
 #include "hyrsm-cpu-conv.h"
 #include "hyrsm-dnnl.h"
 #include <omp.h>
+
+/* every oneDNN call of this file goes through it */
+#define check hyrsm_dnnl_check
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,17 +62,6 @@ typedef struct
   gboolean bottleneck;
   gboolean has_downsample;
 } CpuBlock;
-
-/* How the 3x3 stride-1 layers run: oneDNN's convolution, or
- * hyrsm-winograd.c's where that was measured faster (the default), or
- * hyrsm-winograd.c's wherever it can (HYRSM_CPU_CONV=winograd, for tests
- * and benchmarks). */
-typedef enum
-{
-  ALGORITHM_DIRECT,
-  ALGORITHM_FASTEST,
-  ALGORITHM_WINOGRAD,
-} Algorithm;
 
 typedef struct
 {
@@ -110,7 +102,7 @@ typedef struct
   dnnl_engine_t engine;
   dnnl_data_type_t dt;          /* activations and weights: f32 or bf16 */
   dnnl_stream_t stream;
-  Algorithm algorithm;          /* of the 3x3 stride-1 layers (fp32 only) */
+  HyrsmConvAlgorithm algorithm; /* of the 3x3 stride-1 layers (fp32) */
   int threads;                  /* OpenMP's, for hyrsm_winograd_run() */
 
   gboolean has_backbone;
@@ -156,7 +148,7 @@ builder_md (Builder *b, int ndims, const dnnl_dims_t dims,
     dnnl_data_type_t dt, dnnl_format_tag_t tag, const char *what)
 {
   HyrsmDnnlMd md = NULL;
-  if (!hyrsm_dnnl_check (hyrsm_dnnl_md_create (&md, ndims, dims, dt, tag), b->error,
+  if (!check (hyrsm_dnnl_md_create (&md, ndims, dims, dt, tag), b->error,
           "%s descriptor", what))
     return NULL;
   g_ptr_array_add (b->mds, md);
@@ -169,7 +161,7 @@ static HyrsmDnnlConstMd
 builder_keep (Builder *b, HyrsmDnnlConstMd md, const char *what)
 {
   HyrsmDnnlMd copy = NULL;
-  if (!hyrsm_dnnl_check (hyrsm_dnnl_md_clone (&copy, md), b->error, "%s descriptor",
+  if (!check (hyrsm_dnnl_md_clone (&copy, md), b->error, "%s descriptor",
           what))
     return NULL;
   g_ptr_array_add (b->mds, copy);
@@ -201,7 +193,7 @@ plan_memory (Builder *b, HyrsmDnnlConstMd md, int buffer,
     const char *what)
 {
   dnnl_memory_t mem;
-  if (!hyrsm_dnnl_check (dnnl_memory_create (&mem, md, b->self->engine,
+  if (!check (dnnl_memory_create (&mem, md, b->self->engine,
               DNNL_MEMORY_NONE), b->error, "memory for %s", what))
     return NULL;
   g_ptr_array_add (b->plan->memories, mem);
@@ -254,7 +246,7 @@ plan_add (Builder *b, dnnl_primitive_desc_t pd, const char *what, int n_args,
   g_hash_table_insert (b->impls, g_strdup (impl),
       GINT_TO_POINTER (GPOINTER_TO_INT (g_hash_table_lookup (b->impls,
                   impl)) + 1));
-  if (!hyrsm_dnnl_check (dnnl_primitive_create (&step.prim, pd), b->error,
+  if (!check (dnnl_primitive_create (&step.prim, pd), b->error,
           "%s creation", what))
     goto fail;
   dnnl_primitive_desc_destroy (pd);
@@ -271,10 +263,10 @@ static dnnl_primitive_attr_t
 new_attr (Builder *b, const char *what)
 {
   dnnl_primitive_attr_t attr;
-  if (!hyrsm_dnnl_check (dnnl_primitive_attr_create (&attr), b->error, "%s attributes",
+  if (!check (dnnl_primitive_attr_create (&attr), b->error, "%s attributes",
           what))
     return NULL;
-  if (!hyrsm_dnnl_check (dnnl_primitive_attr_set_scratchpad_mode (attr,
+  if (!check (dnnl_primitive_attr_set_scratchpad_mode (attr,
               dnnl_scratchpad_mode_user), b->error, "%s attributes", what)) {
     dnnl_primitive_attr_destroy (attr);
     return NULL;
@@ -293,7 +285,7 @@ plan_reorder (Builder *b, const Tensor *src, HyrsmDnnlConstMd md,
   dnnl_primitive_desc_t pd = NULL;
   if (attr == NULL)
     return FALSE;
-  gboolean ok = hyrsm_dnnl_check (dnnl_reorder_primitive_desc_create (&pd, src->md,
+  gboolean ok = check (dnnl_reorder_primitive_desc_create (&pd, src->md,
           b->self->engine, md, b->self->engine, attr), b->error,
       "%s descriptor", name);
   dnnl_primitive_attr_destroy (attr);
@@ -390,15 +382,15 @@ plan_conv (Builder *b, CpuConv *c, const Tensor *src, gboolean relu,
       && (dst_md = builder_md (b, 4, dst_dims, dst_dt, dnnl_format_tag_any,
           what)) != NULL
       && (attr = new_attr (b, what)) != NULL
-      && hyrsm_dnnl_check (dnnl_post_ops_create (&post_ops), b->error, "%s post-ops",
+      && check (dnnl_post_ops_create (&post_ops), b->error, "%s post-ops",
       what)
-      && (sum == NULL || hyrsm_dnnl_check (hyrsm_dnnl_post_ops_append_sum (post_ops),
+      && (sum == NULL || check (hyrsm_dnnl_post_ops_append_sum (post_ops),
           b->error, "%s sum post-op", what))
-      && (!relu || hyrsm_dnnl_check (hyrsm_dnnl_post_ops_append_relu (post_ops),
+      && (!relu || check (hyrsm_dnnl_post_ops_append_relu (post_ops),
           b->error, "%s ReLU post-op", what))
-      && hyrsm_dnnl_check (dnnl_primitive_attr_set_post_ops (attr, post_ops), b->error,
+      && check (dnnl_primitive_attr_set_post_ops (attr, post_ops), b->error,
       "%s post-ops", what)
-      && hyrsm_dnnl_check (hyrsm_dnnl_convolution_create (&pd, b->self->engine, src_md,
+      && check (hyrsm_dnnl_convolution_create (&pd, b->self->engine, src_md,
           weights_md, bias_md, dst_md, strides, padding_l, padding_r,
           dnnl_convolution_direct, attr),
       b->error, "%s convolution (%d -> %d channels, %dx%d/%d, "
@@ -498,7 +490,7 @@ plan_pool (Builder *b, const Tensor *src, dnnl_alg_kind_t alg, int kernel_h,
           hyrsm_dnnl_md_data_type (src->md), dnnl_format_tag_any,
           what)) != NULL
       && (attr = new_attr (b, what)) != NULL
-      && hyrsm_dnnl_check (hyrsm_dnnl_pooling_create (&pd, b->self->engine, alg,
+      && check (hyrsm_dnnl_pooling_create (&pd, b->self->engine, alg,
           src->md, dst_md, strides, kernel, padding_l, padding_r, attr),
       b->error, "%s (%d channels, input %dx%d, batch %d)", what, ch, ih, iw,
       n);
@@ -618,7 +610,7 @@ ensure_buffers (HyrsmBackendCpu *self, Plan *plan, GError **error)
       dnnl_status_t status = dnnl_memory_set_data_handle (bind->mem,
           self->buffers[bind->buffer]);
       if (ok)
-        ok = hyrsm_dnnl_check (status, error, "buffer binding (batch %d)", p->n);
+        ok = check (status, error, "buffer binding (batch %d)", p->n);
     }
   }
   return ok;
@@ -681,12 +673,12 @@ static gboolean
 run_step (HyrsmBackendCpu *self, Plan *plan, Step *s, GError **error)
 {
   if (!s->use_winograd)
-    return hyrsm_dnnl_check (dnnl_primitive_execute (s->prim, self->stream,
+    return check (dnnl_primitive_execute (s->prim, self->stream,
             s->n_args, s->args), error, "%s (batch %d)", s->what, plan->n);
   void *src, *dst;
-  if (!hyrsm_dnnl_check (dnnl_memory_get_data_handle (s->args[0].memory,
+  if (!check (dnnl_memory_get_data_handle (s->args[0].memory,
               &src), error, "%s source", s->what)
-      || !hyrsm_dnnl_check (dnnl_memory_get_data_handle (s->args[3].memory,
+      || !check (dnnl_memory_get_data_handle (s->args[3].memory,
               &dst), error, "%s destination", s->what))
     return FALSE;
   hyrsm_winograd_run (s->conv->winograd, plan->n, s->h, s->w, s->src_block,
@@ -699,21 +691,21 @@ static gboolean
 plan_run (HyrsmBackendCpu *self, Plan *plan, const float *frames,
     float *features, GError **error)
 {
-  if (!hyrsm_dnnl_check (dnnl_memory_set_data_handle (plan->input,
+  if (!check (dnnl_memory_set_data_handle (plan->input,
               (void *) frames), error, "input binding")
-      || !hyrsm_dnnl_check (dnnl_memory_set_data_handle (plan->output,
+      || !check (dnnl_memory_set_data_handle (plan->output,
               features), error, "output binding"))
     return FALSE;
   for (guint i = 0; i < plan->steps->len; i++)
     if (!run_step (self, plan, &g_array_index (plan->steps, Step, i), error))
       return FALSE;
-  return hyrsm_dnnl_check (dnnl_stream_wait (self->stream), error,
+  return check (dnnl_stream_wait (self->stream), error,
       "stream wait");
 }
 
 /* Decides, for each layer of @plan that hyrsm-winograd.c can run, which
  * algorithm does, once per layer (later plans follow the first): with
- * ALGORITHM_FASTEST, both run 3 times on the plan's own buffers (after a
+ * HYRSM_CONV_FASTEST, both run 3 times on the plan's own buffers (after a
  * first run each, alternating, so that neither always finds the caches
  * warm) and the faster minimum wins. The machine decides, not a rule:
  * oneDNN's kernels differ by CPU (with AVX-512 some are faster per FMA
@@ -727,7 +719,7 @@ choose (HyrsmBackendCpu *self, Plan *plan, GError **error)
     if (s->conv == NULL)
       continue;
     offered++;
-    if (s->conv->use_winograd < 0 && self->algorithm == ALGORITHM_WINOGRAD)
+    if (s->conv->use_winograd < 0 && self->algorithm == HYRSM_CONV_WINOGRAD)
       s->conv->use_winograd = TRUE;
     if (s->conv->use_winograd >= 0) {
       s->use_winograd = s->conv->use_winograd;
@@ -744,7 +736,7 @@ choose (HyrsmBackendCpu *self, Plan *plan, GError **error)
         s->use_winograd = winograd;
         gint64 start = g_get_monotonic_time ();
         if (!run_step (self, plan, s, error)
-            || !hyrsm_dnnl_check (dnnl_stream_wait (self->stream), error,
+            || !check (dnnl_stream_wait (self->stream), error,
                 "stream wait"))
           return FALSE;
         if (round > 0)
@@ -774,7 +766,7 @@ conv_init (HyrsmBackendCpu *self, CpuConv *c, const HyrsmConv *w, int layer,
 {
   return hyrsm_cpu_conv_init (c, self->engine, w,
       hyrsm_resnet_module_name (layer, block, which),
-      self->algorithm != ALGORITHM_DIRECT, error);
+      self->algorithm != HYRSM_CONV_DIRECT, error);
 }
 
 static gboolean
@@ -823,30 +815,6 @@ forget_plain_weights (HyrsmBackendCpu *self)
   }
 }
 
-/* HYRSM_CPU_CONV: how the 3x3 stride-1 layers run in fp32, "auto" (the
- * default: the faster of oneDNN and Winograd, measured per layer and
- * batch), "direct" (oneDNN only) or "winograd" (Winograd wherever it can,
- * for tests and benchmarks). bf16 is oneDNN's only. */
-static gboolean
-parse_algorithm (HyrsmBackendCpu *self, GError **error)
-{
-  const char *env = g_getenv ("HYRSM_CPU_CONV");
-  if (env == NULL || *env == '\0' || g_str_equal (env, "auto"))
-    self->algorithm = ALGORITHM_FASTEST;
-  else if (g_str_equal (env, "direct"))
-    self->algorithm = ALGORITHM_DIRECT;
-  else if (g_str_equal (env, "winograd"))
-    self->algorithm = ALGORITHM_WINOGRAD;
-  else {
-    g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_INVALID_ARGUMENT,
-        "HYRSM_CPU_CONV=\"%s\" is not one of auto, direct, winograd", env);
-    return FALSE;
-  }
-  if (self->dt != dnnl_f32 || !hyrsm_winograd_supported ())
-    self->algorithm = ALGORITHM_DIRECT;
-  return TRUE;
-}
-
 HyrsmBackend *
 hyrsm_backend_cpu_new (const HyrsmBackboneWeights *backbone, int crop,
     gboolean bf16, GError **error)
@@ -872,12 +840,14 @@ hyrsm_backend_cpu_new (const HyrsmBackboneWeights *backbone, int crop,
   self->crop = crop;
   self->dt = bf16 ? dnnl_bf16 : dnnl_f32;
   self->threads = omp_get_max_threads ();
-  if (!parse_algorithm (self, error))
+  if (!hyrsm_conv_algorithm_from_env (&self->algorithm, error))
     goto fail;
+  if (self->dt != dnnl_f32 || !hyrsm_winograd_supported ())
+    self->algorithm = HYRSM_CONV_DIRECT;       /* bf16: oneDNN's only */
 
-  if (!hyrsm_dnnl_check (dnnl_engine_create (&self->engine, dnnl_cpu, 0), error,
+  if (!check (dnnl_engine_create (&self->engine, dnnl_cpu, 0), error,
           "CPU engine creation")
-      || !hyrsm_dnnl_check (dnnl_stream_create (&self->stream, self->engine,
+      || !check (dnnl_stream_create (&self->stream, self->engine,
               dnnl_stream_default_flags), error, "stream creation"))
     goto fail;
   if (backbone) {

@@ -2,8 +2,31 @@
  * backend holds it (hyrsm-cpu-conv.h): its bias, its weights in each
  * layout oneDNN asked for, and its Winograd transform. */
 #include "hyrsm-cpu-conv.h"
+#include "hyrsm-error.h"
 
 #include <string.h>
+
+/* every oneDNN call of this file goes through it */
+#define check hyrsm_dnnl_check
+
+gboolean
+hyrsm_conv_algorithm_from_env (HyrsmConvAlgorithm *algorithm,
+    GError **error)
+{
+  const char *env = g_getenv ("HYRSM_CPU_CONV");
+  if (env == NULL || *env == '\0' || g_str_equal (env, "auto"))
+    *algorithm = HYRSM_CONV_FASTEST;
+  else if (g_str_equal (env, "direct"))
+    *algorithm = HYRSM_CONV_DIRECT;
+  else if (g_str_equal (env, "winograd"))
+    *algorithm = HYRSM_CONV_WINOGRAD;
+  else {
+    g_set_error (error, HYRSM_ERROR, HYRSM_ERROR_INVALID_ARGUMENT,
+        "HYRSM_CPU_CONV=\"%s\" is not one of auto, direct, winograd", env);
+    return FALSE;
+  }
+  return TRUE;
+}
 
 void
 hyrsm_cpu_conv_clear (CpuConv *c)
@@ -37,11 +60,11 @@ hyrsm_cpu_conv_init (CpuConv *c, dnnl_engine_t engine, const HyrsmConv *w,
   HyrsmDnnlMd md = NULL;
   dnnl_dims_t dims = { c->oc };
   void *data;
-  gboolean ok = hyrsm_dnnl_check (hyrsm_dnnl_md_create (&md, 1, dims, dnnl_f32, dnnl_x),
+  gboolean ok = check (hyrsm_dnnl_md_create (&md, 1, dims, dnnl_f32, dnnl_x),
       error, "bias descriptor of %s", name)
-      && hyrsm_dnnl_check (dnnl_memory_create (&c->bias, md, engine,
+      && check (dnnl_memory_create (&c->bias, md, engine,
           DNNL_MEMORY_ALLOCATE), error, "bias allocation of %s", name)
-      && hyrsm_dnnl_check (dnnl_memory_get_data_handle (c->bias, &data), error,
+      && check (dnnl_memory_get_data_handle (c->bias, &data), error,
       "bias of %s", name);
   hyrsm_dnnl_md_destroy (md);
   if (ok)
@@ -61,19 +84,19 @@ reorder_now (dnnl_engine_t engine, dnnl_stream_t stream, dnnl_memory_t from,
   HyrsmDnnlConstMd from_md, to_md;
   dnnl_primitive_desc_t pd = NULL;
   dnnl_primitive_t prim = NULL;
-  gboolean ok = hyrsm_dnnl_check (dnnl_memory_get_memory_desc (from, &from_md), error,
+  gboolean ok = check (dnnl_memory_get_memory_desc (from, &from_md), error,
       "%s reorder", what)
-      && hyrsm_dnnl_check (dnnl_memory_get_memory_desc (to, &to_md), error,
+      && check (dnnl_memory_get_memory_desc (to, &to_md), error,
       "%s reorder", what)
-      && hyrsm_dnnl_check (dnnl_reorder_primitive_desc_create (&pd, from_md, engine,
+      && check (dnnl_reorder_primitive_desc_create (&pd, from_md, engine,
           to_md, engine, NULL), error, "%s reorder descriptor", what)
-      && hyrsm_dnnl_check (dnnl_primitive_create (&prim, pd), error,
+      && check (dnnl_primitive_create (&prim, pd), error,
       "%s reorder creation", what);
   if (ok) {
     dnnl_exec_arg_t args[2] = { {DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to} };
-    ok = hyrsm_dnnl_check (dnnl_primitive_execute (prim, stream, 2, args), error,
+    ok = check (dnnl_primitive_execute (prim, stream, 2, args), error,
         "%s reorder", what)
-        && hyrsm_dnnl_check (dnnl_stream_wait (stream), error, "%s reorder", what);
+        && check (dnnl_stream_wait (stream), error, "%s reorder", what);
   }
   if (prim)
     dnnl_primitive_destroy (prim);
@@ -102,16 +125,16 @@ hyrsm_cpu_conv_weights (CpuConv *c, dnnl_engine_t engine,
     HyrsmDnnlMd plain_md = NULL;
     dnnl_dims_t dims = { c->oc, c->ic, c->kernel, c->kernel };
     g_return_val_if_fail (c->plain != NULL, NULL);
-    gboolean made = hyrsm_dnnl_check (hyrsm_dnnl_md_create (&plain_md, 4, dims, dnnl_f32,
+    gboolean made = check (hyrsm_dnnl_md_create (&plain_md, 4, dims, dnnl_f32,
             dnnl_oihw), error, "weights descriptor of %s", c->name)
-        && hyrsm_dnnl_check (dnnl_memory_create (&from, plain_md, engine,
+        && check (dnnl_memory_create (&from, plain_md, engine,
             (void *) c->plain), error, "weights of %s", c->name);
     hyrsm_dnnl_md_destroy (plain_md);
     if (!made)
       return NULL;
     from_owned = TRUE;
   }
-  gboolean ok = hyrsm_dnnl_check (dnnl_memory_create (&to, md, engine,
+  gboolean ok = check (dnnl_memory_create (&to, md, engine,
           DNNL_MEMORY_ALLOCATE), error, "weights allocation of %s", c->name)
       && reorder_now (engine, stream, from, to, c->name, error);
   if (from_owned)

@@ -6,6 +6,21 @@
 #include "hyrsm-model-private.h"
 #include "hyrsm-winograd.h"
 
+/* How the 3x3 stride-1 layers run in fp32: oneDNN's convolution only, the
+ * faster of it and hyrsm-winograd.c's per layer (the default), or
+ * hyrsm-winograd.c's wherever it can (for tests and benchmarks). */
+typedef enum
+{
+  HYRSM_CONV_DIRECT,
+  HYRSM_CONV_FASTEST,
+  HYRSM_CONV_WINOGRAD,
+} HyrsmConvAlgorithm;
+
+/* From HYRSM_CPU_CONV: "auto" (or unset) HYRSM_CONV_FASTEST, "direct",
+ * "winograd"; anything else is an error naming it. */
+gboolean hyrsm_conv_algorithm_from_env (HyrsmConvAlgorithm * algorithm,
+    GError ** error);
+
 typedef struct
 {
   char *name;                   /* torchvision name, for messages */
