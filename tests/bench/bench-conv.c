@@ -11,6 +11,7 @@
  * Before timing, the Winograd output is compared with oneDNN's.
  *
  *   OMP_NUM_THREADS=2 build/tests/bench-conv [--batch 1,8] [--iters 20]
+ *       [--channels 64]
  *   ONEDNN_MAX_CPU_ISA=AVX2 ...   oneDNN as on a CPU without AVX-512
  */
 #include "hyrsm-dnnl.h"
@@ -211,8 +212,10 @@ int
 main (int argc, char **argv)
 {
   g_autofree char *batches = g_strdup ("1,8");
-  int iters = 20;
+  int iters = 20, only = 0;
   GOptionEntry entries[] = {
+    {"channels", 0, 0, G_OPTION_ARG_INT, &only,
+        "only the layer of this many channels (64, 128, 256, 512)", "C"},
     {"batch", 0, 0, G_OPTION_ARG_STRING, &batches, "batch sizes", "1,8"},
     {"iters", 0, 0, G_OPTION_ARG_INT, &iters, "timed runs per cell", "20"},
     {NULL}
@@ -245,6 +248,8 @@ main (int argc, char **argv)
     int n = atoi (*s);
     for (guint k = 0; k < G_N_ELEMENTS (shapes); k++) {
       int c = shapes[k][0], hw = shapes[k][1];
+      if (only && c != only)
+        continue;
       double flop = 2.0 * n * c * c * 9 * hw * hw;
       double scale = 1.0 / sqrt (9.0 * c);
       GRand *rand = g_rand_new_with_seed (k);

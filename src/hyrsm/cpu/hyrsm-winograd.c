@@ -207,50 +207,65 @@ channels_at (const Geometry *g, int channels, int block, int img, int c)
       + c % block;
 }
 
-/* V[p][t][c..c+7] of tile @tile (block-local @t) for channels c..c+7. */
+/* B^T d for column @x of the 4 input rows from @y0, channels at @at (of
+ * layout nChw<block>c): zeros outside the frame (the padding). */
+__attribute__ ((target ("avx2,fma"), always_inline))
+static inline void
+column (const Geometry *g, const float *at, int block, int y0, int x,
+    __m256 r[ALPHA])
+{
+  __m256 d[ALPHA];
+  gboolean x_in = x >= 0 && x < g->w;
+  for (int i = 0; i < ALPHA; i++) {
+    int y = y0 + i;
+    d[i] = x_in && y >= 0 && y < g->h ?
+        _mm256_loadu_ps (at + ((gsize) y * g->w + x) * block) :
+        _mm256_setzero_ps ();
+  }
+  r[0] = _mm256_sub_ps (d[0], d[2]);
+  r[1] = _mm256_add_ps (d[1], d[2]);
+  r[2] = _mm256_sub_ps (d[2], d[1]);
+  r[3] = _mm256_sub_ps (d[1], d[3]);
+}
+
+/* V[p][t0 + k][c] = (B^T d B)[p] of tiles first + k, k < @count, all
+ * channels. Channels outer: a tile that continues the previous one along
+ * its row shares two of its four input columns, whose B^T d it takes
+ * over (half the loads and a quarter of the additions). */
 __attribute__ ((target ("avx2,fma")))
 static void
-input_tile (const Geometry *g, int ic, const float *src, int tile, int t,
-    float *v, int tiles_in_block)
+input_tiles (const Geometry *g, int ic, const float *src, int first,
+    int count, int t0, float *v, int tiles_in_block)
 {
-  int img = tile / (g->th * g->tw), rest = tile % (g->th * g->tw);
-  int y0 = rest / g->tw * 2 - 1, x0 = rest % g->tw * 2 - 1;
-  int block = g->src_block;
-  gboolean inside = y0 >= 0 && x0 >= 0 && y0 + ALPHA <= g->h
-      && x0 + ALPHA <= g->w;
+  int block = g->src_block, per_frame = g->th * g->tw;
   gsize plane = (gsize) tiles_in_block * ic;  /* between positions */
-  gsize row = (gsize) g->w * block;           /* between pixel rows */
   for (int c = 0; c < ic; c += VEC) {
-    const float *at = src + channels_at (g, ic, block, img, c);
-    __m256 d[ALPHA][ALPHA];
-    if (inside) {
-      const float *p = at + ((gsize) y0 * g->w + x0) * block;
-      for (int i = 0; i < ALPHA; i++, p += row)
-        for (int j = 0; j < ALPHA; j++)
-          d[i][j] = _mm256_loadu_ps (p + j * block);
-    } else {
-      for (int i = 0; i < ALPHA; i++)
-        for (int j = 0; j < ALPHA; j++) {
-          int y = y0 + i, x = x0 + j;
-          d[i][j] = y >= 0 && y < g->h && x >= 0 && x < g->w ?
-              _mm256_loadu_ps (at + ((gsize) y * g->w + x) * block) :
-              _mm256_setzero_ps ();
+    __m256 col[ALPHA][ALPHA];   /* col[j]: B^T d of input column j */
+    for (int k = 0; k < count; k++) {
+      int tile = first + k;
+      int img = tile / per_frame, rest = tile % per_frame;
+      int tx = rest % g->tw, y0 = rest / g->tw * 2 - 1, x0 = tx * 2 - 1;
+      const float *at = src + channels_at (g, ic, block, img, c);
+      if (k > 0 && tx > 0) {
+        for (int i = 0; i < ALPHA; i++) {
+          col[0][i] = col[2][i];
+          col[1][i] = col[3][i];
         }
-    }
-    __m256 r[ALPHA][ALPHA];     /* B^T d */
-    for (int j = 0; j < ALPHA; j++) {
-      r[0][j] = _mm256_sub_ps (d[0][j], d[2][j]);
-      r[1][j] = _mm256_add_ps (d[1][j], d[2][j]);
-      r[2][j] = _mm256_sub_ps (d[2][j], d[1][j]);
-      r[3][j] = _mm256_sub_ps (d[1][j], d[3][j]);
-    }
-    float *out = v + (gsize) t * ic + c;
-    for (int i = 0; i < ALPHA; i++) {   /* (B^T d) B */
-      float *o = out + (gsize) (i * ALPHA) * plane;
-      _mm256_storeu_ps (o, _mm256_sub_ps (r[i][0], r[i][2]));
-      _mm256_storeu_ps (o + plane, _mm256_add_ps (r[i][1], r[i][2]));
-      _mm256_storeu_ps (o + 2 * plane, _mm256_sub_ps (r[i][2], r[i][1]));
-      _mm256_storeu_ps (o + 3 * plane, _mm256_sub_ps (r[i][1], r[i][3]));
+        column (g, at, block, y0, x0 + 2, col[2]);
+        column (g, at, block, y0, x0 + 3, col[3]);
+      } else
+        for (int j = 0; j < ALPHA; j++)
+          column (g, at, block, y0, x0 + j, col[j]);
+      float *out = v + (gsize) (t0 + k) * ic + c;
+      for (int i = 0; i < ALPHA; i++) { /* (B^T d) B, row i */
+        float *o = out + (gsize) (i * ALPHA) * plane;
+        _mm256_storeu_ps (o, _mm256_sub_ps (col[0][i], col[2][i]));
+        _mm256_storeu_ps (o + plane, _mm256_add_ps (col[1][i], col[2][i]));
+        _mm256_storeu_ps (o + 2 * plane, _mm256_sub_ps (col[2][i],
+                col[1][i]));
+        _mm256_storeu_ps (o + 3 * plane, _mm256_sub_ps (col[1][i],
+                col[3][i]));
+      }
     }
   }
 }
@@ -382,8 +397,7 @@ run_block (const HyrsmWinograd *wg, const Geometry *g, const float *src,
     float *m)
 {
   int rows = (count + ROWS - 1) / ROWS * ROWS;
-  for (int t = 0; t < count; t++)
-    input_tile (g, wg->ic, src, first + t, t, v, rows);
+  input_tiles (g, wg->ic, src, first, count, 0, v, rows);
   zero_spare_rows (wg, count, rows, v);
   for (int p = 0; p < POSITIONS; p++)
     for (int ob = 0; ob < wg->oc / COLS; ob++)
@@ -403,8 +417,9 @@ run_wide (const HyrsmWinograd *wg, const Geometry *g, const float *src,
 #pragma omp parallel num_threads (threads)
   {
 #pragma omp for schedule (static)
-    for (int t = 0; t < g->tiles; t++)
-      input_tile (g, wg->ic, src, t, t, v, g->rows);
+    for (int t = 0; t < g->tiles; t += ROWS)
+      input_tiles (g, wg->ic, src, t, MIN (ROWS, g->tiles - t), t, v,
+          g->rows);
 #pragma omp single
     zero_spare_rows (wg, g->tiles, g->rows, v);
 #pragma omp for schedule (static)
