@@ -145,17 +145,6 @@ check_distances (const char *what, const double *got, const double *ref,
   }
 }
 
-float *
-random_floats (gsize n, double lo, double hi, guint32 seed)
-{
-  GRand *rand = g_rand_new_with_seed (seed);
-  float *f = g_new (float, n);
-  for (gsize i = 0; i < n; i++)
-    f[i] = (float) g_rand_double_range (rand, lo, hi);
-  g_rand_free (rand);
-  return f;
-}
-
 char *
 write_small_model (const char *name)
 {

@@ -6,6 +6,7 @@
 
 #include "hyrsm.h"
 #include "gpu-tolerance.h"
+#include "test-random-net.h"       /* random_floats() */
 
 #include <cuda_runtime_api.h>
 #include <glib.h>
@@ -46,7 +47,6 @@ float half_to_float (guint16 h);
 void check_close (const char *what, double err, double tol);
 void check_distances (const char *what, const double *got,
     const double *ref, guint n, double tol);
-float *random_floats (gsize n, double lo, double hi, guint32 seed);
 char *write_small_model (const char *name);
 
 /* The parts' tests, registered by main() in this order. */

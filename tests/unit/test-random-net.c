@@ -94,3 +94,14 @@ backbone_free (HyrsmBackboneWeights *w)
   g_free (w->blocks);
   g_free (w);
 }
+
+float *
+random_floats (gsize n, double lo, double hi, guint32 seed)
+{
+  GRand *rand = g_rand_new_with_seed (seed);
+  float *f = g_new (float, n);
+  for (gsize i = 0; i < n; i++)
+    f[i] = (float) g_rand_double_range (rand, lo, hi);
+  g_rand_free (rand);
+  return f;
+}

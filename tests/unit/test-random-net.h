@@ -1,4 +1,5 @@
-/* test-random-net.h: random ResNet weights for the backend tests. */
+/* test-random-net.h: random ResNet weights, and random floats, for the
+ * backend tests. */
 #pragma once
 
 #include "hyrsm-model-private.h"
@@ -9,3 +10,6 @@ HyrsmBackboneWeights *make_backbone (gboolean bottleneck, const int blocks[4], i
     guint32 seed);
 void conv_free (HyrsmConv *c);
 void backbone_free (HyrsmBackboneWeights *w);
+
+/* @n floats uniform in [@lo, @hi), the same for the same @seed. */
+float *random_floats (gsize n, double lo, double hi, guint32 seed);

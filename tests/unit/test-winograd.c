@@ -4,6 +4,7 @@
  * residual add and ReLU, on frame sizes that are odd (partial tiles at
  * the right and bottom edges) and batches that do not fill a block. */
 #include "hyrsm-winograd.h"
+#include "test-random-net.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -13,17 +14,6 @@ typedef struct
 {
   int n, ic, oc, h, w;
 } Shape;
-
-static float *
-random_floats (gsize count, double lo, double hi, guint32 seed)
-{
-  GRand *rand = g_rand_new_with_seed (seed);
-  float *f = g_new (float, count);
-  for (gsize i = 0; i < count; i++)
-    f[i] = (float) g_rand_double_range (rand, lo, hi);
-  g_rand_free (rand);
-  return f;
-}
 
 /* Index of (img, c, y, x) in nChw<block>c. */
 static gsize

@@ -37,6 +37,7 @@
  * need no reorder.
  */
 #include "hyrsm-winograd.h"
+#include "hyrsm-gemm-thin.h"    /* hyrsm_cpu_has_avx2_fma() */
 
 #include <immintrin.h>
 #ifdef _OPENMP
@@ -69,14 +70,7 @@ struct _HyrsmWinograd
 gboolean
 hyrsm_winograd_supported (void)
 {
-  static gsize once = 0;
-  static gboolean ok;
-  if (g_once_init_enter (&once)) {
-    __builtin_cpu_init ();
-    ok = __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma");
-    g_once_init_leave (&once, 1);
-  }
-  return ok;
+  return hyrsm_cpu_has_avx2_fma ();
 }
 
 gboolean
@@ -270,53 +264,48 @@ input_tiles (const Geometry *g, int ic, const float *src, int first,
   }
 }
 
-/* C[6][16] = A[6][k] . B[k][16], A's rows @lda apart, B packed. */
+/* Row r of the kernel below: one broadcast of A, two FMAs; and its store. */
+#define ROW_FMA(r) \
+  do { \
+    __m256 x = _mm256_broadcast_ss (a + (gsize) r * lda + p); \
+    acc##r##0 = _mm256_fmadd_ps (x, b0, acc##r##0); \
+    acc##r##1 = _mm256_fmadd_ps (x, b1, acc##r##1); \
+  } while (0)
+#define ROW_STORE(r) \
+  do { \
+    _mm256_storeu_ps (c + (gsize) r * ldc, acc##r##0); \
+    _mm256_storeu_ps (c + (gsize) r * ldc + VEC, acc##r##1); \
+  } while (0)
+
+/* C[6][16] = A[6][k] . B[k][16], A's rows @lda apart, B packed: 12
+ * accumulators, B's two vectors loaded once per step for 6 rows. */
 __attribute__ ((target ("avx2,fma")))
 static void
 kernel_6x16 (int k, const float *a, int lda, const float *b, float *c,
     int ldc)
 {
   __m256 z = _mm256_setzero_ps ();
-  __m256 c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z;
-  __m256 c30 = z, c31 = z, c40 = z, c41 = z, c50 = z, c51 = z;
-  const float *a0 = a, *a1 = a + lda, *a2 = a + 2 * lda;
-  const float *a3 = a + 3 * lda, *a4 = a + 4 * lda, *a5 = a + 5 * lda;
-
+  __m256 acc00 = z, acc01 = z, acc10 = z, acc11 = z, acc20 = z, acc21 = z;
+  __m256 acc30 = z, acc31 = z, acc40 = z, acc41 = z, acc50 = z, acc51 = z;
   for (int p = 0; p < k; p++, b += COLS) {
     __m256 b0 = _mm256_load_ps (b), b1 = _mm256_load_ps (b + VEC);
-    __m256 x;
-    x = _mm256_broadcast_ss (a0 + p);
-    c00 = _mm256_fmadd_ps (x, b0, c00);
-    c01 = _mm256_fmadd_ps (x, b1, c01);
-    x = _mm256_broadcast_ss (a1 + p);
-    c10 = _mm256_fmadd_ps (x, b0, c10);
-    c11 = _mm256_fmadd_ps (x, b1, c11);
-    x = _mm256_broadcast_ss (a2 + p);
-    c20 = _mm256_fmadd_ps (x, b0, c20);
-    c21 = _mm256_fmadd_ps (x, b1, c21);
-    x = _mm256_broadcast_ss (a3 + p);
-    c30 = _mm256_fmadd_ps (x, b0, c30);
-    c31 = _mm256_fmadd_ps (x, b1, c31);
-    x = _mm256_broadcast_ss (a4 + p);
-    c40 = _mm256_fmadd_ps (x, b0, c40);
-    c41 = _mm256_fmadd_ps (x, b1, c41);
-    x = _mm256_broadcast_ss (a5 + p);
-    c50 = _mm256_fmadd_ps (x, b0, c50);
-    c51 = _mm256_fmadd_ps (x, b1, c51);
+    ROW_FMA (0);
+    ROW_FMA (1);
+    ROW_FMA (2);
+    ROW_FMA (3);
+    ROW_FMA (4);
+    ROW_FMA (5);
   }
-  _mm256_storeu_ps (c, c00);
-  _mm256_storeu_ps (c + VEC, c01);
-  _mm256_storeu_ps (c + ldc, c10);
-  _mm256_storeu_ps (c + ldc + VEC, c11);
-  _mm256_storeu_ps (c + 2 * ldc, c20);
-  _mm256_storeu_ps (c + 2 * ldc + VEC, c21);
-  _mm256_storeu_ps (c + 3 * ldc, c30);
-  _mm256_storeu_ps (c + 3 * ldc + VEC, c31);
-  _mm256_storeu_ps (c + 4 * ldc, c40);
-  _mm256_storeu_ps (c + 4 * ldc + VEC, c41);
-  _mm256_storeu_ps (c + 5 * ldc, c50);
-  _mm256_storeu_ps (c + 5 * ldc + VEC, c51);
+  ROW_STORE (0);
+  ROW_STORE (1);
+  ROW_STORE (2);
+  ROW_STORE (3);
+  ROW_STORE (4);
+  ROW_STORE (5);
 }
+
+#undef ROW_FMA
+#undef ROW_STORE
 
 /* Y = A^T M A (+ bias, + what @dst held when @sum, ReLU when @relu) of
  * tile @tile (block-local @t) for output channels c..c+7. */
