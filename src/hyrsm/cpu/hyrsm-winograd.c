@@ -23,13 +23,13 @@
  * convolution does (tests/unit/test-winograd.c, tests/python).
  *
  * The sum over channels is 16 matrix products (tiles x ic) . (ic x oc),
- * one per position. The tiles are taken a block at a time (a multiple of
- * 6, sized so that the block's V and M stay in L2): the input transform of
- * the block writes V[16][tiles][ic], a 6 x 16 kernel (6 tiles, 16 output
- * channels: 12 accumulators, the hyrsm-gemm-thin.c habit of broadcasting
- * A and loading a packed B panel) computes M[16][tiles][oc], and the
- * output transform reads M and writes the block's outputs. Blocks go to
- * OpenMP's threads as they come.
+ * one per position. The tiles are taken a block at a time (12 per thread,
+ * V and M in L2; or the whole batch, for the widest layers: geometry()):
+ * the input transform of the block writes V[16][tiles][ic], a 6 x 16
+ * kernel (6 tiles, 16 output channels: 12 accumulators, the
+ * hyrsm-gemm-thin.c habit of broadcasting A and loading a packed B panel)
+ * computes M[16][tiles][oc], and the output transform reads M and writes
+ * the block's outputs. Blocks go to OpenMP's threads as they come.
  *
  * Activations are in the layout oneDNN picked for the layer: nChw8c
  * (AVX2), nChw16c or nhwc (AVX-512; nhwc is nChw<C>c): the 8 channels a
