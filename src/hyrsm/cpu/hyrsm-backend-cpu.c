@@ -16,7 +16,7 @@
  * the block's last convolution, which accumulates into the buffer holding
  * the shortcut (the block input itself when there is no downsample).
  * In fp32 a 3x3 stride-1 layer may run by hyrsm-winograd.c instead, on the
- * same memories and fusions: choose() times both per layer and batch.
+ * same memories and fusions: choose() times both once per layer.
  *
  * Precision: fp32, or bf16 where the CPU has AVX512-BF16 (oneDNN's
  * avx512_core_bf16 ISA). In bf16 the convolutions read bf16 activations
@@ -69,8 +69,8 @@ typedef struct
   char *what;
   int n_args;
   dnnl_exec_arg_t args[6];      /* SRC, WEIGHTS, BIAS, DST first for a conv */
-  /* A layer hyrsm-winograd.c can run instead: its transform (else NULL),
-   * whether it does, and the shapes it takes. */
+  /* A layer hyrsm-winograd.c can run instead: its convolution (else
+   * NULL), whether it does, and the shapes it takes. */
   CpuConv *conv;
   gboolean use_winograd;
   int h, w, src_block, dst_block;
@@ -691,16 +691,15 @@ static gboolean
 plan_run (HyrsmBackendCpu *self, Plan *plan, const float *frames,
     float *features, GError **error)
 {
-  if (!check (dnnl_memory_set_data_handle (plan->input,
-              (void *) frames), error, "input binding")
-      || !check (dnnl_memory_set_data_handle (plan->output,
-              features), error, "output binding"))
+  if (!check (dnnl_memory_set_data_handle (plan->input, (void *) frames),
+          error, "input binding")
+      || !check (dnnl_memory_set_data_handle (plan->output, features), error,
+          "output binding"))
     return FALSE;
   for (guint i = 0; i < plan->steps->len; i++)
     if (!run_step (self, plan, &g_array_index (plan->steps, Step, i), error))
       return FALSE;
-  return check (dnnl_stream_wait (self->stream), error,
-      "stream wait");
+  return check (dnnl_stream_wait (self->stream), error, "stream wait");
 }
 
 /* Decides, for each layer of @plan that hyrsm-winograd.c can run, which
@@ -745,13 +744,17 @@ choose (HyrsmBackendCpu *self, Plan *plan, GError **error)
       }
     s->use_winograd = s->conv->use_winograd = best[1] < best[0];
     taken += s->use_winograd;
+    /* kept on oneDNN in every plan: its transformed weights (16/9 of the
+     * layer's, 16 MB at 512 channels) are not needed again */
+    if (!s->use_winograd)
+      g_clear_pointer (&s->conv->winograd, hyrsm_winograd_free);
     g_debug ("cpu backend: batch %d: %s: oneDNN %.3f ms, Winograd %.3f ms: "
         "%s", plan->n, s->what, best[0], best[1],
         s->use_winograd ? "Winograd" : "oneDNN");
   }
   if (offered > 0)
     g_debug ("cpu backend: batch %d: Winograd runs %d of the %d 3x3 "
-        "stride-1 layers", plan->n, taken, offered);
+        "stride-1 layers still offered to it", plan->n, taken, offered);
   return TRUE;
 }
 

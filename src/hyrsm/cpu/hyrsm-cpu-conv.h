@@ -31,7 +31,8 @@ typedef struct
   HyrsmWinograd *winograd;      /* the transformed weights, or NULL */
   /* Whether the layer runs by Winograd: -1 until the first plan that can
    * offer it decides, then the same in every plan, so that a frame's
-   * features do not depend on the batch it came in. */
+   * features do not depend on the batch it came in (a layer kept on
+   * oneDNN drops @winograd then). */
   int use_winograd;
 } CpuConv;
 

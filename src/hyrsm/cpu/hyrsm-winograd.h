@@ -2,9 +2,10 @@
  * AVX2 and FMA, in oneDNN's blocked activation layouts (private).
  *
  * The CPU backend (hyrsm-backend-cpu.c) offers this for every 3x3 stride-1
- * padding-1 fp32 convolution of the backbone and keeps it for a plan only
- * where it measured it faster than oneDNN's own convolution for that layer
- * and batch; see hyrsm-winograd.c for the algorithm and its error.
+ * padding-1 fp32 convolution of the backbone and keeps it, in every plan,
+ * for the layers where it measured it faster than oneDNN's own convolution
+ * when the model loaded; see hyrsm-winograd.c for the algorithm and its
+ * error.
  */
 #pragma once
 
